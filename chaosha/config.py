@@ -1,0 +1,227 @@
+"""One configuration model for every chaosha subsystem.
+
+Every setting has a ``CHAOSHA_*`` name.  A value is looked up, first hit
+wins, in: the activity's ``secrets``, the experiment's ``configuration``
+(either spelling: ``CHAOSHA_RW_PORT`` or ``chaosha_rw_port``), the process
+environment, the stack's generated env file (``compose/.env``, or the file
+named by ``CHAOSHA_ENV_FILE``), and the defaults below, which match
+``compose/docker-compose.yml``.
+"""
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+__all__ = ["Settings", "PgNode", "ZkNode", "load", "DEFAULTS", "parse_env_file"]
+
+DEFAULTS: Dict[str, str] = {
+    "CHAOSHA_PROJECT": "chaosha",
+    "CHAOSHA_HOST": "127.0.0.1",
+    "CHAOSHA_RW_PORT": "5432",
+    "CHAOSHA_RO_PORT": "5433",
+    "CHAOSHA_STATS_PORT": "7000",
+    "CHAOSHA_PG_NODES": "pg1,pg2",
+    "CHAOSHA_PG1_PORT": "15432",
+    "CHAOSHA_PG1_API_PORT": "18008",
+    "CHAOSHA_PG2_PORT": "25432",
+    "CHAOSHA_PG2_API_PORT": "28008",
+    "CHAOSHA_PG3_PORT": "35432",
+    "CHAOSHA_PG3_API_PORT": "38008",
+    "CHAOSHA_ZK_NODES": "zk1,zk2,zk3",
+    "CHAOSHA_ZK1_PORT": "12181",
+    "CHAOSHA_ZK2_PORT": "22181",
+    "CHAOSHA_ZK3_PORT": "32181",
+    "CHAOSHA_PG_USER": "postgres",
+    "CHAOSHA_PG_DATABASE": "postgres",
+    "CHAOSHA_PG_PASSWORD": "",
+    "CHAOSHA_PATRONI_API_USER": "patroni",
+    "CHAOSHA_PATRONI_API_PASSWORD": "",
+    "CHAOSHA_PATRONI_SCOPE": "chaosha",
+    "CHAOSHA_PATRONI_NAMESPACE": "/service/",
+    "CHAOSHA_HAPROXY_SERVICE": "haproxy",
+    "CHAOSHA_NETWORK": "ha",
+    "CHAOSHA_DOCKER_HOST": "",
+    "CHAOSHA_DOCKER_HOSTS": "",
+    "CHAOSHA_TOOLS_IMAGE": "chaosha/patroni:local",
+    "CHAOSHA_TIMEOUT": "10",
+    "CHAOSHA_ALFRESCO_URL": "http://127.0.0.1:8080",
+    "CHAOSHA_ALFRESCO_USER": "admin",
+    "CHAOSHA_ALFRESCO_PASSWORD": "admin",
+    "CHAOSHA_STATE_DIR": ".chaosha",
+}
+
+
+@dataclass(frozen=True)
+class PgNode:
+    """A Patroni/PostgreSQL node as reached from where chaosha runs."""
+
+    name: str
+    host: str
+    port: int
+    api_port: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{self.host}:{self.api_port}"
+
+
+@dataclass(frozen=True)
+class ZkNode:
+    """A ZooKeeper ensemble member as reached from where chaosha runs."""
+
+    name: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings; build it with :func:`load`."""
+
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def get(self, key: str) -> str:
+        return self.values.get(key, DEFAULTS.get(key, ""))
+
+    def integer(self, key: str) -> int:
+        raw = self.get(key)
+        try:
+            return int(raw)
+        except ValueError:
+            raise ActivityFailed(
+                f"setting {key}={raw!r} is not a whole number: fix it in the "
+                "experiment's configuration, the environment or compose/.env"
+            ) from None
+
+    def seconds(self, key: str) -> float:
+        raw = self.get(key)
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value <= 0:
+            raise ActivityFailed(f"setting {key}={raw!r} must be a positive number of seconds")
+        return value
+
+    @property
+    def project(self) -> str:
+        return self.get("CHAOSHA_PROJECT")
+
+    @property
+    def host(self) -> str:
+        return self.get("CHAOSHA_HOST")
+
+    @property
+    def timeout(self) -> float:
+        """Deadline in seconds of one network call."""
+        return self.seconds("CHAOSHA_TIMEOUT")
+
+    @property
+    def pg_nodes(self) -> List[PgNode]:
+        return [
+            PgNode(n, self.host, self.integer(f"CHAOSHA_{n.upper()}_PORT"),
+                   self.integer(f"CHAOSHA_{n.upper()}_API_PORT"))
+            for n in _names(self.get("CHAOSHA_PG_NODES"))
+        ]
+
+    @property
+    def zk_nodes(self) -> List[ZkNode]:
+        return [ZkNode(n, self.host, self.integer(f"CHAOSHA_{n.upper()}_PORT"))
+                for n in _names(self.get("CHAOSHA_ZK_NODES"))]
+
+    def pg_node(self, name: str) -> PgNode:
+        for node in self.pg_nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.pg_nodes)
+        raise ActivityFailed(
+            f"unknown PostgreSQL node {name!r}: known nodes are {known} "
+            "(CHAOSHA_PG_NODES)"
+        )
+
+    def zk_node(self, name: str) -> ZkNode:
+        for node in self.zk_nodes:
+            if node.name == name:
+                return node
+        known = ", ".join(n.name for n in self.zk_nodes)
+        raise ActivityFailed(
+            f"unknown ZooKeeper node {name!r}: known nodes are {known} (CHAOSHA_ZK_NODES)"
+        )
+
+    @property
+    def state_dir(self) -> Path:
+        path = Path(self.get("CHAOSHA_STATE_DIR")).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def _names(raw: str) -> List[str]:
+    return [n.strip() for n in raw.split(",") if n.strip()]
+
+
+def parse_env_file(path: Path) -> Dict[str, str]:
+    """Read a Compose-style env file (``KEY=value`` lines, ``#`` comments).
+
+    Raises ``ValueError`` naming the line for anything else, so a malformed
+    file is reported instead of half-read.
+    """
+    values: Dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or not key.replace("_", "").isalnum() or key[0].isdigit():
+            raise ValueError(f"{path}:{number}: expected KEY=value, got {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def _lookup(source: Optional[Mapping[str, Any]], key: str) -> Optional[str]:
+    if not source:
+        return None
+    for name in (key, key.lower()):
+        value = source.get(name)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def load(configuration: Configuration = None, secrets: Secrets = None) -> Settings:
+    """Resolve every ``CHAOSHA_*`` setting (see the module docstring)."""
+    flat_secrets: Dict[str, Any] = {}
+    for key, value in (secrets or {}).items():
+        if isinstance(value, Mapping):  # scoped secrets: {"chaosha": {...}}
+            flat_secrets.update(value)
+        else:
+            flat_secrets[key] = value
+    env_path = (_lookup(configuration, "CHAOSHA_ENV_FILE")
+                or os.environ.get("CHAOSHA_ENV_FILE") or "compose/.env")
+    env_file: Dict[str, str] = {}
+    if Path(env_path).is_file():
+        try:
+            env_file = parse_env_file(Path(env_path))
+        except ValueError as exc:
+            raise ActivityFailed(f"cannot read the stack's env file: {exc}") from None
+    keys = set(DEFAULTS) | {k for k in env_file if k.startswith("CHAOSHA_")}
+    keys |= {k.upper() for src in (configuration or {}, flat_secrets)
+             for k in src if k.upper().startswith("CHAOSHA_")}
+    keys |= {k for k in os.environ if k.startswith("CHAOSHA_")}
+    values: Dict[str, str] = {}
+    for key in keys:
+        for source in (flat_secrets, configuration, os.environ, env_file):
+            found = _lookup(source, key)
+            if found is not None:
+                values[key] = found
+                break
+        else:
+            values[key] = DEFAULTS.get(key, "")
+    return Settings(values)

@@ -1,0 +1,77 @@
+"""Deadlines and waiting: the one place chaosha polls until something is true."""
+
+import re
+import time
+from typing import Callable, Optional, Tuple, TypeVar, Union
+
+from chaoslib.exceptions import ActivityFailed
+
+__all__ = ["parse_duration", "wait_until", "Deadline"]
+
+T = TypeVar("T")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
+_UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Union[str, int, float], what: str = "duration") -> float:
+    """Seconds from ``5``, ``2.5``, ``"500ms"``, ``"30s"``, ``"2m"``.
+
+    Raises ``ActivityFailed`` for anything negative or malformed.
+    """
+    if isinstance(value, bool):
+        raise ActivityFailed(f"{what}: expected a duration, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ActivityFailed(
+                f"{what}: {value!r} is not a duration; use seconds (30), or 500ms, 30s, 2m"
+            )
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise ActivityFailed(f"{what}: {value!r} must not be negative")
+    return seconds
+
+
+class Deadline:
+    """A point in monotonic time; ``remaining()`` never goes below zero."""
+
+    def __init__(self, seconds: float) -> None:
+        self.start = time.monotonic()
+        self.end = self.start + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.end - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+
+def wait_until(
+    check: Callable[[], Optional[T]],
+    timeout: float,
+    interval: float = 0.5,
+    what: str = "condition",
+) -> Tuple[T, float]:
+    """Call ``check`` until it returns something other than None/False.
+
+    Exceptions from ``check`` count as "not yet".  Returns the value and the
+    seconds waited; raises ``ActivityFailed`` naming ``what`` and the last
+    error when ``timeout`` seconds pass.
+    """
+    deadline = Deadline(timeout)
+    last_error = ""
+    while True:
+        try:
+            value = check()
+            if value is not None and value is not False:
+                return value, deadline.elapsed()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            last_error = f" (last error: {exc})"
+        if deadline.expired():
+            raise ActivityFailed(f"timed out after {timeout:g}s waiting for {what}{last_error}")
+        time.sleep(min(interval, max(deadline.remaining(), 0.01)))

@@ -1,0 +1,32 @@
+#!/bin/sh
+# Writes zoo.cfg from the environment and runs one ensemble member in the foreground.
+#   ZK_MY_ID       this member's id (1..255)
+#   ZK_SERVERS     space-separated host names of all members, in id order
+#   ZK_TICK_MS     tickTime (default 2000)
+#   ZK_MAX_SESSION_MS  maxSessionTimeout; must be >= Patroni's ttl in ms, or the
+#                  server silently clamps Patroni's session (default 40000)
+set -eu
+: "${ZK_MY_ID:?set ZK_MY_ID}" "${ZK_SERVERS:?set ZK_SERVERS}"
+data=/var/lib/zookeeper
+conf=$data/zoo.cfg
+echo "$ZK_MY_ID" > "$data/myid"
+{
+  echo "tickTime=${ZK_TICK_MS:-2000}"
+  echo "initLimit=10"
+  echo "syncLimit=5"
+  echo "dataDir=$data"
+  echo "clientPort=2181"
+  echo "minSessionTimeout=${ZK_MIN_SESSION_MS:-4000}"
+  echo "maxSessionTimeout=${ZK_MAX_SESSION_MS:-40000}"
+  echo "4lw.commands.whitelist=ruok,srvr,mntr,stat,cons"
+  echo "admin.enableServer=false"
+  echo "quorumListenOnAllIPs=true"
+  echo "autopurge.snapRetainCount=3"
+  echo "autopurge.purgeInterval=1"
+  i=1
+  for host in $ZK_SERVERS; do echo "server.$i=$host:2888:3888;2181"; i=$((i + 1)); done
+} > "$conf"
+exec java -Xms64m -Xmx${ZK_HEAP:-256m} -XX:+UseSerialGC \
+  -Dlog4j.configuration=file:/etc/zookeeper/log4j.properties \
+  -Dzookeeper.admin.enableServer=false \
+  -cp '/usr/share/java/*' org.apache.zookeeper.server.quorum.QuorumPeerMain "$conf"

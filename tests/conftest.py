@@ -1,0 +1,66 @@
+"""Shared fixtures.  Integration tests run against a real stack that these
+fixtures start under their own Compose project name and ports:
+
+- ``CHAOSHA_TEST_PROJECT`` (default ``chaosha-test``) and
+  ``CHAOSHA_TEST_PORT_BASE`` (default 41000: twelve ports from there) let
+  several test runs share one machine;
+- ``CHAOSHA_TEST_KEEP=1`` leaves the stack running for the next run (it is
+  reused when healthy); otherwise it is torn down, volumes included.
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator
+
+import pytest
+
+from chaosha.config import Settings
+from chaosha.stack import PORT_KEYS, Stack, docker_available
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class StackHandle:
+    stack: Stack
+    configuration: Dict[str, str]
+
+    @property
+    def settings(self) -> Settings:
+        return self.stack.settings()
+
+
+def _test_stack(tmp_root: Path) -> Stack:
+    project = os.environ.get("CHAOSHA_TEST_PROJECT", "chaosha-test")
+    base = int(os.environ.get("CHAOSHA_TEST_PORT_BASE", "41000"))
+    overrides = {"CHAOSHA_PROJECT": project}
+    overrides.update({key: str(base + i) for i, key in enumerate(PORT_KEYS)})
+    env_file = tmp_root / f"{project}.env"
+    return Stack(compose_dir=ROOT / "compose", env_file=env_file, overrides=overrides)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[StackHandle]:
+    if not docker_available():
+        pytest.fail("integration tests need a Docker engine: run compose/bootstrap.sh first")
+    state = ROOT / ".chaosha" / "test-stacks"
+    state.mkdir(parents=True, exist_ok=True)
+    handle_stack = _test_stack(state)
+    keep = os.environ.get("CHAOSHA_TEST_KEEP") == "1"
+    configuration = {"CHAOSHA_ENV_FILE": str(handle_stack.env_file)}
+    handle = StackHandle(handle_stack, configuration)
+    reused = False
+    if keep and handle_stack.env_file and handle_stack.env_file.exists():
+        try:
+            handle_stack.wait_ready(timeout=5)
+            reused = True
+        except Exception:  # noqa: BLE001 - not healthy: start afresh
+            reused = False
+    if not reused:
+        handle_stack.ensure_env()
+        handle_stack.down(volumes=True)  # leftovers of an interrupted run
+        handle_stack.up(wait=240)
+    yield handle
+    if not keep:
+        handle_stack.down(volumes=True)
