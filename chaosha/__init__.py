@@ -6,8 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import List
 
 from chaoslib.discovery.discover import (
-    discover_activities,
     discover_actions,
+    discover_activities,
     discover_probes,
     initialize_discovery_result,
 )

@@ -61,6 +61,23 @@ def stack() -> Iterator[StackHandle]:
         handle_stack.ensure_env()
         handle_stack.down(volumes=True)  # leftovers of an interrupted run
         handle_stack.up(wait=240)
+    from chaosha.patroni.probes import wait_for_healthy
+
+    wait_for_healthy("120s", configuration=configuration)
     yield handle
     if not keep:
         handle_stack.down(volumes=True)
+
+
+@pytest.fixture
+def healthy(stack: StackHandle) -> Iterator[StackHandle]:
+    """A stack that is healthy before the test and healed after it."""
+    from chaosha.docker.actions import heal
+    from chaosha.patroni.probes import wait_for_healthy
+
+    wait_for_healthy("120s", configuration=stack.configuration)
+    try:
+        yield stack
+    finally:
+        heal(configuration=stack.configuration)
+        wait_for_healthy("180s", configuration=stack.configuration)

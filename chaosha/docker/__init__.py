@@ -1,0 +1,1 @@
+"""Docker: container lifecycle and network faults, each with its undo, and heal."""

@@ -8,7 +8,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import Settings
 
-__all__ = ["connect", "endpoint", "query", "server_identity"]
+__all__ = ["connect", "endpoint", "query", "server_identity", "node_addresses"]
 
 
 def endpoint(settings: Settings, target: str) -> Tuple[str, int]:
@@ -78,3 +78,17 @@ def server_identity(conn: psycopg.Connection) -> Dict[str, Any]:
     row = conn.execute(IDENTITY_SQL).fetchone()
     assert row is not None
     return {"address": row[0], "in_recovery": bool(row[1]), "timeline": row[2]}
+
+
+def node_addresses(settings: Settings, timeout: float = 0) -> Dict[str, str]:
+    """Map each reachable node's server address (``inet_server_addr()``) to
+    its name, by asking every node on its own published port.  Unreachable
+    nodes are left out."""
+    found: Dict[str, str] = {}
+    for node in settings.pg_nodes:
+        try:
+            with connect(settings, node.name, timeout or min(settings.timeout, 3)) as conn:
+                found[server_identity(conn)["address"]] = node.name
+        except psycopg.Error:
+            continue
+    return found

@@ -1,0 +1,127 @@
+"""Container lifecycle with deadlines, and a freezer fallback for pause.
+
+``docker pause``/``unpause`` have been seen to block for many minutes while
+the container's freezer cgroup stayed FROZEN.  Each call here has a
+deadline; when pause or unpause misses it on a local engine, the freezer
+cgroup is written directly (cgroup v1 ``freezer.state`` or v2
+``cgroup.freeze``), and as a last resort the container's processes get
+SIGSTOP/SIGCONT.
+"""
+
+import os
+import signal as signals
+from pathlib import Path
+from typing import List, Optional
+
+import docker
+import requests
+from chaoslib.exceptions import ActivityFailed
+from docker.models.containers import Container
+
+__all__ = ["freeze", "thaw", "is_frozen", "parse_signal", "refresh"]
+
+
+def parse_signal(name: str) -> str:
+    """Normalise ``kill``/``KILL``/``SIGKILL``/``9`` to ``SIGKILL``."""
+    text = str(name).strip().upper()
+    if text.isdigit():
+        try:
+            return signals.Signals(int(text)).name
+        except ValueError:
+            pass
+    else:
+        text = text if text.startswith("SIG") else f"SIG{text}"
+        if text in signals.Signals.__members__:
+            return text
+    raise ActivityFailed(f"unknown signal {name!r}: use a name such as SIGKILL, SIGTERM, SIGSTOP")
+
+
+def refresh(container: Container) -> Container:
+    container.reload()
+    return container
+
+
+def _freezer_files(container: Container) -> List[Path]:
+    cid = container.id
+    return [
+        Path(f"/sys/fs/cgroup/freezer/docker/{cid}/freezer.state"),
+        Path(f"/sys/fs/cgroup/system.slice/docker-{cid}.scope/cgroup.freeze"),
+        Path(f"/sys/fs/cgroup/docker/{cid}/cgroup.freeze"),
+    ]
+
+
+def _freezer(container: Container) -> Optional[Path]:
+    return next((p for p in _freezer_files(container) if p.exists()), None)
+
+
+def is_frozen(container: Container) -> bool:
+    """Frozen per the cgroup (local engine), else per Docker's state."""
+    path = _freezer(container)
+    if path is not None:
+        state = path.read_text().strip()
+        return state in ("FROZEN", "FREEZING", "1")
+    return bool(refresh(container).attrs["State"].get("Paused"))
+
+
+def _write_freezer(container: Container, frozen: bool) -> bool:
+    path = _freezer(container)
+    if path is None:
+        return False
+    value = ("FROZEN" if frozen else "THAWED") if path.name == "freezer.state" else ("1" if frozen else "0")
+    path.write_text(value)
+    return True
+
+
+def _signal_all(container: Container, sig: int) -> bool:
+    pid = refresh(container).attrs["State"].get("Pid") or 0
+    if not pid:
+        return False
+    procs = Path(f"/proc/{pid}/task")
+    if not procs.exists():
+        return False
+    for path in _freezer_files(container):  # every pid in the container's cgroup
+        tasks = path.parent / ("tasks" if path.name == "freezer.state" else "cgroup.procs")
+        if tasks.exists():
+            for line in tasks.read_text().split():
+                try:
+                    os.kill(int(line), sig)
+                except (ProcessLookupError, PermissionError):
+                    continue
+            return True
+    os.kill(pid, sig)
+    return True
+
+
+def freeze(container: Container) -> str:
+    """Pause the container; returns how (``docker``, ``cgroup``, ``sigstop``)."""
+    try:
+        container.pause()
+        return "docker"
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        if _write_freezer(container, True):
+            return "cgroup"
+        if _signal_all(container, signals.SIGSTOP):
+            return "sigstop"
+        raise ActivityFailed(f"pausing {container.name} timed out and no local freezer is reachable") from None
+    except docker.errors.APIError as exc:
+        raise ActivityFailed(f"cannot pause {container.name}: {exc.explanation}") from None
+
+
+def thaw(container: Container) -> str:
+    """Resume the container; works even when ``docker unpause`` hangs."""
+    try:
+        container.unpause()
+        method = "docker"
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        method = "cgroup" if _write_freezer(container, False) else ""
+    except docker.errors.APIError as exc:
+        if "not paused" not in str(exc.explanation):
+            if not _write_freezer(container, False):
+                raise ActivityFailed(f"cannot unpause {container.name}: {exc.explanation}") from None
+        method = "cgroup"
+    # Processes stopped by a SIGSTOP fallback need SIGCONT; harmless otherwise.
+    if _signal_all(container, signals.SIGCONT) and not method:
+        method = "sigcont"
+    if not method:
+        raise ActivityFailed(f"unpausing {container.name} timed out and no local freezer is reachable")
+    return method

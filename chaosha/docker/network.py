@@ -1,0 +1,125 @@
+"""Network faults inside a container's network namespace.
+
+Commands run in a short-lived *sidecar* that joins the target's network
+namespace (``--network container:<id>``, ``NET_ADMIN``) from the tools
+image (``CHAOSHA_TOOLS_IMAGE``, which carries iproute2 and iptables), so
+targets need no extra capability and remote engines work the same way.
+All rules live in one iptables chain, ``CHAOSHA``, and one root qdisc on
+``eth0``: removing both removes every network fault chaosha can leave.
+"""
+
+import shlex
+from typing import Dict, List, Sequence
+
+import docker
+import requests
+from chaoslib.exceptions import ActivityFailed
+from docker.models.containers import Container
+
+from chaosha.config import Settings
+from chaosha.docker.client import SERVICE_LABEL, client, container
+
+__all__ = ["run_in_netns", "block_rules", "netem_args", "CLEAR_SCRIPT", "address_of",
+           "project_network", "aliases_for"]
+
+CHAIN = "CHAOSHA"
+CLEAR_SCRIPT = (
+    "tc qdisc del dev eth0 root 2>/dev/null; "
+    f"for h in INPUT OUTPUT; do while iptables -D $h -j {CHAIN} 2>/dev/null; do :; done; done; "
+    f"iptables -F {CHAIN} 2>/dev/null; iptables -X {CHAIN} 2>/dev/null; true"
+)
+
+
+def run_in_netns(settings: Settings, target: Container, script: str, timeout: float = 30) -> str:
+    """Run ``script`` (sh) in ``target``'s network namespace; returns output.
+
+    Raises ``ActivityFailed`` with the output when it exits non-zero.
+    """
+    service = target.labels.get(SERVICE_LABEL, "")
+    engine = client(settings, service, timeout=timeout)
+    image = settings.get("CHAOSHA_TOOLS_IMAGE")
+    try:
+        sidecar = engine.containers.run(
+            image, ["-c", script], entrypoint="sh", user="root", detach=True,
+            network_mode=f"container:{target.id}", cap_add=["NET_ADMIN"],
+            labels={"chaosha.sidecar": "1"},
+        )
+    except docker.errors.ImageNotFound:
+        raise ActivityFailed(f"tools image {image} is missing on the engine of {service}: "
+                             "build the stack (chaosha stack up) or set CHAOSHA_TOOLS_IMAGE") from None
+    except docker.errors.APIError as exc:
+        raise ActivityFailed(f"cannot enter the network of {target.name}: {exc.explanation} "
+                             "(is it running?)") from None
+    try:
+        code = sidecar.wait(timeout=timeout).get("StatusCode", 1)
+        output = sidecar.logs().decode(errors="replace").strip()
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        raise ActivityFailed(f"network command in {target.name} took over {timeout:g}s") from None
+    finally:
+        try:
+            sidecar.remove(force=True)
+        except docker.errors.DockerException:
+            pass
+    if code != 0:
+        raise ActivityFailed(f"network command in {target.name} failed ({code}): {output}")
+    return output
+
+
+def project_network(settings: Settings, target: Container) -> str:
+    """Full name of the project's network (``<project>_<CHAOSHA_NETWORK>``)."""
+    return f"{settings.project}_{settings.get('CHAOSHA_NETWORK')}"
+
+
+def address_of(settings: Settings, service: str) -> str:
+    """The service container's address on the project network."""
+    target = container(settings, service)
+    networks = target.attrs["NetworkSettings"]["Networks"]
+    entry = networks.get(project_network(settings, target)) or {}
+    address = entry.get("IPAddress", "")
+    if not address:
+        raise ActivityFailed(f"{service} has no address on the project network (disconnected?)")
+    return str(address)
+
+
+def aliases_for(target: Container) -> List[str]:
+    """The DNS names Compose gives a container: its service and its name."""
+    service = target.labels.get(SERVICE_LABEL, "")
+    return [a for a in (service, target.name) if a]
+
+
+def block_rules(peers: Dict[str, str], direction: str, ports: Sequence[int] = ()) -> str:
+    """Shell for iptables rules dropping traffic between the target and the
+    ``peers`` addresses (all traffic when ``peers`` is empty), in
+    ``direction`` ``both``, ``in`` or ``out``, optionally only ``ports``."""
+    if direction not in ("both", "in", "out"):
+        raise ActivityFailed(f"direction {direction!r}: use both, in or out")
+    lines = [f"iptables -N {CHAIN} 2>/dev/null || true"]
+    for hook in ("INPUT", "OUTPUT"):
+        lines.append(f"iptables -C {hook} -j {CHAIN} 2>/dev/null || iptables -I {hook} 1 -j {CHAIN}")
+    addresses = list(peers.values()) or [""]
+    port_args = [f"-p tcp --dport {p}" for p in ports] or [""]
+    sport_args = [f"-p tcp --sport {p}" for p in ports] or [""]
+    for addr in addresses:
+        if direction in ("both", "in"):
+            for port in sport_args:  # packets coming from the peer's port
+                src = f"-s {shlex.quote(addr)}" if addr else "! -i lo"
+                lines.append(f"iptables -A {CHAIN} {src} {port} -j DROP".replace("  ", " "))
+        if direction in ("both", "out"):
+            for port in port_args:  # packets going to the peer's port
+                dst = f"-d {shlex.quote(addr)}" if addr else "! -o lo"
+                lines.append(f"iptables -A {CHAIN} {dst} {port} -j DROP".replace("  ", " "))
+    return " && ".join(lines)
+
+
+def netem_args(delay_ms: float, jitter_ms: float, loss_percent: float) -> str:
+    """Arguments of ``tc qdisc ... netem`` for the given impairment."""
+    if delay_ms < 0 or jitter_ms < 0 or not 0 <= loss_percent <= 100:
+        raise ActivityFailed("netem: delay and jitter must be >= 0 and loss between 0 and 100 %")
+    if delay_ms == 0 and loss_percent == 0:
+        raise ActivityFailed("netem: give a delay or a loss, or there is nothing to inject")
+    args = ["netem"]
+    if delay_ms:
+        args += ["delay", f"{delay_ms:g}ms"] + ([f"{jitter_ms:g}ms"] if jitter_ms else [])
+    if loss_percent:
+        args += ["loss", f"{loss_percent:g}%"]
+    return " ".join(args)

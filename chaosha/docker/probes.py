@@ -1,0 +1,32 @@
+"""Docker probes: the state of the project's containers and pending faults."""
+
+from typing import Any, Dict, List
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosha.config import load
+from chaosha.docker import registry
+from chaosha.docker.client import SERVICE_LABEL, container, containers
+
+__all__ = ["container_state", "project_containers", "pending_faults"]
+
+
+def container_state(service: str, configuration: Configuration = None,
+                    secrets: Secrets = None) -> Dict[str, Any]:
+    """State of the service's container: running, paused, exit code, restarts."""
+    state = container(load(configuration, secrets), service).attrs["State"]
+    return {"service": service, "state": state.get("Status"), "running": bool(state.get("Running")),
+            "paused": bool(state.get("Paused")), "exit_code": state.get("ExitCode"),
+            "started_at": state.get("StartedAt")}
+
+
+def project_containers(configuration: Configuration = None,
+                       secrets: Secrets = None) -> List[Dict[str, Any]]:
+    """Every container of the Compose project with its state."""
+    return [{"service": c.labels.get(SERVICE_LABEL, ""), "name": c.name, "state": c.status,
+             "paused": bool(c.attrs["State"].get("Paused"))} for c in containers(load(configuration, secrets))]
+
+
+def pending_faults(configuration: Configuration = None, secrets: Secrets = None) -> List[Dict[str, Any]]:
+    """Faults chaosha recorded and has not undone yet (heal clears them)."""
+    return registry.pending(load(configuration, secrets))

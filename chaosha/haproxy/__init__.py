@@ -1,0 +1,1 @@
+"""HAProxy: backend states from the stats page and where connections really land."""

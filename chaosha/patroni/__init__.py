@@ -1,0 +1,1 @@
+"""Patroni: cluster state over its REST API, switchover and failover."""

@@ -1,0 +1,84 @@
+"""Patroni actions: planned switchover, manual failover, pause/resume."""
+
+from typing import Any, Dict
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from chaosha.config import Settings, load
+from chaosha.patroni import client
+from chaosha.patroni.probes import wait_for_leader
+from chaosha.timing import Deadline, parse_duration
+
+__all__ = ["switchover", "failover", "pause_failover", "resume_failover"]
+
+
+def _check_candidate(settings: Settings, candidate: str, leader: str) -> None:
+    if not candidate:
+        return
+    settings.pg_node(candidate)  # unknown name -> ActivityFailed listing the known ones
+    if candidate == leader:
+        raise ActivityFailed(f"{candidate} already leads the cluster: name another member as candidate")
+
+
+def _planned(kind: str, body: Dict[str, Any], timeout: str, dry_run: bool,
+             configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:
+    settings = load(configuration, secrets)
+    leader = client.leader_name(settings)
+    if not leader and kind == "switchover":
+        raise ActivityFailed("switchover needs a leader and there is none: use failover instead")
+    _check_candidate(settings, body.get("candidate", ""), leader)
+    if kind == "switchover":
+        body["leader"] = leader
+    body = {k: v for k, v in body.items() if v}
+    if dry_run:
+        return {"dry_run": True, "would": f"POST /{kind}", "body": body, "leader": leader}
+    deadline = Deadline(parse_duration(timeout, "timeout"))
+    code, text = client.post(settings, f"/{kind}", body, timeout=max(deadline.remaining(), 1))
+    if code not in (200, 202):
+        raise ActivityFailed(f"Patroni refused the {kind} from {leader or 'no leader'} "
+                             f"({code}): {text}")
+    new = wait_for_leader(f"{max(deadline.remaining(), 0.1)}s", exclude=leader,
+                          configuration=configuration, secrets=secrets)
+    return {"previous_leader": leader, "leader": new["leader"], "http_code": code,
+            "message": text, "seconds": round(deadline.elapsed(), 3)}
+
+
+def switchover(candidate: str = "", timeout: str = "60s", dry_run: bool = False,
+               configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Planned switchover from the current leader to ``candidate`` (any
+    healthy member when empty); waits until the new leader runs as primary.
+    Returns previous and new leader and the seconds it took."""
+    return _planned("switchover", {"candidate": candidate}, timeout, dry_run, configuration, secrets)
+
+
+def failover(candidate: str, timeout: str = "60s", dry_run: bool = False,
+             configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Manual failover to ``candidate`` (works without a healthy leader);
+    waits until the candidate runs as primary."""
+    if not candidate:
+        raise ActivityFailed("failover needs a candidate member name")
+    return _planned("failover", {"candidate": candidate}, timeout, dry_run, configuration, secrets)
+
+
+def _set_pause(paused: bool, dry_run: bool, configuration: Configuration,
+               secrets: Secrets) -> Dict[str, Any]:
+    settings = load(configuration, secrets)
+    if dry_run:
+        return {"dry_run": True, "would": "PATCH /config", "body": {"pause": paused}}
+    code, text = client.post(settings, "/config", {"pause": paused}, method="PATCH")
+    if code != 200:
+        raise ActivityFailed(f"Patroni refused PATCH /config pause={paused} ({code}): {text}")
+    return {"paused": paused}
+
+
+def pause_failover(dry_run: bool = False, configuration: Configuration = None,
+                   secrets: Secrets = None) -> Dict[str, Any]:
+    """Pause automatic failover (Patroni maintenance mode).  Undo: resume_failover."""
+    return _set_pause(True, dry_run, configuration, secrets)
+
+
+def resume_failover(dry_run: bool = False, configuration: Configuration = None,
+                    secrets: Secrets = None) -> Dict[str, Any]:
+    """Resume automatic failover."""
+    return _set_pause(False, dry_run, configuration, secrets)

@@ -1,0 +1,93 @@
+"""The Patroni REST API client factory.
+
+Any node answers for the whole cluster (``GET /cluster``); the first node
+that answers is used.  Write methods carry basic auth
+(``CHAOSHA_PATRONI_API_USER``/``CHAOSHA_PATRONI_API_PASSWORD``).  Every
+request has a deadline.
+"""
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import requests
+from chaoslib.exceptions import ActivityFailed
+
+from chaosha.config import PgNode, Settings
+
+__all__ = ["api", "cluster", "leader_name", "members", "post", "node_status"]
+
+
+def api(settings: Settings) -> requests.Session:
+    session = requests.Session()
+    session.auth = (settings.get("CHAOSHA_PATRONI_API_USER"),
+                    settings.get("CHAOSHA_PATRONI_API_PASSWORD"))
+    return session
+
+
+def _get(settings: Settings, node: PgNode, path: str, timeout: float) -> requests.Response:
+    with api(settings) as session:
+        return session.get(f"{node.api_url}{path}", timeout=(min(timeout, 3), timeout))
+
+
+def node_status(settings: Settings, node: PgNode, timeout: float = 0) -> Optional[Dict[str, Any]]:
+    """``GET /patroni`` of one node, or None when it does not answer."""
+    try:
+        response = _get(settings, node, "/patroni", timeout or settings.timeout)
+        return response.json() if response.content else None
+    except (requests.RequestException, ValueError):
+        return None
+
+
+def cluster(settings: Settings, timeout: float = 0) -> Tuple[Dict[str, Any], str]:
+    """``GET /cluster`` from the first node that answers: (body, node name).
+
+    Raises ``ActivityFailed`` when no node's REST API answers.
+    """
+    errors: List[str] = []
+    for node in settings.pg_nodes:
+        try:
+            response = _get(settings, node, "/cluster", timeout or settings.timeout)
+            response.raise_for_status()
+            return response.json(), node.name
+        except (requests.RequestException, ValueError) as exc:
+            errors.append(f"{node.name}: {type(exc).__name__}")
+    raise ActivityFailed(
+        "no Patroni REST API answered (" + ", ".join(errors) + "): is the stack up "
+        "(chaosha stack status)? are CHAOSHA_PGn_API_PORT right?"
+    )
+
+
+def members(settings: Settings, timeout: float = 0) -> List[Dict[str, Any]]:
+    return list(cluster(settings, timeout)[0].get("members", []))
+
+
+def leader_name(settings: Settings, timeout: float = 0) -> str:
+    """The member holding the leader key, or "" when there is none."""
+    for member in members(settings, timeout):
+        if member.get("role") in ("leader", "standby_leader"):
+            return str(member["name"])
+    return ""
+
+
+def post(settings: Settings, path: str, body: Dict[str, Any], timeout: float = 0,
+         method: str = "POST") -> Tuple[int, str]:
+    """Send a write request to the first node that answers: (code, text).
+
+    Raises ``ActivityFailed`` on wrong credentials or when no node answers.
+    """
+    errors: List[str] = []
+    seconds = timeout or settings.timeout
+    for node in settings.pg_nodes:
+        try:
+            with api(settings) as session:
+                response = session.request(method, f"{node.api_url}{path}", json=body,
+                                           timeout=(min(seconds, 3), seconds))
+        except requests.RequestException as exc:
+            errors.append(f"{node.name}: {type(exc).__name__}")
+            continue
+        if response.status_code == 401:
+            raise ActivityFailed(
+                f"Patroni on {node.name} refused the credentials for {method} {path}: "
+                "check CHAOSHA_PATRONI_API_USER / CHAOSHA_PATRONI_API_PASSWORD"
+            )
+        return response.status_code, response.text.strip()
+    raise ActivityFailed(f"{method} {path}: no Patroni REST API answered ({', '.join(errors)})")

@@ -1,0 +1,139 @@
+"""Patroni probes: who leads, who streams, how healthy the cluster is."""
+
+from typing import Any, Dict, List
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from chaosha.config import load
+from chaosha.patroni import client
+from chaosha.timing import parse_duration, wait_until
+
+__all__ = [
+    "leader",
+    "members",
+    "cluster_health",
+    "history",
+    "wait_for_leader",
+    "wait_for_healthy",
+]
+
+
+def leader(configuration: Configuration = None, secrets: Secrets = None) -> str:
+    """Name of the member holding the leader key ("" when there is none).
+
+    Raises ActivityFailed when no Patroni REST API answers.
+    """
+    return client.leader_name(load(configuration, secrets))
+
+
+def members(configuration: Configuration = None, secrets: Secrets = None) -> List[Dict[str, Any]]:
+    """Every member: name, role, state, timeline and replication lag in bytes."""
+    return [
+        {
+            "name": m.get("name"),
+            "role": m.get("role"),
+            "state": m.get("state"),
+            "timeline": m.get("timeline"),
+            "lag_bytes": m.get("lag") if isinstance(m.get("lag"), int) else None,
+            "host": m.get("host"),
+        }
+        for m in client.members(load(configuration, secrets))
+    ]
+
+
+def _health(configuration: Configuration, secrets: Secrets, max_lag_bytes: int) -> Dict[str, Any]:
+    settings = load(configuration, secrets)
+    try:
+        body, answered_by = client.cluster(settings)
+    except ActivityFailed as exc:
+        return {"healthy": False, "reason": str(exc), "leaders": [], "streaming": [],
+                "members": 0, "expected_members": len(settings.pg_nodes), "paused": False}
+    found = body.get("members", [])
+    leaders = [m["name"] for m in found if m.get("role") == "leader" and m.get("state") == "running"]
+    leader_tl = next((m.get("timeline") for m in found if m.get("role") == "leader"), None)
+    streaming = [m["name"] for m in found if m.get("role") in ("replica", "sync_standby")
+                 and m.get("state") == "streaming" and m.get("timeline") == leader_tl
+                 and isinstance(m.get("lag", 0), int) and m.get("lag", 0) <= max_lag_bytes]
+    expected = len(settings.pg_nodes)
+    reasons = []
+    if len(leaders) != 1:
+        reasons.append(f"{len(leaders)} running leaders")
+    if len(streaming) != expected - 1:
+        reasons.append(f"{len(streaming)} of {expected - 1} replicas streaming within {max_lag_bytes} bytes")
+    if body.get("pause"):
+        reasons.append("automatic failover is paused")
+    return {
+        "healthy": not reasons,
+        "reason": "; ".join(reasons),
+        "leader": leaders[0] if len(leaders) == 1 else "",
+        "leaders": leaders,
+        "streaming": streaming,
+        "sync_standby": [m["name"] for m in found if m.get("role") == "sync_standby"],
+        "timeline": leader_tl,
+        "members": len(found),
+        "expected_members": expected,
+        "paused": bool(body.get("pause")),
+        "answered_by": answered_by,
+    }
+
+
+def cluster_health(max_lag_bytes: int = 1048576, configuration: Configuration = None,
+                   secrets: Secrets = None) -> Dict[str, Any]:
+    """Health summary: exactly one running leader, every other configured
+    member streaming on the leader's timeline with lag under
+    ``max_lag_bytes``, failover not paused.  Key ``healthy`` is the verdict,
+    ``reason`` says what is wrong.  Never raises: an unreachable cluster is
+    reported as unhealthy."""
+    return _health(configuration, secrets, max_lag_bytes)
+
+
+def history(configuration: Configuration = None, secrets: Secrets = None) -> List[Dict[str, Any]]:
+    """Timeline history (``GET /history``): one entry per promotion."""
+    settings = load(configuration, secrets)
+    _, node_name = client.cluster(settings)
+    node = settings.pg_node(node_name)
+    with client.api(settings) as session:
+        response = session.get(f"{node.api_url}/history", timeout=(3, settings.timeout))
+    rows = response.json() if response.ok else []
+    return [{"timeline": r[0], "lsn": r[1], "reason": r[2], "at": r[3] if len(r) > 3 else None,
+             "new_leader": r[4] if len(r) > 4 else None} for r in rows]
+
+
+def wait_for_leader(timeout: str = "60s", exclude: str = "", configuration: Configuration = None,
+                    secrets: Secrets = None) -> Dict[str, Any]:
+    """Wait until a member (other than ``exclude``, if given) holds the
+    leader key and runs as primary.  Returns the leader and seconds waited;
+    raises ActivityFailed at the deadline."""
+    settings = load(configuration, secrets)
+
+    def check() -> str:
+        name = client.leader_name(settings, timeout=2)
+        if not name or name == exclude:
+            return ""
+        node = settings.pg_node(name)
+        status = client.node_status(settings, node, timeout=2) or {}
+        return name if status.get("role") in ("primary", "master") else ""
+
+    name, waited = wait_until(check, parse_duration(timeout, "timeout"), 0.5,
+                              f"a Patroni leader{' other than ' + exclude if exclude else ''}")
+    return {"leader": name, "waited_s": round(waited, 3)}
+
+
+def wait_for_healthy(timeout: str = "120s", max_lag_bytes: int = 1048576,
+                     configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Wait until :func:`cluster_health` says healthy.  Returns the health
+    summary plus ``waited_s``; raises ActivityFailed at the deadline with the
+    last reason."""
+    last: Dict[str, Any] = {}
+
+    def check() -> Dict[str, Any]:
+        last.clear()
+        last.update(_health(configuration, secrets, max_lag_bytes))
+        return last if last["healthy"] else {}
+
+    try:
+        health, waited = wait_until(check, parse_duration(timeout, "timeout"), 0.5, "a healthy cluster")
+    except ActivityFailed as exc:
+        raise ActivityFailed(f"{exc}: {last.get('reason', '')}") from None
+    return dict(health, waited_s=round(waited, 3))
