@@ -33,14 +33,20 @@ def discover(discover_system: bool = True) -> Discovery:
     return discovery
 
 
+def _exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
 def load_exported_activities() -> List[DiscoveredActivities]:
     activities: List[DiscoveredActivities] = []
     for subsystem in SUBSYSTEMS:
         for kind, finder in (("actions", discover_actions), ("probes", discover_probes)):
             module = f"chaosha.{subsystem}.{kind}"
-            if importlib.util.find_spec(module) is not None:
+            if _exists(module):
                 activities.extend(finder(module))
     for module in CONTROLS:
-        if importlib.util.find_spec(module) is not None:
-            activities.extend(discover_activities(module, "control"))
+        activities.extend(discover_activities(module, "control"))
     return activities

@@ -57,7 +57,7 @@ def wait_until(
     interval: float = 0.5,
     what: str = "condition",
 ) -> Tuple[T, float]:
-    """Call ``check`` until it returns something other than None/False.
+    """Call ``check`` until it returns something truthy.
 
     Exceptions from ``check`` count as "not yet".  Returns the value and the
     seconds waited; raises ``ActivityFailed`` naming ``what`` and the last
@@ -68,7 +68,7 @@ def wait_until(
     while True:
         try:
             value = check()
-            if value is not None and value is not False:
+            if value:
                 return value, deadline.elapsed()
         except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
             last_error = f" (last error: {exc})"

@@ -147,13 +147,32 @@ def _peer_addresses(settings: Settings, service: str, peers: str) -> Dict[str, s
     return {p: network.address_of(settings, p) for p in resolved}
 
 
+def _apply_in_netns(settings: Settings, kind: str, service: str, script: str, **details: Any) -> None:
+    """Record the fault, apply it; on failure remove all of it again."""
+    registry.record(settings, kind, service, **details)
+    target = container(settings, service)
+    try:
+        network.run_in_netns(settings, target, script)
+    except ActivityFailed as exc:
+        network.run_in_netns(settings, target, network.CLEAR_SCRIPT)  # nothing half-applied
+        registry.forget(settings, kind, service)
+        if "qdisc kind is unknown" in str(exc):
+            raise ActivityFailed(
+                f"the kernel running {service} has no netem (CONFIG_NET_SCH_NETEM): latency "
+                "faults need it; for packet loss use partition_container with loss_percent"
+            ) from None
+        raise
+
+
 def partition_container(service: str, peers: str = "", direction: str = "both", ports: str = "",
-                        force: bool = False, dry_run: bool = False,
+                        loss_percent: float = 100.0, force: bool = False, dry_run: bool = False,
                         configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Drop the service's traffic with ``peers`` (comma-separated services;
     empty: everything but loopback), ``direction`` both/in/out, optionally
     only TCP ``ports`` of the peers (comma-separated), with iptables rules
-    in the container's network namespace.  Undo: heal_partition."""
+    in the container's network namespace.  ``loss_percent`` below 100
+    drops that share of packets at random instead (needs no netem).
+    Undo: heal_partition."""
     settings = load(configuration, secrets)
     service = _prepare(settings, service, force)
     addresses = _peer_addresses(settings, service, peers)
@@ -161,18 +180,11 @@ def partition_container(service: str, peers: str = "", direction: str = "both", 
         port_list = [int(p) for p in ports.split(",") if p.strip()]
     except ValueError:
         raise ActivityFailed(f"ports {ports!r}: give comma-separated port numbers") from None
-    script = network.block_rules(addresses, direction, port_list)
+    script = network.block_rules(addresses, direction, port_list, float(loss_percent))
     if dry_run:
         return {"dry_run": True, "would": script, "service": service, "peers": addresses}
     started = time.time()
-    registry.record(settings, "partition", service, peers=addresses)
-    target = container(settings, service)
-    try:
-        network.run_in_netns(settings, target, script)
-    except ActivityFailed:
-        network.run_in_netns(settings, target, network.CLEAR_SCRIPT)  # nothing half-applied
-        registry.forget(settings, "partition", service)
-        raise
+    _apply_in_netns(settings, "partition", service, script, peers=addresses)
     return _result(service, "partition", started, peers=addresses, direction=direction)
 
 
@@ -225,17 +237,16 @@ def add_latency(service: str, delay: str = "200ms", jitter: str = "0ms", loss_pe
                 dry_run: bool = False, configuration: Configuration = None,
                 secrets: Secrets = None) -> Dict[str, Any]:
     """Delay (and/or drop ``loss_percent`` % of) every packet the service's
-    container sends, with tc netem on eth0.  Undo: remove_latency."""
+    container sends, with tc netem on its interfaces.  Undo: remove_latency."""
     settings = load(configuration, secrets)
     service = _prepare(settings, service, True)
     args = network.netem_args(parse_duration(delay, "delay") * 1000,
                               parse_duration(jitter, "jitter") * 1000, float(loss_percent))
-    script = f"tc qdisc replace dev eth0 root {args}"
+    script = f"for dev in {network.IFACES}; do tc qdisc replace dev $dev root {args} || exit 1; done"
     if dry_run:
         return {"dry_run": True, "would": script, "service": service}
     started = time.time()
-    registry.record(settings, "netem", service, netem=args)
-    network.run_in_netns(settings, container(settings, service), script)
+    _apply_in_netns(settings, "netem", service, script, netem=args)
     return _result(service, "latency", started, netem=args)
 
 
@@ -246,7 +257,7 @@ def remove_latency(service: str, configuration: Configuration = None,
     service = _prepare(settings, service, False, destructive=False)
     started = time.time()
     network.run_in_netns(settings, container(settings, service),
-                         "tc qdisc del dev eth0 root 2>/dev/null; true")
+                         f"for dev in {network.IFACES}; do tc qdisc del dev $dev root 2>/dev/null; done; true")
     registry.forget(settings, "netem", service)
     return _result(service, "remove-latency", started)
 

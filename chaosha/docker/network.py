@@ -19,12 +19,14 @@ from docker.models.containers import Container
 from chaosha.config import Settings
 from chaosha.docker.client import SERVICE_LABEL, client, container
 
-__all__ = ["run_in_netns", "block_rules", "netem_args", "CLEAR_SCRIPT", "address_of",
+__all__ = ["IFACES", "run_in_netns", "block_rules", "netem_args", "CLEAR_SCRIPT", "address_of",
            "project_network", "aliases_for"]
 
 CHAIN = "CHAOSHA"
+# Interfaces other than loopback (a reconnected container's is eth1, not eth0).
+IFACES = "$(ip -o link show | awk -F': ' '$2 != \"lo\" {sub(/@.*/, \"\", $2); print $2}')"
 CLEAR_SCRIPT = (
-    "tc qdisc del dev eth0 root 2>/dev/null; "
+    f"for dev in {IFACES}; do tc qdisc del dev $dev root 2>/dev/null; done; "
     f"for h in INPUT OUTPUT; do while iptables -D $h -j {CHAIN} 2>/dev/null; do :; done; done; "
     f"iptables -F {CHAIN} 2>/dev/null; iptables -X {CHAIN} 2>/dev/null; true"
 )
@@ -87,12 +89,18 @@ def aliases_for(target: Container) -> List[str]:
     return [a for a in (service, target.name) if a]
 
 
-def block_rules(peers: Dict[str, str], direction: str, ports: Sequence[int] = ()) -> str:
+def block_rules(peers: Dict[str, str], direction: str, ports: Sequence[int] = (),
+                loss_percent: float = 100.0) -> str:
     """Shell for iptables rules dropping traffic between the target and the
     ``peers`` addresses (all traffic when ``peers`` is empty), in
-    ``direction`` ``both``, ``in`` or ``out``, optionally only ``ports``."""
+    ``direction`` ``both``, ``in`` or ``out``, optionally only ``ports``;
+    ``loss_percent`` < 100 drops only that share, at random."""
     if direction not in ("both", "in", "out"):
         raise ActivityFailed(f"direction {direction!r}: use both, in or out")
+    if not 0 < loss_percent <= 100:
+        raise ActivityFailed(f"loss_percent {loss_percent!r}: give a share above 0 and up to 100")
+    drop = "-j DROP" if loss_percent >= 100 else (
+        f"-m statistic --mode random --probability {loss_percent / 100:.4f} -j DROP")
     lines = [f"iptables -N {CHAIN} 2>/dev/null || true"]
     for hook in ("INPUT", "OUTPUT"):
         lines.append(f"iptables -C {hook} -j {CHAIN} 2>/dev/null || iptables -I {hook} 1 -j {CHAIN}")
@@ -103,11 +111,11 @@ def block_rules(peers: Dict[str, str], direction: str, ports: Sequence[int] = ()
         if direction in ("both", "in"):
             for port in sport_args:  # packets coming from the peer's port
                 src = f"-s {shlex.quote(addr)}" if addr else "! -i lo"
-                lines.append(f"iptables -A {CHAIN} {src} {port} -j DROP".replace("  ", " "))
+                lines.append(f"iptables -A {CHAIN} {src} {port} {drop}".replace("  ", " "))
         if direction in ("both", "out"):
             for port in port_args:  # packets going to the peer's port
                 dst = f"-d {shlex.quote(addr)}" if addr else "! -o lo"
-                lines.append(f"iptables -A {CHAIN} {dst} {port} -j DROP".replace("  ", " "))
+                lines.append(f"iptables -A {CHAIN} {dst} {port} {drop}".replace("  ", " "))
     return " && ".join(lines)
 
 

@@ -13,6 +13,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import Settings
 from chaosha.patroni import client as patroni
+from chaosha.zookeeper.ensemble import guard_removal, survey
 
 __all__ = ["resolve", "guard"]
 
@@ -56,8 +57,6 @@ def guard(settings: Settings, service: str, force: bool) -> None:
                 f"refusing to take {service} down: no other PostgreSQL node is serving "
                 "(it would leave no replica to fail over to); pass force=true to do it anyway"
             )
-    zk_names = [n.name for n in settings.zk_nodes]
-    if service in zk_names:
-        from chaosha.zookeeper.guard import check_quorum_after_loss
-
-        check_quorum_after_loss(settings, service)
+    if service in [n.name for n in settings.zk_nodes]:
+        state = survey(settings)
+        guard_removal(service, state["serving"], list(state["nodes"]), force)

@@ -1,0 +1,257 @@
+"""ZooKeeper actions: take a member down (behind a quorum guard), bring it
+back, and expire a Patroni member's ZooKeeper session."""
+
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import docker
+import requests
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+from docker.models.containers import Container
+from kazoo.client import KazooClient
+
+from chaosha.config import Settings, ZkNode, load
+from chaosha.docker.client import container
+from chaosha.timing import Deadline, parse_duration, wait_until
+from chaosha.zookeeper import client
+from chaosha.zookeeper.ensemble import (
+    VOTING_MODES,
+    WORD_TIMEOUT,
+    guard_removal,
+    node_status,
+    survey,
+)
+from chaosha.zookeeper.session import session_hex, session_password, to_signed64
+
+__all__ = ["stop_node", "kill_node", "start_node", "expire_session"]
+
+POLL_INTERVAL = 0.02  # s between znode polls: expiry takes milliseconds
+
+
+# -- members ------------------------------------------------------------
+
+def stop_node(node: str, force: bool = False, dry_run: bool = False,
+              configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Stop the container of ZooKeeper member ``node`` (``docker stop``).
+
+    Refuses (raises ActivityFailed) when the members serving now, minus
+    ``node``, would no longer be a majority of the configured ensemble,
+    unless ``force``.  ``dry_run`` checks everything and acts on nothing.
+    Returns node, container, ``serving_before``/``serving_after``,
+    ``majority``, ``quorum_after``, ``dry_run``, ``forced`` and
+    ``container_state``.  Undo with ``start_node``.
+    """
+    settings = load(configuration, secrets)
+    grace = max(1, int(settings.timeout))
+    return _take_down(settings, node, "stop", force, dry_run, lambda c: c.stop(timeout=grace))
+
+
+def kill_node(node: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
+              configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Send ``signal`` (default SIGKILL) to ZooKeeper member ``node``'s container.
+
+    Same quorum guard, ``dry_run`` and result as ``stop_node`` (plus
+    ``signal``).  Docker counts a kill as a manual stop: the restart
+    policy does not bring the member back.  Undo with ``start_node``
+    (it also resumes a member frozen by SIGSTOP).
+    """
+    if not signal.strip():
+        raise ActivityFailed(f"kill_node {node!r}: signal is empty; use e.g. SIGKILL or SIGSTOP")
+    settings = load(configuration, secrets)
+    result = _take_down(settings, node, "kill", force, dry_run,
+                        lambda c: c.kill(signal=signal.strip()))
+    result["signal"] = signal.strip()
+    return result
+
+
+def start_node(node: str, wait: str = "60s", configuration: Configuration = None,
+               secrets: Secrets = None) -> Dict[str, Any]:
+    """Start ZooKeeper member ``node``'s container and wait until it serves.
+
+    Undoes ``stop_node`` and ``kill_node`` (a running container gets
+    SIGCONT, a paused one is unpaused).  Returns node, container,
+    ``container_state``, ``mode`` and ``waited_ms``.
+    Raises ActivityFailed when it does not serve (leader or follower)
+    within ``wait`` (``"0"`` = do not wait).
+    """
+    settings = load(configuration, secrets)
+    member = settings.zk_node(node)
+    found = container(settings, node)
+    _docker(node, "start", lambda: _revive(found))
+    result: Dict[str, Any] = {"node": node, "container": found.name, "action": "start"}
+    seconds = parse_duration(wait, "start_node wait")
+    mode, waited = None, 0.0
+    if seconds > 0:
+        word_timeout = min(settings.timeout, WORD_TIMEOUT)
+        mode, waited = wait_until(lambda: _voting_mode(member, word_timeout), seconds, interval=0.5,
+                                  what=f"ZooKeeper {node} to serve (see `chaosha stack logs {node}`)")
+    result.update({"container_state": _state(found), "mode": mode,
+                   "waited_ms": round(waited * 1000)})
+    return result
+
+
+def _revive(found: Container) -> None:
+    """Start a stopped container; unpause a paused one; SIGCONT a running
+    one (harmless unless ``kill_node(signal="SIGSTOP")`` froze it)."""
+    found.reload()
+    if found.status == "paused":
+        found.unpause()
+    elif found.status == "running":
+        found.kill(signal="SIGCONT")
+    else:
+        found.start()
+
+
+def _voting_mode(member: ZkNode, timeout: float) -> Optional[str]:
+    mode = node_status(member, timeout)["mode"]
+    return mode if mode in VOTING_MODES else None
+
+
+def _take_down(settings: Settings, node: str, verb: str, force: bool, dry_run: bool,
+               act: Callable[[Container], Any]) -> Dict[str, Any]:
+    settings.zk_node(node)
+    found = container(settings, node)
+    state = survey(settings)
+    guard = guard_removal(node, state["serving"], list(state["nodes"]), force)
+    result: Dict[str, Any] = {"node": node, "container": found.name, "action": verb,
+                              "dry_run": dry_run, "forced": force, **guard}
+    if not dry_run:
+        _docker(node, verb, lambda: act(found))
+    result["container_state"] = _state(found)
+    return result
+
+
+def _docker(node: str, verb: str, call: Callable[[], Any]) -> None:
+    try:
+        call()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise ActivityFailed(f"docker {verb} of ZooKeeper {node!r} failed: {exc}") from None
+
+
+def _state(found: Container) -> str:
+    try:
+        found.reload()
+    except (docker.errors.DockerException, requests.exceptions.RequestException):
+        return "unknown"
+    return str(found.status)
+
+
+# -- sessions -------------------------------------------------------------
+
+def expire_session(member: str = "", dry_run: bool = False,
+                   configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Expire the ZooKeeper session of Patroni ``member`` ("" = the leader).
+
+    Reattaches to the session (id = the ephemeralOwner of the leader or
+    member znode; password derived as the server does) and closes it: the
+    server ends it at once and deletes its ephemeral znodes, as on a real
+    expiry.  Returns member, ``session_id``/``session_hex``,
+    ``was_leader``, ``path`` watched, ``vanished`` and
+    ``vanished_after_ms`` (false: the znode outlived CHAOSHA_TIMEOUT), ``retaken`` /
+    ``retaken_after_ms`` / ``new_session_hex`` (the znode re-created under
+    a new session), ``leader_before``, ``leader_after`` and ``failover``.
+    A healthy leader takes its key back within ~0.3 s: ``retaken`` with
+    ``failover`` false is the expected outcome, not a failure.
+    ``dry_run`` resolves the session and acts on nothing.  Raises
+    ActivityFailed for an unknown member (naming the known ones), when
+    there is no leader to default to, or when ZooKeeper is unreachable.
+    """
+    settings = load(configuration, secrets)
+    with client.connected(settings) as zk:
+        target = _session_target(zk, settings, member)
+        result: Dict[str, Any] = {**target, "dry_run": dry_run}
+        if dry_run:
+            return result
+        clock = _reattach_and_close(settings, target["session_id"])
+        result.update(_watch_expiry(zk, settings, target, clock))
+        result.update(_leader_after(zk, settings, target["leader_before"]))
+    return result
+
+
+def _session_target(zk: KazooClient, settings: Settings, member: str) -> Dict[str, Any]:
+    """member, session id, path to watch and the leader before."""
+    timeout = settings.timeout
+    leader_path = client.patroni_path(settings, "leader")
+    leader = client.read_znode(zk, leader_path, timeout)
+    leader_name = leader[0].decode() if leader else None
+    members = client.children(zk, client.patroni_path(settings, "members"), timeout)
+    if not member and leader is None:
+        raise ActivityFailed(
+            f"no Patroni leader key at {leader_path}: name the member whose session to expire "
+            f"(known members: {', '.join(members) or 'none'})"
+        )
+    name = member or str(leader_name)
+    if member:
+        found = client.read_znode(zk, client.patroni_path(settings, "members", member), timeout)
+        if found is None:
+            raise ActivityFailed(
+                f"unknown Patroni member {member!r}: known members are "
+                f"{', '.join(members) or 'none'} (under {client.patroni_path(settings, 'members')})"
+            )
+        owner = found[1].ephemeralOwner
+    else:
+        owner = leader[1].ephemeralOwner  # type: ignore[index]
+    if not owner:
+        raise ActivityFailed(f"Patroni member {name!r} has no ZooKeeper session (znode not ephemeral)")
+    was_leader = leader is not None and leader[1].ephemeralOwner == owner
+    path = leader_path if was_leader else client.patroni_path(settings, "members", name)
+    return {"member": name, "session_id": owner, "session_hex": session_hex(owner),
+            "was_leader": was_leader, "path": path, "leader_before": leader_name}
+
+
+def _reattach_and_close(settings: Settings, session_id: int) -> Deadline:
+    """Take over ``session_id`` and close it; the clock starts at the close."""
+    hijack = client.kazoo_client(settings, (to_signed64(session_id),
+                                            session_password(session_id)))
+    client.start(hijack, settings)
+    attached = hijack.client_id is not None and hijack.client_id[0] == to_signed64(session_id)
+    clock = Deadline(settings.timeout)
+    hijack.stop()
+    hijack.close()
+    if not attached:
+        raise ActivityFailed(
+            f"ZooKeeper refused to reattach session {session_hex(session_id)}: the derived "
+            "password is wrong (a ZooKeeper other than 3.8/3.9?) or the session just ended"
+        )
+    return clock
+
+
+def _owner(zk: KazooClient, path: str, timeout: float) -> Optional[Tuple[int, str]]:
+    found = client.read_znode(zk, path, timeout)
+    return (found[1].ephemeralOwner, found[0].decode("utf-8", "replace")) if found else None
+
+
+def _watch_expiry(zk: KazooClient, settings: Settings, target: Dict[str, Any],
+                  clock: Deadline) -> Dict[str, Any]:
+    """Poll the watched znode: gone (or re-owned), then re-created."""
+    old, path = target["session_id"], target["path"]
+
+    def gone() -> bool:
+        now = _owner(zk, path, settings.timeout)
+        return now is None or now[0] != old
+
+    def back() -> Optional[Tuple[int, str]]:
+        now = _owner(zk, path, settings.timeout)
+        return now if now is not None and now[0] != old else None
+
+    result: Dict[str, Any] = {"vanished": False, "vanished_after_ms": None, "retaken": False,
+                              "retaken_after_ms": None, "new_session_hex": None}
+    try:
+        wait_until(gone, clock.remaining(), interval=POLL_INTERVAL, what=f"{path} to vanish")
+    except ActivityFailed:
+        return result
+    result.update(vanished=True, vanished_after_ms=round(clock.elapsed() * 1000, 1))
+    try:
+        owner, _ = wait_until(back, settings.timeout, interval=POLL_INTERVAL,
+                              what=f"{path} to be re-created")
+    except ActivityFailed:
+        return result
+    result.update(retaken=True, retaken_after_ms=round(clock.elapsed() * 1000, 1),
+                  new_session_hex=session_hex(owner[0]))
+    return result
+
+
+def _leader_after(zk: KazooClient, settings: Settings, before: Optional[str]) -> Dict[str, Any]:
+    now = _owner(zk, client.patroni_path(settings, "leader"), settings.timeout)
+    after = now[1] if now else None
+    return {"leader_after": after, "failover": after is not None and after != before}
