@@ -1,0 +1,54 @@
+"""Actions: start and stop the background workload (writer, replica reader
+and split-brain sampler in one subprocess writing the run's ledger)."""
+
+from typing import Any, Dict
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosha.config import load
+from chaosha.integrity.ledger import read_records
+from chaosha.integrity.runner import start_process, stop_process
+from chaosha.timing import parse_duration
+
+__all__ = ["start_workload", "stop_workload"]
+
+
+def start_workload(duration: float = 300, rate: float = 200, max_writes: int = 1000000,
+                   target: str = "rw", read_target: str = "ro", reads: bool = True,
+                   sampler: bool = True, read_rate: float = 20, sample_interval: float = 0.25,
+                   op_timeout: float = 3, startup_timeout: float = 30,
+                   configuration: Configuration = None,
+                   secrets: Secrets = None) -> Dict[str, Any]:
+    """Start the integrity workload in the background and return once its
+    first write is acknowledged: ``{run_id, pid, ledger, log, started}``.
+
+    One unique id per transaction through ``target`` (default HAProxy rw)
+    at ``rate`` writes/s (0 = flat out), reads through ``read_target`` and
+    samples every node's role, until ``duration`` seconds or
+    ``max_writes`` attempts.  Stop it with ``stop_workload`` or the
+    ``workload_verdict`` probe."""
+    settings = load(configuration, secrets)
+    seconds = parse_duration(duration, "start_workload duration")
+    args = ["--duration", str(seconds), "--rate", str(rate), "--max-writes", str(int(max_writes)),
+            "--target", str(target), "--read-target", str(read_target),
+            "--read-rate", str(read_rate), "--sample-interval", str(sample_interval),
+            "--op-timeout", str(parse_duration(op_timeout, "op_timeout"))]
+    args += [] if reads else ["--no-reads"]
+    args += [] if sampler else ["--no-sampler"]
+    state = start_process(settings, args, True, parse_duration(startup_timeout, "startup_timeout"))
+    return {k: state[k] for k in ("run_id", "pid", "ledger", "log", "started")}
+
+
+def stop_workload(run_id: str = "", timeout: float = 15, configuration: Configuration = None,
+                  secrets: Secrets = None) -> Dict[str, Any]:
+    """Stop the workload ``run_id`` (default: the latest): SIGTERM, wait up
+    to ``timeout`` seconds, then SIGKILL.  Safe to call twice (rollbacks).
+    Returns ``{run_id, ledger, stopped}`` and the writer's final counts."""
+    settings = load(configuration, secrets)
+    state = stop_process(settings, run_id, parse_duration(timeout, "stop_workload timeout"))
+    result: Dict[str, Any] = {k: state[k] for k in ("run_id", "ledger", "stopped")}
+    for record in read_records(state["ledger"]):
+        if record.get("k") == "end":
+            result.update(writes=record.get("writes"), reads=record.get("reads"),
+                          last_id=record.get("last_id"), reason=record.get("reason"))
+    return result

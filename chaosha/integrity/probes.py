@@ -1,0 +1,62 @@
+"""Probes: the integrity verdict of a workload run (stopping it first) and
+its progress while it runs."""
+
+import time
+from typing import Any, Dict
+
+from chaoslib.types import Configuration, Secrets
+
+from chaosha.config import load
+from chaosha.integrity.audit import audited_verdict, parse_time
+from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
+from chaosha.integrity.runner import load_state, process_alive, stop_process
+from chaosha.timing import parse_duration
+
+__all__ = ["workload_verdict", "workload_progress"]
+
+
+def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout: float = 120,
+                     fault_at: str = "", configuration: Configuration = None,
+                     secrets: Secrets = None) -> Dict[str, Any]:
+    """Stop the workload ``run_id`` (default: the latest; ``stop`` false
+    leaves it running), wait up to ``heal_timeout`` seconds for one primary
+    and every replica to replay past its LSN, and return the verdict:
+    ``lost``, ``unexpected``, ``in_doubt``, ``recovered``, ``acknowledged``,
+    ``attempted``, ``two_primaries``, ``two_primary_incidents``, ``rto_s``,
+    ``read_rto_s``, ``reroute_s``, ``streaming_s``, ``nodes_consistent``,
+    ``timelines``, per-node ``nodes`` and ``passed``.  ``fault_at`` (epoch
+    or ISO time) limits recovery gaps to those ending after it.  Returns a
+    failing verdict rather than raising when the cluster is still down."""
+    settings = load(configuration, secrets)
+    if stop:
+        state = stop_process(settings, run_id)
+    else:
+        state = {**load_state(settings, run_id), "stopped": "no"}
+    result = audited_verdict(settings, state["ledger"],
+                             parse_duration(heal_timeout, "heal_timeout"), parse_time(fault_at))
+    result.update(run_id=state["run_id"], stopped=state["stopped"])
+    return result
+
+
+def workload_progress(run_id: str = "", configuration: Configuration = None,
+                      secrets: Secrets = None) -> Dict[str, Any]:
+    """Counts so far of the workload ``run_id`` (default: the latest):
+    ``running``, ``ok``/``failed``/``in_doubt`` writes, ``reads_ok`` and
+    ``last_ok_age_s`` (seconds since the last acknowledged write)."""
+    settings = load(configuration, secrets)
+    state = load_state(settings, run_id)
+    counts = {OK: 0, FAILED: 0, IN_DOUBT: 0}
+    reads_ok = 0
+    last_ok = 0.0
+    for record in read_records(state["ledger"]):
+        if record.get("k") == "w":
+            counts[record.get("r", IN_DOUBT)] += 1
+            if record.get("r") == OK:
+                last_ok = max(last_ok, record["t1"])
+        elif record.get("k") == "r" and record.get("r") == OK:
+            reads_ok += 1
+    return {"run_id": state["run_id"], "ledger": state["ledger"],
+            "running": process_alive(int(state["pid"]), str(state["run_id"])),
+            "ok": counts[OK], "failed": counts[FAILED], "in_doubt": counts[IN_DOUBT],
+            "reads_ok": reads_ok,
+            "last_ok_age_s": round(time.time() - last_ok, 3) if last_ok else None}

@@ -1,0 +1,137 @@
+"""Start a workload as a detached subprocess and stop it later, even from
+another process: its pid, ledger and log are kept in a state file under
+``<CHAOSHA_STATE_DIR>/integrity/``."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+from chaoslib.exceptions import ActivityFailed
+
+from chaosha.config import Settings
+from chaosha.integrity.ledger import OK, read_records
+from chaosha.integrity.workload import new_run_id
+from chaosha.timing import Deadline, wait_until
+
+__all__ = ["start_process", "stop_process", "load_state", "state_dir", "process_alive"]
+
+_CHILDREN: Dict[int, "subprocess.Popen[bytes]"] = {}
+
+
+def state_dir(settings: Settings) -> Path:
+    path = (settings.state_dir / "integrity").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_state(settings: Settings, run_id: str = "") -> Dict[str, Any]:
+    """The state of ``run_id`` (default: the latest started run)."""
+    folder = state_dir(settings)
+    if not run_id:
+        current = folder / "current"
+        if not current.is_file():
+            raise ActivityFailed(f"no workload was started (no {current}): "
+                                 "run the start_workload action first")
+        run_id = current.read_text().strip()
+    path = folder / f"{run_id}.json"
+    if not path.is_file():
+        raise ActivityFailed(f"unknown workload run {run_id!r} (no {path}): "
+                             "pass the run_id returned by start_workload")
+    state: Dict[str, Any] = json.loads(path.read_text())
+    return state
+
+
+def process_alive(pid: int, run_id: str) -> bool:
+    """True while ``pid`` is our workload of ``run_id`` (not a zombie, not
+    a reused pid)."""
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        return child.poll() is None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return run_id.encode() in cmdline and status[0] != "Z"
+
+
+def _progress(ledger: Path, need_write: bool) -> str:
+    """``ready``, ``ended`` or ``""`` (not yet) from the ledger so far."""
+    if not ledger.is_file():
+        return ""
+    kinds = {(r.get("k"), r.get("r")) for r in read_records(ledger)}
+    if any(k == "end" for k, _ in kinds):
+        return "ended"
+    ready = ("run", None) in kinds and (not need_write or ("w", OK) in kinds)
+    return "ready" if ready else ""
+
+
+def start_process(settings: Settings, args: List[str], writes: bool = True,
+                  timeout: float = 30.0) -> Dict[str, Any]:
+    """Start ``python -m chaosha.integrity.workload`` with ``args`` and wait
+    until it has acknowledged its first write (or started, without
+    writes).  Returns the state: run_id, pid, ledger, log, started."""
+    run_id = new_run_id()
+    folder = state_dir(settings)
+    ledger, log = folder / f"{run_id}.jsonl", folder / f"{run_id}.log"
+    cmd = [sys.executable, "-m", "chaosha.integrity.workload", "--run-id", run_id,
+           "--ledger", str(ledger), *args]
+    env = dict(os.environ)
+    env.update({k: v for k, v in settings.values.items() if k.startswith("CHAOSHA_")})
+    with open(log, "wb") as out:
+        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
+                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    _CHILDREN[child.pid] = child
+    state = {"run_id": run_id, "pid": child.pid, "ledger": str(ledger), "log": str(log),
+             "started": round(time.time(), 3), "cmd": cmd}
+    (folder / f"{run_id}.json").write_text(json.dumps(state, indent=2))
+    (folder / "current").write_text(run_id)
+
+    deadline = Deadline(timeout)
+    while True:
+        progress = _progress(ledger, writes)
+        if progress == "ready":
+            return state
+        if progress or child.poll() is not None or deadline.expired():
+            break
+        time.sleep(0.2)
+    stop_process(settings, run_id, 5.0)
+    tail = log.read_text(errors="replace")[-600:] if log.is_file() else ""
+    raise ActivityFailed(
+        f"workload {run_id} did not start writing through {settings.host} within "
+        f"{timeout:g}s (exit code {child.poll()}); check the stack (chaosha stack status) "
+        f"and CHAOSHA_PG_PASSWORD; log {log}: {tail}")
+
+
+def stop_process(settings: Settings, run_id: str = "", timeout: float = 15.0) -> Dict[str, Any]:
+    """SIGTERM the workload, wait up to ``timeout`` seconds for it to write
+    its end record, then SIGKILL.  Returns the state plus ``stopped``:
+    ``already-exited``, ``terminated`` or ``killed``."""
+    state = load_state(settings, run_id)
+    pid, run = int(state["pid"]), str(state["run_id"])
+    outcome = "already-exited"
+    if process_alive(pid, run):
+        outcome = "terminated"
+        _signal(pid, signal.SIGTERM)
+        try:
+            wait_until(lambda: not process_alive(pid, run), timeout, 0.1, f"workload pid {pid}")
+        except ActivityFailed:
+            outcome = "killed"
+            _signal(pid, signal.SIGKILL)
+            wait_until(lambda: not process_alive(pid, run), 5.0, 0.1, f"killed workload {pid}")
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        child.wait(1)
+    return {**state, "stopped": outcome}
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,87 @@
+"""The split-brain sampler: every node's ``pg_is_in_recovery()`` (direct
+port) and Patroni role (REST ``GET /patroni``) several times a second, each
+node in its own thread so a frozen node cannot slow the others down."""
+
+import threading
+import time
+from typing import Any, Dict, List
+
+import psycopg
+import requests
+
+from chaosha.config import PgNode, Settings
+from chaosha.integrity.ledger import Ledger
+from chaosha.integrity.session import Session, Watchdog, error_text
+from chaosha.postgres.client import server_identity
+
+__all__ = ["Sampler", "sample_node"]
+
+
+def sample_node(node: PgNode, session: Session, watchdog: Watchdog,
+                timeout: float) -> Dict[str, Any]:
+    """One ``s`` record: SQL view (``writable``, ``tl``, window ``t0``-``t1``)
+    and Patroni view (``role``, ``state``, ``repl``, window ``pt0``-``pt1``);
+    fields are null where the node did not answer."""
+    record: Dict[str, Any] = {"k": "s", "node": node.name, "t0": round(time.time(), 6),
+                              "writable": None, "tl": None}
+    try:
+        conn = session.get()
+        token = watchdog.arm(conn, timeout)
+        try:
+            identity = server_identity(conn)
+        finally:
+            watchdog.disarm(token)
+        record["writable"] = not identity["in_recovery"]
+        record["tl"] = identity["timeline"]
+        record["addr"] = identity["address"]
+    except psycopg.Error as exc:
+        session.close()
+        record["err"] = error_text(exc)
+    record["t1"] = round(time.time(), 6)
+    record["pt0"] = record["t1"]
+    try:
+        reply = requests.get(f"{node.api_url}/patroni", timeout=(timeout, timeout))
+        body = reply.json()
+        record.update(role=body.get("role"), state=body.get("state"),
+                      repl=body.get("replication_state"), ptl=body.get("timeline"))
+    except (requests.RequestException, ValueError) as exc:
+        record.update(role=None, perr=error_text(exc))
+    record["pt1"] = round(time.time(), 6)
+    return record
+
+
+class Sampler:
+    """Samples every node every ``interval`` seconds until ``stop`` is set."""
+
+    def __init__(self, settings: Settings, ledger: Ledger, stop: threading.Event,
+                 watchdog: Watchdog, interval: float = 0.25, timeout: float = 1.0) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.stop = stop
+        self.watchdog = watchdog
+        self.interval = interval
+        self.timeout = timeout
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def threads(self) -> List[threading.Thread]:
+        return [threading.Thread(target=self._node_loop, args=(node,), daemon=True,
+                                 name=f"sampler-{node.name}")
+                for node in self.settings.pg_nodes]
+
+    def _node_loop(self, node: PgNode) -> None:
+        session = Session(self.settings, node.name, max(self.timeout, 2.0))
+        next_at = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                self.ledger.append(sample_node(node, session, self.watchdog, self.timeout))
+                with self._lock:
+                    self.count += 1
+                next_at += self.interval
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    self.stop.wait(delay)
+                else:
+                    next_at = time.monotonic()
+        finally:
+            session.close()

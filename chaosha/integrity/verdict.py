@@ -1,0 +1,345 @@
+"""The verdict of a workload run, a pure function of its ledger, the ids
+finally held by the leader and (optionally) the per-node audit.
+
+- ``lost = ok - final``, ``unexpected = final - attempted``,
+  ``recovered = final & in-doubt``, ``failed_committed = final & failed``.
+- Two primaries, proven from observations only: per server+timeline the
+  window [first, last] in which it acknowledged writes (ledger) or was seen
+  writable (sampler, consecutive samples); two windows of different servers
+  that overlap mean interleaved acknowledgements, which a failover with a
+  gap never produces.  A lone observation counts only when it lies wholly
+  inside another server's window.
+- Recovery: the longest gap between two acknowledged operations (``rto_s``
+  writes, ``read_rto_s`` reads), the time until the first write on another
+  member (``reroute_s``) and until every replica streams again
+  (``streaming_s``, from the sampler).
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
+
+from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
+
+__all__ = ["verdict_from_ledger", "verdict_from_records", "windows", "proven_overlaps",
+           "ledger_windows", "sample_windows", "longest_gap", "streaming_recovery", "iso"]
+
+Record = Dict[str, Any]
+SHOWN = 100
+
+
+def iso(t: Optional[float]) -> Optional[str]:
+    """Epoch seconds as an ISO-8601 UTC timestamp with milliseconds."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+
+
+def windows(observations: Iterable[Tuple[str, float, float]]) -> List[Record]:
+    """Group ``(label, t0, t1)`` observations (in time order) into one
+    window per label: first and last observation and their count."""
+    found: Dict[str, Record] = {}
+    for label, t0, t1 in observations:
+        w = found.get(label)
+        if w is None:
+            found[label] = {"label": label, "first": (t0, t1), "last": (t0, t1), "count": 1}
+        else:
+            w["last"] = (t0, t1)
+            w["count"] += 1
+    return list(found.values())
+
+
+def _overlap(a: Record, b: Record) -> Optional[Tuple[float, float]]:
+    """When both were certainly active: between the end of a window's first
+    observation and the start of its last one; a lone observation must fit
+    wholly inside the other window."""
+    if a["count"] >= 2 and b["count"] >= 2:
+        lo = max(a["first"][1], b["first"][1])
+        hi = min(a["last"][0], b["last"][0])
+        return (lo, hi) if lo < hi else None
+    if a["count"] < 2 and b["count"] < 2:
+        return None
+    many, one = (a, b) if a["count"] >= 2 else (b, a)
+    if many["first"][1] <= one["first"][0] and one["first"][1] <= many["last"][0]:
+        return one["first"]
+    return None
+
+
+def proven_overlaps(wins: List[Record], source: str) -> List[Record]:
+    """Incidents for every pair of windows of different servers (labels
+    ``"<server> tl<timeline>"``) that overlap."""
+    incidents = []
+    for i, a in enumerate(wins):
+        for b in wins[i + 1:]:
+            if _server(a["label"]) == _server(b["label"]):
+                continue
+            span = _overlap(a, b)
+            if span is not None:
+                incidents.append({"source": source, "servers": sorted([a["label"], b["label"]]),
+                                  "from": iso(span[0]), "to": iso(span[1]),
+                                  "seconds": round(max(span[1] - span[0], 0.0), 3)})
+    return incidents
+
+
+def ledger_windows(writes: List[Record]) -> List[Record]:
+    """Acknowledgement windows per server (member or address) and timeline."""
+    return windows((f"{w.get('node') or w.get('addr')} tl{w.get('tl')}", w["t0"], w["t1"])
+                   for w in writes if w.get("r") == OK)
+
+
+def sample_windows(samples: List[Record], field: str, value: Any,
+                   start: str = "t0", end: str = "t1") -> List[Record]:
+    """Windows (per timeline) of consecutive samples of one node where
+    ``field == value``; any other sample (or no answer) closes them."""
+    result: List[Record] = []
+    by_node: Dict[str, List[Record]] = {}
+    for s in sorted(samples, key=lambda s: s[start]):
+        by_node.setdefault(s["node"], []).append(s)
+    for node, seq in by_node.items():
+        run: List[Tuple[str, float, float]] = []
+        for s in seq + [{}]:
+            label = f"{node} tl{s.get('tl')}"
+            if s and s.get(field) == value:
+                run.append((label, s[start], s[end]))
+            elif run:
+                result.extend(windows(run))
+                run = []
+    return result
+
+
+def _server(label: str) -> str:
+    return label.split(" ")[0]
+
+
+def longest_gap(ops: List[Record], after: float = 0.0,
+                end: Optional[float] = None) -> Optional[Record]:
+    """The longest time between two successive ``ok`` operations (by
+    completion), or from the last one to ``end`` (not recovered); only gaps
+    ending after ``after``.  None without any ok."""
+    oks = sorted((o for o in ops if o.get("r") == OK), key=lambda o: o["t1"])
+    best: Optional[Record] = None
+    pairs: List[Tuple[Record, Optional[Record]]] = list(zip(oks, oks[1:], strict=False))
+    if oks and end is not None:
+        pairs.append((oks[-1], None))
+    for before, nxt in pairs:
+        stop = nxt["t1"] if nxt is not None else end
+        assert stop is not None
+        if stop <= after:
+            continue
+        if best is None or stop - before["t1"] > best["seconds"]:
+            best = {"seconds": stop - before["t1"], "before": before, "after": nxt}
+    return best
+
+
+def _member(op: Optional[Record]) -> Optional[str]:
+    if op is None:
+        return None
+    return op.get("node") or op.get("addr")
+
+
+def _reroute(writes: List[Record], gap: Optional[Record]) -> Tuple[Optional[float], Optional[str]]:
+    """Seconds from the last ack before the gap to the first ack on another
+    member, and that member."""
+    if gap is None:
+        return None, None
+    start = gap["before"]
+    old = _member(start)
+    for w in writes:
+        if w.get("r") == OK and w["t1"] > start["t1"] and _member(w) != old:
+            return round(w["t1"] - start["t1"], 3), _member(w)
+    return None, None
+
+
+def streaming_recovery(samples: List[Record], members: List[str],
+                       since: float) -> Optional[float]:
+    """Seconds from ``since`` until every member is again either the one
+    writable primary or a streaming replica, after having been otherwise;
+    0 when the sampler never saw the cluster degraded, None if it never
+    recovered (or not every member was sampled)."""
+    latest: Dict[str, Record] = {}
+    degraded = False
+    seen = False
+    for s in sorted(samples, key=lambda s: s["t1"]):
+        latest[s["node"]] = s
+        states = [latest[m] for m in members if m in latest]
+        if s["t1"] < since or len(states) < len(members):
+            continue
+        seen = True
+        healthy = sum(1 for st in states if st.get("writable") is True) == 1 and all(
+            st.get("writable") is True
+            or (st.get("writable") is False and st.get("repl") == "streaming")
+            for st in states)
+        if not healthy:
+            degraded = True
+        elif degraded:
+            return round(s["t1"] - since, 3)
+    if not seen:
+        return None
+    return None if degraded else 0.0
+
+
+def _ids(values: Iterable[Any]) -> Set[int]:
+    return {int(v) for v in values}
+
+
+def _first(ids: Set[int], n: int = SHOWN) -> List[int]:
+    return sorted(ids)[:n]
+
+
+def verdict_from_ledger(path: Union[str, Path], final_ids: Iterable[int],
+                        audit: Optional[Record] = None, fault_at: float = 0.0) -> Record:
+    """The verdict of the ledger at ``path`` (see :func:`verdict_from_records`)."""
+    result = verdict_from_records(read_records(path), final_ids, audit, fault_at)
+    result["ledger"] = str(path)
+    return result
+
+
+def verdict_from_records(records: Iterable[Record], final_ids: Iterable[int],
+                         audit: Optional[Record] = None, fault_at: float = 0.0) -> Record:
+    """The verdict (flat, JSON-native) of ledger ``records`` given the run's
+    ids read from the leader after healing (``final_ids``) and the per-node
+    ``audit`` (from :func:`chaosha.integrity.audit.audit_cluster`; without
+    it ``nodes_consistent`` is false).  ``fault_at`` (epoch seconds, 0 =
+    unknown) restricts recovery gaps to those ending after it.
+
+    ``passed`` = nothing lost, nothing unexpected, no write reported failed
+    yet committed, never two primaries, and consistent nodes."""
+    header: Record = {}
+    end: Record = {}
+    writes: List[Record] = []
+    reads: List[Record] = []
+    samples: List[Record] = []
+    addresses: Dict[str, str] = {}
+    reserved = 0
+    for rec in records:
+        kind = rec.get("k")
+        if kind == "w":
+            writes.append(rec)
+        elif kind == "r":
+            reads.append(rec)
+        elif kind == "s":
+            samples.append(rec)
+        elif kind == "run":
+            header = rec
+            addresses.update(rec.get("nodes") or {})
+        elif kind == "nodes":
+            addresses.update(rec.get("map") or {})
+        elif kind == "reserve":
+            reserved = max(reserved, int(rec["upto"]))
+        elif kind == "end":
+            end = rec
+    for name, node in ((audit or {}).get("nodes") or {}).items():
+        if node.get("address"):
+            addresses[node["address"]] = name
+    for rec in writes + reads:
+        if not rec.get("node") and rec.get("addr") in addresses:
+            rec["node"] = addresses[rec["addr"]]
+    writes.sort(key=lambda w: w["t0"])
+
+    final = _ids(final_ids)
+    by_result: Dict[str, Set[int]] = {OK: set(), FAILED: set(), IN_DOUBT: set()}
+    for w in writes:
+        by_result.setdefault(w.get("r", IN_DOUBT), set()).add(int(w["id"]))
+    attempted = set().union(*by_result.values())
+    recorded_max = max(attempted, default=0)
+    # A writer killed before its end record may have sent ids it never logged.
+    unrecorded = set(range(recorded_max + 1, reserved + 1)) if not end else set()
+    in_doubt = by_result[IN_DOUBT] | unrecorded
+    attempted |= unrecorded
+    lost = by_result[OK] - final
+    unexpected = final - attempted
+    failed_committed = by_result[FAILED] & final
+
+    last_t = max([end.get("t", 0.0)] + [o["t1"] for o in writes + reads + samples] + [0.0])
+    start_t = header.get("t") or min([o["t0"] for o in writes + reads] + [last_t])
+    gap = longest_gap(writes, fault_at, last_t)
+    read_gap = longest_gap(reads, fault_at, last_t)
+    reroute_s, new_member = _reroute(writes, gap)
+
+    incidents = proven_overlaps(ledger_windows(writes), "ledger")
+    incidents += proven_overlaps(sample_windows(samples, "writable", True), "sql")
+    patroni = proven_overlaps(
+        sample_windows([s for s in samples if "pt0" in s], "role", "primary", "pt0", "pt1"),
+        "patroni")
+
+    members = list(header.get("members") or sorted({s["node"] for s in samples}))
+    since = fault_at or (gap["before"]["t1"] if gap else start_t)
+    oks = [w for w in writes if w.get("r") == OK]
+    old_primary = _member(oks[0]) if oks else None
+    nodes_part = _audit_part(audit, final, old_primary)
+
+    result: Record = {
+        "run": header.get("run") or (end.get("run")),
+        "lost": len(lost), "lost_ids": _first(lost),
+        "unexpected": len(unexpected), "unexpected_ids": _first(unexpected),
+        "in_doubt": len(in_doubt), "recovered": len(in_doubt & final),
+        "failed": len(by_result[FAILED]), "failed_committed": len(failed_committed),
+        "failed_committed_ids": _first(failed_committed),
+        "acknowledged": len(by_result[OK]), "attempted": len(attempted),
+        "unrecorded": len(unrecorded), "final": len(final),
+        "writer_ended_cleanly": bool(end),
+        "two_primaries": bool(incidents), "two_primary_incidents": incidents,
+        "patroni_role_incidents": patroni,
+        "rto_s": round(gap["seconds"], 3) if gap else None,
+        "rto_from": iso(gap["before"]["t1"]) if gap else None,
+        "rto_to": iso(gap["after"]["t1"]) if gap and gap["after"] else None,
+        "write_recovered": bool(gap and gap["after"] is not None),
+        "read_rto_s": round(read_gap["seconds"], 3) if read_gap else None,
+        "reads": len(reads), "reads_ok": sum(1 for r in reads if r.get("r") == OK),
+        "reroute_s": reroute_s, "primary_before": _member(gap["before"]) if gap else None,
+        "primary_after": new_member,
+        "streaming_s": streaming_recovery(samples, members, since) if samples else None,
+        "samples": len(samples),
+        "ack_timelines": sorted({w["tl"] for w in oks if w.get("tl") is not None}),
+        "old_primary": old_primary,
+        "duration_s": round(last_t - start_t, 3) if start_t else None,
+        "writes_per_s": round(len(oks) / (last_t - start_t), 1)
+        if start_t and last_t > start_t else None,
+    }
+    result.update(nodes_part)
+    result["passed"] = (result["lost"] == 0 and result["unexpected"] == 0
+                        and result["failed_committed"] == 0 and not result["two_primaries"]
+                        and result["nodes_consistent"])
+    return result
+
+
+def _audit_part(audit: Optional[Record], final: Set[int],
+                old_primary: Optional[str]) -> Record:
+    """Per-node comparison with the leader's set: same ids, one timeline,
+    one primary, every replica caught up, the old primary a replica."""
+    if not audit:
+        return {"audited": False, "nodes_consistent": False, "timelines": {}, "nodes": {},
+                "primary": None, "old_primary_rejoined": None, "audit_error": "not audited"}
+    nodes: Dict[str, Record] = {}
+    problems: List[str] = []
+    for name, node in sorted((audit.get("nodes") or {}).items()):
+        detail = {k: v for k, v in node.items() if k != "ids"}
+        if not node.get("reachable"):
+            problems.append(f"{name} unreachable")
+        else:
+            held = _ids(node.get("ids") or [])
+            missing, extra = final - held, held - final
+            detail.update(rows=len(held), missing=len(missing), extra=len(extra),
+                          missing_ids=_first(missing, 20), extra_ids=_first(extra, 20))
+            if missing or extra:
+                problems.append(f"{name} differs from the leader")
+            if node.get("in_recovery") and not node.get("caught_up"):
+                problems.append(f"{name} did not replay up to the primary's LSN")
+        nodes[name] = detail
+    timelines = {n: d.get("timeline") for n, d in nodes.items() if d.get("reachable")}
+    if len(set(timelines.values())) > 1:
+        problems.append("nodes on different timelines")
+    primaries = [n for n, d in nodes.items() if d.get("reachable") and not d.get("in_recovery")]
+    if len(primaries) != 1:
+        problems.append(f"{len(primaries)} primaries")
+    rejoined: Optional[bool] = None
+    if old_primary and old_primary in nodes and primaries and old_primary != primaries[0]:
+        old = nodes[old_primary]
+        rejoined = bool(old.get("reachable") and old.get("in_recovery") and old.get("caught_up"))
+        if not rejoined:
+            problems.append(f"old primary {old_primary} did not rejoin as a replica")
+    if audit.get("error"):
+        problems.append(str(audit["error"]))
+    return {"audited": True, "nodes_consistent": not problems, "timelines": timelines,
+            "nodes": nodes, "primary": primaries[0] if len(primaries) == 1 else None,
+            "old_primary_rejoined": rejoined, "audit_error": "; ".join(problems) or None}

@@ -1,0 +1,185 @@
+"""Run a workload (writer, reader, sampler) in the foreground until its
+duration or write count is reached, or SIGTERM/SIGINT; this is what the
+background subprocess runs (``python -m chaosha.integrity.workload``) and
+what ``chaosha workload`` calls (:func:`run_workload_cli`)."""
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from chaoslib.exceptions import ActivityFailed
+
+from chaosha.config import Settings, load
+from chaosha.integrity.ledger import Ledger
+from chaosha.integrity.sampler import Sampler
+from chaosha.integrity.session import Watchdog, error_text
+from chaosha.integrity.writer import NodeMap, Reader, Writer, ensure_table
+from chaosha.postgres.client import endpoint
+
+__all__ = ["WorkloadOptions", "run_workload", "run_workload_cli", "new_run_id", "build_parser"]
+
+
+def new_run_id() -> str:
+    """A unique, sortable run id such as ``20261126T230102Z-3fa9c1``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+class WorkloadOptions(argparse.Namespace):
+    """Options of one run (the CLI's flags); defaults below."""
+
+    run_id: str = ""
+    ledger: str = ""
+    duration: float = 300.0
+    max_writes: int = 1_000_000
+    rate: float = 200.0
+    target: str = "rw"
+    read_target: str = "ro"
+    read_rate: float = 20.0
+    reads: bool = True
+    writes: bool = True
+    sampler: bool = True
+    sample_interval: float = 0.25
+    op_timeout: float = 3.0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = WorkloadOptions
+    p = argparse.ArgumentParser(
+        prog="chaosha workload",
+        description="Write unique ids (and read, and sample node roles) into an append-only "
+                    "JSON-lines ledger until the duration or write count is reached.")
+    p.add_argument("--run-id", default="", help="default: a new timestamped id")
+    p.add_argument("--ledger", default="",
+                   help="ledger file (default: <CHAOSHA_STATE_DIR>/integrity/<run id>.jsonl)")
+    p.add_argument("--duration", type=float, default=d.duration, help="seconds (default %(default)s)")
+    p.add_argument("--max-writes", type=int, default=d.max_writes, help="write attempts at most")
+    p.add_argument("--rate", type=float, default=d.rate, help="writes/s, 0 = as fast as possible")
+    p.add_argument("--target", default=d.target, help="write endpoint: rw, ro, a node or a port")
+    p.add_argument("--read-target", default=d.read_target, help="read endpoint (default ro)")
+    p.add_argument("--read-rate", type=float, default=d.read_rate, help="reads/s, 0 = flat out")
+    p.add_argument("--no-reads", dest="reads", action="store_false")
+    p.add_argument("--no-writes", dest="writes", action="store_false")
+    p.add_argument("--no-sampler", dest="sampler", action="store_false")
+    p.add_argument("--sample-interval", type=float, default=d.sample_interval,
+                   help="seconds between two samples of a node (default %(default)s)")
+    p.add_argument("--op-timeout", type=float, default=d.op_timeout,
+                   help="client-side deadline of one operation, seconds")
+    return p
+
+
+def _describe(settings: Settings, target: str) -> str:
+    host, port = endpoint(settings, target)
+    return f"{host}:{port}"
+
+
+def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]:
+    """Run until done; returns the summary also written as the ``end``
+    record.  Raises ``ActivityFailed`` when the ledger table cannot be made."""
+    run_id = options.run_id or new_run_id()
+    path = Path(options.ledger or settings.state_dir / "integrity" / f"{run_id}.jsonl")
+    stop = threading.Event()
+    ledger = Ledger(path)
+    started = time.time()
+    reason = "duration"
+    try:
+        if options.writes:
+            ensure_table(settings, options.target, min(30.0, max(options.duration, 5.0)))
+        nodes = NodeMap(settings, ledger)
+        nodes.refresh()
+        ledger.append({"k": "run", "run": run_id, "t": round(started, 6), "pid": os.getpid(),
+                       "target": _describe(settings, options.target),
+                       "read_target": _describe(settings, options.read_target) if options.reads
+                       else None,
+                       "duration": options.duration, "max_writes": options.max_writes,
+                       "rate": options.rate, "op_timeout": options.op_timeout,
+                       "nodes": dict(nodes.map), "members": [n.name for n in settings.pg_nodes]},
+                      flush=True)
+    except ActivityFailed as exc:
+        ledger.append({"k": "end", "t": round(time.time(), 6), "reason": f"error: {exc}"})
+        ledger.close()
+        raise
+    watchdog = Watchdog()
+    common = (settings, ledger, run_id)
+    writer = (Writer(*common, options.target, options.op_timeout, options.rate, stop, watchdog,
+                     nodes, options.max_writes) if options.writes else None)
+    reader = (Reader(*common, options.read_target, options.op_timeout, options.read_rate, stop,
+                     watchdog, nodes) if options.reads else None)
+    sampler = (Sampler(settings, ledger, stop, watchdog, options.sample_interval)
+               if options.sampler else None)
+    errors: List[str] = []
+
+    def guarded(loop: Any) -> None:
+        try:
+            loop.run()
+        except Exception as exc:  # noqa: BLE001 - reported in the end record
+            errors.append(f"{type(loop).__name__}: {error_text(exc)}")
+            stop.set()
+
+    threads = [threading.Thread(target=guarded, args=(loop,), name=loop.kind, daemon=True)
+               for loop in (writer, reader) if loop is not None]
+    threads += sampler.threads() if sampler else []
+    previous = _install_signals(stop)
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + options.duration
+        while not stop.wait(min(0.1, max(deadline - time.monotonic(), 0.001))):
+            if time.monotonic() >= deadline:
+                break
+            if writer is not None and not threads[0].is_alive():
+                reason = "count"
+                break
+        else:
+            reason = "signal" if not errors else "error"
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(options.op_timeout + 5)
+        _restore_signals(previous)
+    summary: Dict[str, Any] = {
+        "k": "end", "run": run_id, "ledger": str(path.resolve()), "t": round(time.time(), 6),
+        "reason": reason, "last_id": writer.last_id if writer else 0,
+        "writes": writer.counts if writer else {}, "reads": reader.counts if reader else {},
+        "samples": sampler.count if sampler else 0, "errors": errors,
+        "seconds": round(time.time() - started, 3),
+    }
+    ledger.append(summary)
+    ledger.close()
+    return summary
+
+
+def _install_signals(stop: threading.Event) -> Dict[int, Any]:
+    previous: Dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda signum, frame: stop.set())
+    return previous
+
+
+def _restore_signals(previous: Dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def run_workload_cli(argv: Optional[Sequence[str]] = None) -> int:
+    """``chaosha workload [flags]``: run in the foreground, print the
+    summary as JSON; exit 0, or 2 when the stack cannot be written to."""
+    options = build_parser().parse_args(argv, namespace=WorkloadOptions())
+    try:
+        summary = run_workload(load(), options)
+    except ActivityFailed as exc:
+        print(f"chaosha workload: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_workload_cli(sys.argv[1:]))

@@ -1,0 +1,215 @@
+"""The write and read workloads: one record per operation in the ledger.
+
+The writer inserts one unique, increasing id per transaction (a single
+autocommit ``INSERT ... RETURNING`` server address and timeline) and ends
+every attempt as ``ok``, ``failed`` or ``in-doubt``; the reader runs a
+small query through the replicas' port.  Both reconnect with a short
+backoff and stop on a shared event.
+"""
+
+import threading
+import time
+from typing import Any, Dict, Optional
+
+import psycopg
+
+from chaosha.config import Settings
+from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, Ledger
+from chaosha.integrity.session import Session, Watchdog, error_text, outcome_of
+from chaosha.postgres.client import IDENTITY_SQL, connect, node_addresses
+from chaosha.timing import wait_until
+
+__all__ = ["TABLE_SQL", "INSERT_SQL", "READ_SQL", "ensure_table", "NodeMap", "Writer", "Reader"]
+
+TABLE_SQL = (
+    "CREATE TABLE IF NOT EXISTS chaosha_ledger (run text NOT NULL, id bigint NOT NULL, "
+    "written_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (run, id))"
+)
+TIMELINE_SQL = "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
+INSERT_SQL = ("INSERT INTO chaosha_ledger (run, id) VALUES (%s, %s) "
+              f"RETURNING host(inet_server_addr()), {TIMELINE_SQL}")
+READ_SQL = IDENTITY_SQL + ", (SELECT max(id) FROM chaosha_ledger WHERE run = %s)"
+RESERVE_BLOCK = 1000
+BACKOFF_MIN, BACKOFF_MAX = 0.05, 0.5
+
+
+def ensure_table(settings: Settings, target: str, timeout: float) -> None:
+    """Create the ledger table if missing, retrying until ``timeout``."""
+    def create() -> bool:
+        with connect(settings, target, min(timeout, settings.timeout)) as conn:
+            conn.execute(TABLE_SQL)
+        return True
+    wait_until(create, timeout, 1.0, f"creating table chaosha_ledger through {target}")
+
+
+class NodeMap:
+    """Server address -> Patroni member, from ``node_addresses()``; an
+    unknown address triggers a refresh in the background (never blocks a
+    workload) and each new map is written to the ledger."""
+
+    def __init__(self, settings: Settings, ledger: Ledger) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.map: Dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._refreshing = False
+        self._last = 0.0
+
+    def refresh(self) -> None:
+        found = node_addresses(self.settings, min(self.settings.timeout, 2))
+        with self._lock:
+            changed = {**self.map, **found} != self.map
+            self.map.update(found)
+            self._refreshing = False
+            self._last = time.monotonic()
+        if changed:
+            self.ledger.append({"k": "nodes", "t": round(time.time(), 6), "map": dict(found)})
+
+    def name(self, address: Optional[str]) -> Optional[str]:
+        if address is None:
+            return None
+        with self._lock:
+            known = self.map.get(address)
+            if known is None and not self._refreshing and time.monotonic() - self._last > 1:
+                self._refreshing = True
+                threading.Thread(target=self.refresh, name="nodemap", daemon=True).start()
+        return known
+
+
+class _Loop:
+    """Paced operations on one session with reconnect and backoff."""
+
+    kind = ""
+
+    def __init__(self, settings: Settings, ledger: Ledger, run: str, target: str,
+                 op_timeout: float, rate: float, stop: threading.Event,
+                 watchdog: Watchdog, nodes: NodeMap) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.run_id = run
+        self.op_timeout = op_timeout
+        self.rate = rate
+        self.stop = stop
+        self.watchdog = watchdog
+        self.nodes = nodes
+        self.session = Session(settings, target, op_timeout, self.setup)
+        self.counts: Dict[str, int] = {OK: 0, FAILED: 0, IN_DOUBT: 0}
+        self.warning = ""
+
+    def setup(self, conn: psycopg.Connection) -> None:
+        conn.add_notice_handler(self._notice)
+
+    def _notice(self, diag: Any) -> None:
+        self.warning = str(diag.message_primary or "")
+
+    def more(self) -> bool:
+        return True
+
+    def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def attempt(self, record: Dict[str, Any]) -> Dict[str, Any]:
+        """Run one operation and fill ``record`` with its outcome."""
+        record["t0"] = round(time.time(), 6)
+        conn = None
+        try:
+            conn = self.session.get()
+            token = self.watchdog.arm(conn, self.op_timeout)
+            self.warning = ""
+            try:
+                self.execute(conn, record)
+                record["r"] = OK
+            finally:
+                if self.watchdog.disarm(token):
+                    record["deadline"] = True
+        except psycopg.Error as exc:
+            record["r"] = outcome_of(exc, conn)
+            record["err"] = error_text(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must not hide an outcome
+            record["r"] = IN_DOUBT if conn is not None else FAILED
+            record["err"] = error_text(exc)
+        record["t1"] = round(time.time(), 6)
+        if self.warning:
+            record["warn"] = self.warning[:200]
+        return record
+
+    def new_record(self) -> Dict[str, Any]:
+        return {"k": self.kind}
+
+    def run(self) -> Dict[str, int]:
+        """Loop until the stop event (or ``more()`` is false); the counts."""
+        backoff = BACKOFF_MIN
+        interval = 1.0 / self.rate if self.rate > 0 else 0.0
+        next_at = time.monotonic()
+        try:
+            while not self.stop.is_set() and self.more():
+                record = self.attempt(self.new_record())
+                self.ledger.append(record)
+                self.counts[record["r"]] += 1
+                if record["r"] != OK:
+                    self.session.close()
+                    self.stop.wait(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX)
+                    next_at = time.monotonic()
+                    continue
+                backoff = BACKOFF_MIN
+                if interval:
+                    next_at += interval
+                    delay = next_at - time.monotonic()
+                    if delay > 0:
+                        self.stop.wait(delay)
+                    else:
+                        next_at = time.monotonic()
+        finally:
+            self.session.close()
+        return self.counts
+
+
+class Writer(_Loop):
+    """Inserts ids 1, 2, ... of one run, up to ``max_writes`` attempts."""
+
+    kind = "w"
+
+    def __init__(self, settings: Settings, ledger: Ledger, run: str, target: str,
+                 op_timeout: float, rate: float, stop: threading.Event,
+                 watchdog: Watchdog, nodes: NodeMap, max_writes: int) -> None:
+        super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes)
+        self.max_writes = max_writes
+        self.last_id = 0
+        self.reserved = 0
+
+    def setup(self, conn: psycopg.Connection) -> None:
+        super().setup(conn)
+        # The client-side deadline (watchdog) must fire first: a server-side
+        # cancel of a commit waiting for the synchronous standby would
+        # acknowledge a commit that is only local.
+        conn.execute("SELECT set_config('statement_timeout', %s, false)",
+                     [f"{int(self.op_timeout * 2000)}ms"])
+
+    def more(self) -> bool:
+        return self.last_id < self.max_writes
+
+    def new_record(self) -> Dict[str, Any]:
+        self.last_id += 1
+        if self.last_id > self.reserved:
+            self.reserved = min(self.last_id - 1 + RESERVE_BLOCK, self.max_writes)
+            self.ledger.append({"k": "reserve", "upto": self.reserved}, flush=True)
+        return {"k": self.kind, "id": self.last_id}
+
+    def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
+        row = conn.execute(INSERT_SQL, (self.run_id, record["id"])).fetchone()
+        if row is not None:
+            record["addr"], record["tl"] = row[0], row[1]
+            record["node"] = self.nodes.name(row[0])
+
+
+class Reader(_Loop):
+    """Reads server identity and the run's highest visible id."""
+
+    kind = "r"
+
+    def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
+        row = conn.execute(READ_SQL, (self.run_id,)).fetchone()
+        if row is not None:
+            record["addr"], record["ro"], record["tl"], record["seen"] = row
+            record["node"] = self.nodes.name(row[0])
