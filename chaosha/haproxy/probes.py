@@ -10,8 +10,9 @@ from chaosha.config import load
 from chaosha.haproxy import stats
 from chaosha.patroni import client as patroni
 from chaosha.postgres.client import connect, endpoint, node_addresses, server_identity
+from chaosha.timing import parse_duration, wait_until
 
-__all__ = ["backend_states", "reached_node", "routes_to_leader"]
+__all__ = ["backend_states", "reached_node", "routes_to_leader", "wait_for_route"]
 
 
 def backend_states(backend: str = "primary", configuration: Configuration = None,
@@ -57,3 +58,17 @@ def routes_to_leader(configuration: Configuration = None, secrets: Secrets = Non
     ok = bool(reached["reached"] and leader and reached["node"] == leader
               and not reached.get("in_recovery", True))
     return dict(reached, routes_to_leader=ok, leader=leader)
+
+
+def wait_for_route(timeout: str = "90s", configuration: Configuration = None,
+                   secrets: Secrets = None) -> Dict[str, Any]:
+    """Wait until HAProxy's read-write port reaches the Patroni leader and
+    it is writable (e.g. after the leader was killed).  Returns the route
+    and ``waited_s``; raises ActivityFailed at the deadline."""
+    def routed() -> Dict[str, Any]:
+        route = routes_to_leader(configuration, secrets)
+        return route if route["routes_to_leader"] else {}
+
+    route, waited = wait_until(routed, parse_duration(timeout, "timeout"), 0.5,
+                               "HAProxy to route writes to a Patroni leader")
+    return dict(route, waited_s=round(waited, 3))

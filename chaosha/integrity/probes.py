@@ -1,18 +1,27 @@
 """Probes: the integrity verdict of a workload run (stopping it first) and
 its progress while it runs."""
 
+import json
 import time
+from pathlib import Path
 from typing import Any, Dict
 
+from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosha.config import load
+from chaosha.config import Settings, load
 from chaosha.integrity.audit import audited_verdict, parse_time
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
-from chaosha.integrity.runner import load_state, process_alive, stop_process
+from chaosha.integrity.runner import load_state, process_alive, state_dir, stop_process
 from chaosha.timing import parse_duration
 
-__all__ = ["workload_verdict", "workload_progress"]
+__all__ = ["workload_verdict", "workload_progress", "integrity_holds"]
+
+EXPERIMENT_MARK = "experiment-started"
+
+
+def _verdict_path(settings: Settings, run_id: str) -> Path:
+    return state_dir(settings) / f"{run_id}.verdict.json"
 
 
 def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout: float = 120,
@@ -35,6 +44,7 @@ def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout: float = 
     result = audited_verdict(settings, state["ledger"],
                              parse_duration(heal_timeout, "heal_timeout"), parse_time(fault_at))
     result.update(run_id=state["run_id"], stopped=state["stopped"])
+    _verdict_path(settings, state["run_id"]).write_text(json.dumps(result, default=str))
     return result
 
 
@@ -60,3 +70,35 @@ def workload_progress(run_id: str = "", configuration: Configuration = None,
             "ok": counts[OK], "failed": counts[FAILED], "in_doubt": counts[IN_DOUBT],
             "reads_ok": reads_ok,
             "last_ok_age_s": round(time.time() - last_ok, 3) if last_ok else None}
+
+
+def integrity_holds(max_rto_s: float = 60, configuration: Configuration = None,
+                    secrets: Secrets = None) -> Dict[str, Any]:
+    """The steady-state view of data integrity, for hypotheses: the verdict
+    of the workload run started in this experiment (computed now, stopping
+    the run, unless ``workload_verdict`` already judged it).  ``acceptable``
+    is true when that verdict passed and ``rto_s`` <= ``max_rto_s``, and
+    also when no run was started yet in this experiment (``judged`` false:
+    e.g. the hypothesis before the method).  Needs the chaosha safeguard
+    control to know when the experiment started."""
+    settings = load(configuration, secrets)
+    mark = state_dir(settings) / EXPERIMENT_MARK
+    since = float(mark.read_text()) if mark.is_file() else 0.0
+    try:
+        state = load_state(settings)
+    except ActivityFailed:
+        state = {}
+    if not state or float(state.get("started", 0)) < since:
+        return {"judged": False, "acceptable": True, "reason": "no workload run in this experiment yet"}
+    cached = _verdict_path(settings, state["run_id"])
+    verdict = (json.loads(cached.read_text()) if cached.is_file()
+               else workload_verdict(state["run_id"], configuration=configuration, secrets=secrets))
+    rto = verdict.get("rto_s") or 0.0
+    within = rto <= float(max_rto_s)
+    reason = "" if verdict.get("passed") and within else (
+        f"lost={verdict.get('lost')} unexpected={verdict.get('unexpected')} "
+        f"two_primaries={verdict.get('two_primaries')} nodes_consistent={verdict.get('nodes_consistent')} "
+        f"rto_s={rto} (budget {max_rto_s})")
+    return {"judged": True, "acceptable": bool(verdict.get("passed")) and within,
+            "reason": reason, "run_id": state["run_id"], "lost": verdict.get("lost"),
+            "two_primaries": verdict.get("two_primaries"), "rto_s": rto, "max_rto_s": float(max_rto_s)}

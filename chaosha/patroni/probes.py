@@ -45,6 +45,10 @@ def members(configuration: Configuration = None, secrets: Secrets = None) -> Lis
 def _health(configuration: Configuration, secrets: Secrets, max_lag_bytes: int) -> Dict[str, Any]:
     settings = load(configuration, secrets)
     try:
+        max_lag_bytes = int(max_lag_bytes)  # "${max_lag_bytes}" arrives as a string
+    except ValueError:
+        raise ActivityFailed(f"max_lag_bytes {max_lag_bytes!r} is not a whole number of bytes") from None
+    try:
         body, answered_by = client.cluster(settings)
     except ActivityFailed as exc:
         return {"healthy": False, "reason": str(exc), "leaders": [], "streaming": [],

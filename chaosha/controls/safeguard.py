@@ -1,0 +1,72 @@
+"""The chaosha safeguard control: no run leaves the cluster broken.
+
+Declare it in an experiment's ``controls``.  It
+
+- marks when the experiment started (so integrity probes judge only this
+  experiment's workload);
+- turns a SIGTERM that chaostoolkit-lib 1.44 swallowed inside a Python
+  activity (it becomes an ordinary activity failure) back into an
+  interruption, so the run stops and its rollbacks play;
+- after the run, in any state (completed, failed, aborted, interrupted),
+  stops the workload and heals every fault chaosha injected.
+
+A run killed outright (SIGKILL) runs no control: use ``chaosha heal``.
+"""
+
+import logging
+import time
+from typing import Any, Dict, List
+
+from chaoslib.exceptions import InterruptExecution
+from chaoslib.types import Activity, Configuration, Experiment, Journal, Run, Secrets
+
+from chaosha.config import load
+
+__all__ = ["before_experiment_control", "after_activity_control", "after_experiment_control"]
+
+logger = logging.getLogger("chaostoolkit")
+
+
+def before_experiment_control(context: Experiment, configuration: Configuration = None,
+                              secrets: Secrets = None, **kwargs: Any) -> None:
+    """Mark the experiment's start for the integrity probes."""
+    from chaosha.integrity.probes import EXPERIMENT_MARK
+    from chaosha.integrity.runner import state_dir
+
+    (state_dir(load(configuration, secrets)) / EXPERIMENT_MARK).write_text(str(time.time()))
+
+
+def swallowed_interrupt(state: Run) -> bool:
+    """True when an activity failed because a SIGTERM interrupted it."""
+    if not isinstance(state, dict) or state.get("status") != "failed":
+        return False
+    trace: List[str] = state.get("exception") or []
+    return any("InterruptExecution" in line for line in trace)
+
+
+def after_activity_control(context: Activity, state: Run, configuration: Configuration = None,
+                           secrets: Secrets = None, **kwargs: Any) -> None:
+    """Re-raise a SIGTERM that the Python provider turned into a failure."""
+    if swallowed_interrupt(state):
+        logger.warning("chaosha: activity '%s' was interrupted by SIGTERM: interrupting the run",
+                       context.get("name"))
+        raise InterruptExecution("SIGTERM signal received (chaosha safeguard)")
+
+
+def after_experiment_control(context: Experiment, state: Journal, configuration: Configuration = None,
+                             secrets: Secrets = None, **kwargs: Any) -> None:
+    """Stop the workload and heal every fault, whatever the run's status."""
+    from chaosha.docker.actions import heal
+    from chaosha.integrity.actions import stop_workload
+
+    report: Dict[str, Any] = {}
+    try:
+        report["workload"] = stop_workload(configuration=configuration, secrets=secrets).get("stopped")
+    except Exception as exc:  # noqa: BLE001 - no workload is fine
+        report["workload"] = f"none ({exc})"
+    try:
+        report["heal"] = heal(configuration=configuration, secrets=secrets)["healed"]
+    except Exception as exc:  # noqa: BLE001 - say so; `chaosha heal` is the fallback
+        logger.error("chaosha: healing after the run failed: %s; run `chaosha heal`", exc)
+        report["heal"] = f"failed: {exc}"
+    logger.info("chaosha safeguard after the run (%s): %s", state.get("status"), report)

@@ -1,0 +1,1 @@
+"""Self-contained HTML reports (with a PNG timeline) of Chaos Toolkit journals."""

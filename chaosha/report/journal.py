@@ -1,0 +1,225 @@
+"""Reading a Chaos Toolkit journal into what a report shows: the run's
+activities in time order (hypothesis probes, method, rollbacks), the fault,
+the outcome and the integrity verdict.  Tolerates journals of failed,
+aborted or interrupted runs and files that are not journals at all."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+__all__ = ["Activity", "JournalView", "load_journal", "parse_time", "FAULT_FUNCS", "REPAIR_FUNCS"]
+
+#: chaosha actions that inject a fault and those that undo one.
+FAULT_FUNCS = frozenset({
+    "kill_container", "stop_container", "restart_container", "pause_container",
+    "partition_container", "disconnect_network", "add_latency", "switchover", "failover",
+    "stop_node", "kill_node", "expire_session"})
+REPAIR_FUNCS = frozenset({
+    "start_container", "unpause_container", "heal_partition", "reconnect_network",
+    "remove_latency", "heal", "resume_failover", "start_node"})
+VERDICT_FUNC = "workload_verdict"
+PHASES = ("before", "method", "during", "after", "rollbacks")
+
+
+def parse_time(value: Any) -> Optional[float]:
+    """Epoch seconds of a journal's ISO-8601 timestamp; None if absent or bad."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+@dataclass
+class Activity:
+    """One executed activity of the journal."""
+
+    phase: str
+    name: str
+    kind: str
+    func: str
+    module: str
+    status: str
+    start: Optional[float]
+    end: Optional[float]
+    output: Any
+    error: str = ""
+    tolerance_met: Optional[bool] = None
+    background: bool = False
+
+    @property
+    def is_fault(self) -> bool:
+        return self.phase == "method" and self.kind == "action" and self.func in FAULT_FUNCS
+
+    @property
+    def is_repair(self) -> bool:
+        return self.kind == "action" and self.func in REPAIR_FUNCS
+
+    @property
+    def duration(self) -> Optional[float]:
+        if self.start is None or self.end is None:
+            return None
+        return self.end - self.start
+
+
+@dataclass
+class JournalView:
+    """Everything a report needs from one journal."""
+
+    path: Path
+    error: str = ""
+    title: str = ""
+    description: str = ""
+    status: str = ""
+    deviated: bool = False
+    start: Optional[float] = None
+    end: Optional[float] = None
+    node: str = ""
+    chaoslib_version: str = ""
+    hypothesis_title: str = ""
+    steady: Dict[str, Optional[bool]] = field(default_factory=dict)
+    activities: List[Activity] = field(default_factory=list)
+    declared: List[str] = field(default_factory=list)
+    verdict: Optional[Dict[str, Any]] = None
+    verdict_declared: bool = False
+
+    def phase(self, name: str) -> List[Activity]:
+        return [a for a in self.activities if a.phase == name]
+
+    @property
+    def faults(self) -> List[Activity]:
+        return [a for a in self.activities if a.is_fault]
+
+    @property
+    def before_met(self) -> Optional[bool]:
+        return self.steady.get("before")
+
+    @property
+    def not_run(self) -> List[str]:
+        """Method activities declared but absent from the run."""
+        ran = [a.name for a in self.phase("method")]
+        missing = list(self.declared)
+        for name in ran:
+            if name in missing:
+                missing.remove(name)
+        return missing
+
+    @property
+    def outcome(self) -> str:
+        """``passed``, ``failed`` or the journal's own trouble in one word."""
+        return "passed" if not self.problems else "failed"
+
+    @property
+    def problems(self) -> List[str]:
+        """Why this run does not pass, in plain words (empty: it passed).
+        Passing needs status completed, no deviation, the steady state met
+        before the method and, when the experiment asks for an integrity
+        verdict, a passing verdict."""
+        found: List[str] = []
+        if self.error:
+            return [self.error]
+        if self.status != "completed":
+            found.append(f"the run ended with status {self.status or 'unknown (no status)'}")
+        if self.before_met is False:
+            found.append("the steady state was not met before the method, so no fault was injected")
+        if self.deviated:
+            found.append("the system deviated: the steady state was not met after the method")
+        if self.verdict is not None and not self.verdict.get("passed"):
+            found.append("the integrity verdict failed")
+        elif self.verdict is None and self.verdict_declared:
+            found.append("no integrity verdict was produced")
+        return found
+
+
+def _provider(activity: Dict[str, Any]) -> Dict[str, Any]:
+    provider = activity.get("provider")
+    return provider if isinstance(provider, dict) else {}
+
+
+def _is_verdict(act: Dict[str, Any], output: Any) -> bool:
+    if _provider(act).get("func") == VERDICT_FUNC:
+        return True
+    return isinstance(output, dict) and "passed" in output and "lost" in output
+
+
+def _activity(phase: str, run: Dict[str, Any]) -> Activity:
+    act = run.get("activity") if isinstance(run.get("activity"), dict) else {}
+    assert isinstance(act, dict)
+    provider = _provider(act)
+    exception = run.get("exception")
+    error = ""
+    if isinstance(exception, list) and exception:
+        error = str(exception[-1]).strip()
+    elif exception:
+        error = str(exception).strip()
+    return Activity(
+        phase=phase, name=str(act.get("name") or provider.get("func") or "?"),
+        kind=str(act.get("type") or "?"), func=str(provider.get("func") or provider.get("path") or ""),
+        module=str(provider.get("module") or provider.get("type") or ""),
+        status=str(run.get("status") or ("interrupted" if run.get("end") else "running")),
+        start=parse_time(run.get("start")), end=parse_time(run.get("end")),
+        output=run.get("output"), error=error, tolerance_met=run.get("tolerance_met"),
+        background=bool(act.get("background")))
+
+
+def _declares_verdict(experiment: Dict[str, Any]) -> bool:
+    hypo = experiment.get("steady-state-hypothesis") or {}
+    declared = list(experiment.get("method") or []) + list(hypo.get("probes") or [])
+    return any(isinstance(a, dict) and _provider(a).get("func") == VERDICT_FUNC for a in declared)
+
+
+def load_journal(path: Union[str, Path]) -> JournalView:
+    """The view of the journal at ``path``; never raises on bad content
+    (``error`` says what is wrong) so a report can always be written."""
+    view = JournalView(path=Path(path))
+    try:
+        data = json.loads(view.path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        view.error = f"the journal could not be read: {exc.strerror or exc}"
+        return view
+    except ValueError as exc:
+        view.error = (f"the journal is not valid JSON ({exc}); the run was probably killed "
+                      "while writing it or an activity returned a value JSON cannot hold")
+        return view
+    if not isinstance(data, dict) or "experiment" not in data:
+        view.error = "the file is not a Chaos Toolkit journal (no experiment in it)"
+        return view
+    experiment = data.get("experiment") or {}
+    hypo = experiment.get("steady-state-hypothesis") or {}
+    view.title = str(experiment.get("title") or "(untitled experiment)")
+    view.description = str(experiment.get("description") or "")
+    view.status = str(data.get("status") or "")
+    view.deviated = bool(data.get("deviated"))
+    view.start, view.end = parse_time(data.get("start")), parse_time(data.get("end"))
+    view.node = str(data.get("node") or "")
+    view.chaoslib_version = str(data.get("chaoslib-version") or "")
+    view.hypothesis_title = str(hypo.get("title") or "")
+    view.declared = [str(a.get("name") or "?") for a in experiment.get("method") or []
+                     if isinstance(a, dict) and a.get("type") in ("action", "probe")]
+    view.verdict_declared = _declares_verdict(experiment)
+    states = data.get("steady_states") or {}
+    # The verdict is looked for in the method first, then the hypotheses.
+    runs: List[Tuple[str, Any]] = [("method", r) for r in data.get("run") or []]
+    for phase in ("after", "before"):
+        state = states.get(phase)
+        view.steady[phase] = state.get("steady_state_met") if isinstance(state, dict) else None
+        if isinstance(state, dict):
+            runs += [(phase, r) for r in state.get("probes") or []]
+    during = [s for s in states.get("during") or [] if isinstance(s, dict)]
+    if during:
+        view.steady["during"] = all(s.get("steady_state_met") is not False for s in during)
+        runs += [("during", r) for s in during for r in s.get("probes") or []]
+    runs += [("rollbacks", r) for r in data.get("rollbacks") or []]
+    for phase, run in runs:
+        if not isinstance(run, dict):
+            continue
+        activity = _activity(phase, run)
+        view.activities.append(activity)
+        act = run.get("activity") or {}
+        if view.verdict is None and activity.status == "succeeded" and _is_verdict(act, activity.output):
+            view.verdict = activity.output
+    view.activities.sort(key=lambda a: (a.start is None, a.start or 0.0))
+    return view

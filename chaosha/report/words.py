@@ -1,0 +1,133 @@
+"""The verdict and the run's outcome in plain words."""
+
+from typing import Any, Dict, List, Optional
+
+from chaosha.report.journal import JournalView
+from chaosha.report.ledger import Series, leader_changes
+
+__all__ = ["headline", "verdict_sentences", "run_sentences", "seconds", "plural"]
+
+
+def seconds(value: Any) -> str:
+    """``22.4 s`` (one decimal; milliseconds below one second)."""
+    number = float(value)
+    return f"{number * 1000:.0f} ms" if 0 < number < 1 else f"{number:.1f} s"
+
+
+def plural(count: Any, word: str, many: Optional[str] = None) -> str:
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def headline(view: JournalView) -> str:
+    """One sentence: passed or failed, and the main reason."""
+    if view.error:
+        return f"No result: {view.error}."
+    problems = view.problems
+    if not problems:
+        return "Passed: the experiment completed, the steady state held and no data was lost."
+    text = "; ".join(problems)
+    return f"Failed: {text[0].lower() + text[1:]}."
+
+
+def _ids(values: Any) -> str:
+    shown = list(values or [])[:10]
+    return ", ".join(str(v) for v in shown) + (" …" if len(values or []) > 10 else "")
+
+
+def _port(target: str, label: str) -> str:
+    return f"{label} ({target})" if target else label
+
+
+def verdict_sentences(verdict: Optional[Dict[str, Any]], series: Series) -> List[str]:
+    """The integrity verdict sentence by sentence, most important first."""
+    if verdict is None:
+        return ["No integrity verdict is in the journal: the workload_verdict probe did not run "
+                "or did not succeed, so nothing can be said about lost writes."]
+    v = verdict
+    out: List[str] = []
+    lost = v.get("lost")
+    if lost is None:
+        out.append("Whether acknowledged writes were lost is unknown: the cluster could not be "
+                   f"audited ({v.get('audit_error') or 'no audit'}).")
+    elif lost == 0:
+        out.append("No acknowledged write was lost.")
+    else:
+        out.append(f"{plural(lost, 'acknowledged write was', 'acknowledged writes were')} lost "
+                   f"(ids {_ids(v.get('lost_ids'))}).")
+    rw = _port(series.target, "the read-write port")
+    if v.get("rto_s") is not None:
+        if v.get("write_recovered") is False:
+            out.append(f"Writes through {rw} had not come back by the end of the run "
+                       f"({seconds(v['rto_s'])} without an acknowledged write).")
+        else:
+            out.append(f"Writes were unavailable for {seconds(v['rto_s'])} on {rw} "
+                       "(the longest gap between two acknowledged writes).")
+    if v.get("read_rto_s") is not None:
+        ro = _port(series.read_target, "the read-only port")
+        out.append(f"Reads were unavailable for {seconds(v['read_rto_s'])} on {ro}.")
+    for _, old, new in leader_changes(series, v)[:5]:
+        gap = ""
+        if v.get("reroute_s") is not None and (old, new) == (v.get("primary_before"),
+                                                           v.get("primary_after")):
+            gap = f" (its first acknowledged write came {seconds(v['reroute_s'])} after the last on {old})"
+        out.append(f"Writes moved from {old} to {new}{gap}.")
+    if v.get("streaming_s") is not None:
+        out.append(f"Every replica was streaming again {seconds(v['streaming_s'])} after the fault.")
+    if v.get("two_primaries"):
+        incidents = v.get("two_primary_incidents") or []
+        first = incidents[0] if incidents else {}
+        where = " and ".join(first.get("servers") or [])
+        out.append(f"Two primaries accepted writes at the same time "
+                   f"({plural(len(incidents), 'incident')}; first: {where} for "
+                   f"{seconds(first.get('seconds') or 0)}).")
+    else:
+        out.append("There was never more than one primary accepting writes.")
+    unexpected = v.get("unexpected")
+    if unexpected:
+        out.append(f"{plural(unexpected, 'row')} appeared that the workload never attempted "
+                   f"(ids {_ids(v.get('unexpected_ids'))}).")
+    if v.get("failed_committed"):
+        out.append(f"{plural(v['failed_committed'], 'write')} reported as failed were committed "
+                   "anyway.")
+    if v.get("in_doubt"):
+        recovered = v.get("recovered")
+        known = "" if recovered is None else f"; {recovered} of them were committed"
+        out.append(f"{plural(v['in_doubt'], 'write was', 'writes were')} in doubt (the answer "
+                   f"never came){known}.")
+    if v.get("acknowledged") is not None:
+        out.append(f"{v.get('acknowledged')} of {v.get('attempted')} attempted writes were "
+                   "acknowledged.")
+    if v.get("nodes_consistent"):
+        out.append("Every node holds the same rows on one timeline.")
+    else:
+        out.append(f"The nodes were not shown consistent: {v.get('audit_error') or 'no audit'}.")
+    return out
+
+
+def run_sentences(view: JournalView) -> List[str]:
+    """How the run itself went: status, hypotheses, activities not run."""
+    if view.error:
+        return [f"This report has no run data: {view.error}."]
+    out = [{
+        "completed": "The experiment ran to its end.",
+        "failed": "The experiment failed: an activity or a steady-state probe raised an error.",
+        "aborted": "The experiment was aborted (a control or the runner stopped it).",
+        "interrupted": "The experiment was interrupted (a signal, e.g. Ctrl-C, or a safeguard).",
+    }.get(view.status, f"The run has no final status ({view.status or 'none'}): the journal was "
+                       "written by a run that did not finish.")]
+    for phase, label in (("before", "before the method"), ("during", "during the method"),
+                         ("after", "after the method")):
+        met = view.steady.get(phase)
+        if met is True:
+            out.append(f"The steady state was met {label}.")
+        elif met is False:
+            out.append(f"The steady state was NOT met {label}.")
+        elif phase != "during":
+            out.append(f"The steady state was not checked {label}.")
+    if view.not_run:
+        out.append(f"Not run: {', '.join(view.not_run)}.")
+    failed = [a for a in view.activities if a.status not in ("succeeded",)]
+    for activity in failed[:5]:
+        why = f": {activity.error}" if activity.error else ""
+        out.append(f"{activity.phase} activity {activity.name} {activity.status}{why}.")
+    return out
