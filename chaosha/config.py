@@ -48,6 +48,8 @@ DEFAULTS: Dict[str, str] = {
     "CHAOSHA_DOCKER_HOSTS": "",
     "CHAOSHA_TOOLS_IMAGE": "chaosha/patroni:local",
     "CHAOSHA_TIMEOUT": "10",
+    "CHAOSHA_ALFRESCO_PORT": "8080",
+    "CHAOSHA_SHARE_PORT": "8180",
     "CHAOSHA_ALFRESCO_URL": "http://127.0.0.1:8080",
     "CHAOSHA_ALFRESCO_USER": "admin",
     "CHAOSHA_ALFRESCO_PASSWORD": "admin",

@@ -56,6 +56,8 @@ def hypothesis(extra: List[Dict[str, Any]] = ()) -> Dict[str, Any]:  # type: ign
 START = action("start-ledger-workload", "integrity", "start_workload", duration=300, rate=200)
 HEAL = action("heal-every-fault", "docker", "heal")
 WAIT_ROUTE = probe("wait-until-haproxy-routes-to-a-leader", "haproxy", "wait_for_route", timeout="120s")
+WAIT_NEW_LEADER = probe("wait-until-haproxy-routes-to-a-new-leader", "haproxy", "wait_for_route",
+                        timeout="120s", new_leader=True)
 WAIT_HEALTHY = probe("wait-until-every-member-streams", "patroni", "wait_for_healthy", timeout="180s")
 VERDICT = probe("integrity-verdict", "integrity", "workload_verdict", heal_timeout=120)
 
@@ -83,7 +85,7 @@ def experiment(name: str, title: str, description: str, tags: List[str], method:
 
 def leader_fault(fault: Dict[str, Any], *between: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Fault the leader after a short baseline, wait for the new route, heal, wait for streaming."""
-    return [paused(fault, before=3), *between, WAIT_ROUTE, HEAL, WAIT_HEALTHY]
+    return [paused(fault, before=3), *between, WAIT_NEW_LEADER, HEAL, WAIT_HEALTHY]
 
 
 CATALOGUE: Dict[str, Dict[str, Any]] = {

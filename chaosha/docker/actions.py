@@ -35,6 +35,7 @@ def _prepare(settings: Settings, target: str, force: bool, destructive: bool = T
     container(settings, service)  # unknown service -> ActivityFailed before anything happens
     if destructive:
         guard(settings, service, force)
+        registry.remember_target(settings, service)
     return service
 
 

@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 
 from chaosha.config import Settings
 
-__all__ = ["record", "forget", "pending"]
+__all__ = ["record", "forget", "pending", "remember_target", "last_target"]
 
 
 def _path(settings: Settings) -> Path:
@@ -40,3 +40,16 @@ def record(settings: Settings, kind: str, service: str, **details: Any) -> None:
 
 def forget(settings: Settings, kind: str, service: str) -> None:
     _write(settings, [f for f in pending(settings) if (f["kind"], f["service"]) != (kind, service)])
+
+
+def remember_target(settings: Settings, service: str) -> None:
+    """Note the service the latest destructive action aimed at (so a probe
+    can wait for a leader other than the one just faulted)."""
+    (settings.state_dir / f"last-target-{settings.project}").write_text(service)
+
+
+def last_target(settings: Settings) -> str:
+    try:
+        return (settings.state_dir / f"last-target-{settings.project}").read_text().strip()
+    except FileNotFoundError:
+        return ""

@@ -7,6 +7,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosha.config import load
+from chaosha.docker.registry import last_target
 from chaosha.haproxy import stats
 from chaosha.patroni import client as patroni
 from chaosha.postgres.client import connect, endpoint, node_addresses, server_identity
@@ -60,14 +61,18 @@ def routes_to_leader(configuration: Configuration = None, secrets: Secrets = Non
     return dict(reached, routes_to_leader=ok, leader=leader)
 
 
-def wait_for_route(timeout: str = "90s", configuration: Configuration = None,
+def wait_for_route(timeout: str = "90s", new_leader: bool = False, configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Wait until HAProxy's read-write port reaches the Patroni leader and
-    it is writable (e.g. after the leader was killed).  Returns the route
-    and ``waited_s``; raises ActivityFailed at the deadline."""
+    it is writable (e.g. after the leader was killed).  With ``new_leader``
+    the leader must also differ from the service the latest chaosha fault
+    aimed at.  Returns the route and ``waited_s``; raises ActivityFailed at
+    the deadline."""
+    faulted = last_target(load(configuration, secrets)) if new_leader else ""
+
     def routed() -> Dict[str, Any]:
         route = routes_to_leader(configuration, secrets)
-        return route if route["routes_to_leader"] else {}
+        return route if route["routes_to_leader"] and route["leader"] != faulted else {}
 
     route, waited = wait_until(routed, parse_duration(timeout, "timeout"), 0.5,
                                "HAProxy to route writes to a Patroni leader")

@@ -133,7 +133,7 @@ def test_activities_are_discoverable_with_typed_arguments() -> None:
     actions = {a["name"]: a for a in discover_actions("chaosha.integrity.actions")}
     probes = {p["name"]: p for p in discover_probes("chaosha.integrity.probes")}
     assert set(actions) == {"start_workload", "stop_workload"}
-    assert set(probes) == {"workload_verdict", "workload_progress"}
+    assert set(probes) == {"workload_verdict", "workload_progress", "integrity_holds"}
     for activity in list(actions.values()) + list(probes.values()):
         assert activity["doc"]
         for arg in activity["arguments"]:
