@@ -159,7 +159,7 @@ def render_html(view: JournalView, series: Series, png: Optional[bytes], png_not
     if series.error and verdict is not None:
         picture += f"<p class='note'>No writes/s chart: {escape(series.error)}.</p>"
     duration = f"{view.end - view.start:.1f} s" if view.start and view.end else "unknown"
-    facts = _table(["", ""], [
+    facts = _table(["Fact", "Value"], [
         ("Status", escape(view.status or "none")),
         ("Deviated", _flag(not view.deviated, "yes" if view.deviated else "no")),
         ("Started", escape(_when(view.start))), ("Ended", escape(_when(view.end))),

@@ -203,6 +203,7 @@ def load_journal(path: Union[str, Path]) -> JournalView:
     states = data.get("steady_states") or {}
     # The verdict is looked for in the method first, then the hypotheses.
     runs: List[Tuple[str, Any]] = [("method", r) for r in data.get("run") or []]
+    view.steady = {"before": None, "after": None}
     for phase in ("after", "before"):
         state = states.get(phase)
         view.steady[phase] = state.get("steady_state_met") if isinstance(state, dict) else None

@@ -79,11 +79,14 @@ def _member(op: Dict[str, Any]) -> Optional[str]:
     return str(value) if value else None
 
 
-def leader_changes(series: Series, verdict: Optional[Dict[str, Any]]) -> List[Tuple[Optional[float], str, str]]:
+Change = Tuple[Optional[float], str, str]
+
+
+def leader_changes(series: Series, verdict: Optional[Dict[str, Any]]) -> List[Change]:
     """``(time or None, from, to)`` for each change of the member that
     acknowledged writes; from the verdict's primary_before/primary_after
     when the ledger is not available."""
-    changes = [(t, a, b) for (_, a), (t, b) in zip(series.members, series.members[1:], strict=False)]
+    changes: List[Change] = [(t, a, b) for (_, a), (t, b) in zip(series.members, series.members[1:], strict=False)]
     if changes or not verdict:
         return changes
     before, after = verdict.get("primary_before"), verdict.get("primary_after")

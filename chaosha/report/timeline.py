@@ -16,6 +16,7 @@ COLOURS = {
     "probe": "#999999", "writes": "#0072B2", "errors": "#D55E00", "reads": "#009E73",
     "leader": "#6A3D9A", "gap": "#F0E442",
 }
+LEGEND = "Activities (fault vermillion, repair green, failed hatched, hypothesis grey)"
 
 
 class TimelineUnavailable(RuntimeError):
@@ -67,8 +68,7 @@ def _activity_bars(ax: Any, view: JournalView, zero: float, span: float) -> None
     ax.set_yticks(range(len(labels)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_ylim(len(labels) - 0.4, -0.6)
-    ax.set_title("Activities (fault in vermillion, repair in green, failed hatched)", fontsize=9,
-                 loc="left")
+    ax.set_title(LEGEND, fontsize=9, loc="left")
 
 
 def _ledger_panel(ax: Any, view: JournalView, series: Series, zero: float) -> None:
@@ -82,7 +82,7 @@ def _ledger_panel(ax: Any, view: JournalView, series: Series, zero: float) -> No
     gap_from, gap_to = parse_time(verdict.get("rto_from")), parse_time(verdict.get("rto_to"))
     if gap_from is not None:
         end = gap_to if gap_to is not None else series.t0 + len(xs)
-        ax.axvspan(gap_from - zero, end - zero, color=COLOURS["gap"], alpha=0.5,
+        ax.axvspan(gap_from - zero, end - zero, color=COLOURS["gap"], alpha=0.35, zorder=0,
                    label=f"longest write gap ({verdict.get('rto_s')} s)")
     for when, old, new in leader_changes(series, view.verdict):
         if when is not None:
@@ -118,9 +118,11 @@ def render_timeline(view: JournalView, series: Series) -> bytes:
             if fault.start is None:
                 continue
             for ax in axes:
-                ax.axvline(fault.start - zero, color=COLOURS["fault"], ls="--", lw=1.2)
-            axes[0].annotate(f"fault: {fault.name}", (fault.start - zero, -0.5), fontsize=8,
-                             color=COLOURS["fault"], xytext=(3, 4), textcoords="offset points")
+                ax.axvline(fault.start - zero, color=COLOURS["fault"], ls="--", lw=1.2, zorder=3)
+        if view.faults:
+            marks = ", ".join(f"{f.name} at {f.start - zero:.1f} s" for f in view.faults
+                              if f.start is not None)
+            axes[0].set_title(f"{LEGEND}; fault (dashed line): {marks}", fontsize=9, loc="left")
         for ax in axes:
             ax.grid(axis="x", color="#dddddd", lw=0.6)
             ax.set_axisbelow(True)

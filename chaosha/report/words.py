@@ -129,5 +129,7 @@ def run_sentences(view: JournalView) -> List[str]:
     failed = [a for a in view.activities if a.status not in ("succeeded",)]
     for activity in failed[:5]:
         why = f": {activity.error}" if activity.error else ""
-        out.append(f"{activity.phase} activity {activity.name} {activity.status}{why}.")
+        state = ("was still running when the journal was written" if activity.status == "running"
+                 else activity.status)
+        out.append(f"The {activity.phase} activity {activity.name} {state}{why}.")
     return out

@@ -120,7 +120,7 @@ def test_deadline_interrupts_the_run(tmp_path: Path) -> None:
     folder = run_folder(tmp_path / "out")
     summary = (folder / "summary.md").read_text()
     assert "exceeded its 2 s deadline" in summary
-    failure = ET.parse(folder / "junit.xml").getroot()  # noqa: S314 - our own file.find(".//failure")
+    failure = ET.parse(folder / "junit.xml").getroot().find(".//failure")  # noqa: S314 - our own file
     assert failure is not None and failure.get("type") == "timeout"
 
 

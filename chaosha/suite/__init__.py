@@ -1,0 +1,2 @@
+"""Running experiments one after another, their JUnit/Markdown summary and
+trends across runs."""
