@@ -4,7 +4,7 @@ import re
 import time
 from typing import Callable, Optional, Tuple, TypeVar, Union
 
-from chaoslib.exceptions import ActivityFailed
+from chaoslib.exceptions import ActivityFailed, InterruptExecution
 
 __all__ = ["parse_duration", "wait_until", "Deadline"]
 
@@ -59,7 +59,7 @@ def wait_until(
 ) -> Tuple[T, float]:
     """Call ``check`` until it returns something truthy.
 
-    Exceptions from ``check`` count as "not yet".  Returns the value and the
+    Exceptions from ``check`` count as "not yet", except an interruption.  Returns the value and the
     seconds waited; raises ``ActivityFailed`` naming ``what`` and the last
     error when ``timeout`` seconds pass.
     """
@@ -70,6 +70,8 @@ def wait_until(
             value = check()
             if value:
                 return value, deadline.elapsed()
+        except InterruptExecution:  # a signal: stop waiting, let the run end
+            raise
         except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
             last_error = f" (last error: {exc})"
         if deadline.expired():

@@ -256,8 +256,13 @@ def verdict_from_records(records: Iterable[Record], final_ids: Iterable[int],
     read_gap = longest_gap(reads, fault_at, last_t)
     reroute_s, new_member = _reroute(writes, gap)
 
+    # Two primaries = two servers *acknowledging* writes in interleaved
+    # windows.  Two nodes merely answering pg_is_in_recovery() = false at
+    # once (a thawed old leader before Patroni demotes it) is reported as
+    # two_writable: under synchronous replication the old one cannot
+    # acknowledge a commit, so nothing diverges.
     incidents = proven_overlaps(ledger_windows(writes), "ledger")
-    incidents += proven_overlaps(sample_windows(samples, "writable", True), "sql")
+    writable = proven_overlaps(sample_windows(samples, "writable", True), "sql")
     patroni = proven_overlaps(
         sample_windows([s for s in samples if "pt0" in s], "role", "primary", "pt0", "pt1"),
         "patroni")
@@ -279,6 +284,8 @@ def verdict_from_records(records: Iterable[Record], final_ids: Iterable[int],
         "unrecorded": len(unrecorded), "final": len(final),
         "writer_ended_cleanly": bool(end),
         "two_primaries": bool(incidents), "two_primary_incidents": incidents,
+        "two_writable": bool(writable), "two_writable_incidents": writable,
+        "two_writable_s": round(sum(i["seconds"] for i in writable), 3),
         "patroni_role_incidents": patroni,
         "rto_s": round(gap["seconds"], 3) if gap else None,
         "rto_from": iso(gap["before"]["t1"]) if gap else None,

@@ -81,7 +81,10 @@ def verdict_sentences(verdict: Optional[Dict[str, Any]], series: Series) -> List
                    f"({plural(len(incidents), 'incident')}; first: {where} for "
                    f"{seconds(first.get('seconds') or 0)}).")
     else:
-        out.append("There was never more than one primary accepting writes.")
+        out.append("There was never more than one primary acknowledging writes.")
+    if v.get("two_writable"):
+        out.append(f"Two nodes answered as writable at once for {seconds(v.get('two_writable_s') or 0)} "
+                   "(an old primary before Patroni demoted it); none of its writes was acknowledged.")
     unexpected = v.get("unexpected")
     if unexpected:
         out.append(f"{plural(unexpected, 'row')} appeared that the workload never attempted "

@@ -151,13 +151,14 @@ def s(node: str, t: float, writable: Any, tl: int = 1, repl: Any = None,
             "tl": tl, "repl": repl, "role": role, "pt0": T + t + 0.01, "pt1": T + t + 0.02}
 
 
-def test_sampler_two_writable_nodes_at_once_is_reported() -> None:
+def test_sampler_two_writable_nodes_at_once_is_reported_apart_from_acknowledgements() -> None:
     samples = [s("pg1", t / 4, True) for t in range(8)]
     samples += [s("pg2", 0.5 + t / 4, True, tl=2) for t in range(4)]
     v = verdict_from_records([header()] + samples, [])
-    sql = [i for i in v["two_primary_incidents"] if i["source"] == "sql"]
-    assert v["two_primaries"] is True and sql
-    assert sql[0]["servers"] == ["pg1 tl1", "pg2 tl2"]
+    sql = v["two_writable_incidents"]
+    assert v["two_writable"] is True and sql and v["two_writable_s"] > 0
+    assert sql[0]["servers"] == ["pg1 tl1", "pg2 tl2"] and sql[0]["source"] == "sql"
+    assert v["two_primaries"] is False and v["two_primary_incidents"] == []
 
 
 def test_sampler_switchover_is_not_two_primaries() -> None:
@@ -177,6 +178,7 @@ def test_sampler_unanswered_sample_breaks_a_window() -> None:
     samples += [s("pg2", 1.0 + t / 4, True, 2) for t in range(8)]
     wins = sample_windows(samples, "writable", True)
     assert proven_overlaps(wins, "sql") == []
+    assert verdict_from_records([header()] + samples, [])["two_writable"] is False
 
 
 def test_patroni_roles_are_reported_separately() -> None:

@@ -113,7 +113,7 @@ def test_verdict_sentences() -> None:
     assert words[0] == "No acknowledged write was lost."
     assert any(w.startswith("Writes were unavailable for 22.") and "127.0.0.1:5432" in w
                for w in words)
-    assert "There was never more than one primary accepting writes." in words
+    assert "There was never more than one primary acknowledging writes." in words
     assert any("Writes moved from pg1 to pg2" in w for w in words)
     bad = view("deviated.json")
     assert verdict_sentences(bad.verdict, load_series(None))[0].startswith(
