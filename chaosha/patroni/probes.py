@@ -1,5 +1,6 @@
 """Patroni probes: who leads, who streams, how healthy the cluster is."""
 
+import time
 from typing import Any, Dict, List
 
 from chaoslib.exceptions import ActivityFailed
@@ -124,17 +125,25 @@ def wait_for_leader(timeout: str = "60s", exclude: str = "", configuration: Conf
     return {"leader": name, "waited_s": round(waited, 3)}
 
 
-def wait_for_healthy(timeout: str = "120s", max_lag_bytes: int = 1048576,
+def wait_for_healthy(timeout: str = "120s", max_lag_bytes: int = 1048576, settle: str = "3s",
                      configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Wait until :func:`cluster_health` says healthy.  Returns the health
-    summary plus ``waited_s``; raises ActivityFailed at the deadline with the
-    last reason."""
+    """Wait until :func:`cluster_health` has said healthy for ``settle``
+    without a break (a rejoining node can stream for a moment, then restart
+    for pg_rewind).  Returns the health summary plus ``waited_s``; raises
+    ActivityFailed at the deadline with the last reason."""
     last: Dict[str, Any] = {}
+    quiet = parse_duration(settle, "settle")
+    healthy_since: List[float] = []
 
     def check() -> Dict[str, Any]:
         last.clear()
         last.update(_health(configuration, secrets, max_lag_bytes))
-        return last if last["healthy"] else {}
+        if not last["healthy"]:
+            healthy_since.clear()
+            return {}
+        if not healthy_since:
+            healthy_since.append(time.monotonic())
+        return last if time.monotonic() - healthy_since[0] >= quiet else {}
 
     try:
         health, waited = wait_until(check, parse_duration(timeout, "timeout"), 0.5, "a healthy cluster")
