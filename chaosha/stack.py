@@ -83,6 +83,11 @@ class Stack:
                                  "only for a new cluster: keep them if volumes exist)") from None
         wanted = dict(self.overrides)
         wanted.update({k: pysecrets.token_urlsafe(24) for k in SECRET_KEYS if not values.get(k)})
+        merged = dict(values, **wanted)
+        for key in PORT_KEYS:  # validate before writing anything
+            raw = merged.get(key, DEFAULTS[key])
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise StackError(f"{self.env_file}: {key}={raw!r} is not a port number (1-65535)")
         missing = {k: v for k, v in wanted.items() if values.get(k) != v}
         if missing:
             self.env_file.parent.mkdir(parents=True, exist_ok=True)
@@ -93,12 +98,7 @@ class Stack:
                 for key, value in missing.items():
                     fh.write(f"{key}={value}\n")
             os.chmod(self.env_file, 0o600)
-            values.update(missing)
-        for key in PORT_KEYS:
-            raw = values.get(key, DEFAULTS[key])
-            if not raw.isdigit() or not 0 < int(raw) < 65536:
-                raise StackError(f"{self.env_file}: {key}={raw!r} is not a port number (1-65535)")
-        return values
+        return merged
 
     def settings(self) -> Settings:
         assert self.env_file is not None
