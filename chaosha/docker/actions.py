@@ -48,6 +48,16 @@ def _docker_call(what: str, service: str, call: Any, *args: Any, **kwargs: Any) 
         raise ActivityFailed(f"{what} {service} failed: {exc}") from None
 
 
+def _graceful(settings: Settings, service: str, verb: str, grace: float) -> None:
+    """``stop``/``restart`` the container, with a deadline that covers the grace period."""
+    target = container(settings, service)
+    target.client.api.timeout = max(settings.timeout, grace + 20)
+    try:
+        _docker_call(verb, service, getattr(target, verb), timeout=int(grace))
+    finally:
+        target.client.api.timeout = settings.timeout
+
+
 def _result(service: str, action: str, started: float, **extra: Any) -> Dict[str, Any]:
     return dict(extra, service=service, action=action, at=started,
                 seconds=round(time.time() - started, 3))
@@ -77,12 +87,7 @@ def stop_container(service: str, grace: str = "30s", force: bool = False, dry_ru
     if dry_run:
         return {"dry_run": True, "would": f"stop {service} (grace {seconds:g}s)", "service": service}
     started = time.time()
-    target = container(settings, service)
-    target.client.api.timeout = max(settings.timeout, seconds + 10)
-    try:
-        _docker_call("stopping", service, target.stop, timeout=int(seconds))
-    finally:
-        target.client.api.timeout = settings.timeout
+    _graceful(settings, service, "stop", seconds)
     return _result(service, "stop", started)
 
 
@@ -106,12 +111,7 @@ def restart_container(service: str, grace: str = "10s", force: bool = False, dry
     if dry_run:
         return {"dry_run": True, "would": f"restart {service}", "service": service}
     started = time.time()
-    target = container(settings, service)
-    target.client.api.timeout = max(settings.timeout, seconds + 20)
-    try:
-        _docker_call("restarting", service, target.restart, timeout=int(seconds))
-    finally:
-        target.client.api.timeout = settings.timeout
+    _graceful(settings, service, "restart", seconds)
     return _result(service, "restart", started)
 
 

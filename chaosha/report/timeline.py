@@ -2,9 +2,9 @@
 the fault marked and, from the ledger, writes and errors per second with
 leader changes and the longest write gap."""
 
-import io
 from typing import Any, List, Optional, Tuple
 
+from chaosha.report.figure import png_bytes
 from chaosha.report.journal import Activity, JournalView, parse_time
 from chaosha.report.ledger import Series, leader_changes
 
@@ -128,10 +128,7 @@ def render_timeline(view: JournalView, series: Series) -> bytes:
             ax.set_axisbelow(True)
             ax.set_xlim(-span * 0.01, span * 1.02)
         axes[-1].set_xlabel("seconds since the start of the experiment", fontsize=8)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)
 

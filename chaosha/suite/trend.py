@@ -1,12 +1,12 @@
 """``chaosha trend``: RTO and lost writes of each experiment across past
 suite runs, from the journals in their dated folders."""
 
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
+from chaosha.report.figure import png_bytes
 from chaosha.report.journal import load_journal
 
 __all__ = ["TrendRow", "collect", "table", "render_png", "run_folders"]
@@ -100,9 +100,6 @@ def render_png(rows: List[TrendRow]) -> bytes:
         bottom.set_xticks(range(len(runs)), runs, rotation=30, ha="right", fontsize=7)
         for ax in (top, bottom):
             ax.grid(color="#dddddd", lw=0.6)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        return png_bytes(fig)
     finally:
         plt.close(fig)
