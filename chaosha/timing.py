@@ -1,5 +1,6 @@
 """Deadlines and waiting: the one place chaosha polls until something is true."""
 
+import logging
 import re
 import time
 from typing import Callable, Optional, Tuple, TypeVar, Union
@@ -9,6 +10,8 @@ from chaoslib.exceptions import ActivityFailed, InterruptExecution
 __all__ = ["parse_duration", "wait_until", "Deadline"]
 
 T = TypeVar("T")
+logger = logging.getLogger("chaostoolkit")
+PROGRESS_EVERY = 5.0  # seconds between "still waiting" lines
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*$")
 _UNITS = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "min": 60.0, "h": 3600.0}
 
@@ -65,6 +68,7 @@ def wait_until(
     """
     deadline = Deadline(timeout)
     last_error = ""
+    next_note = PROGRESS_EVERY
     while True:
         try:
             value = check()
@@ -76,4 +80,7 @@ def wait_until(
             last_error = f" (last error: {exc})"
         if deadline.expired():
             raise ActivityFailed(f"timed out after {timeout:g}s waiting for {what}{last_error}")
+        if deadline.elapsed() >= next_note:
+            logger.info("chaosha: still waiting for %s (%.0fs of %gs)", what, deadline.elapsed(), timeout)
+            next_note += PROGRESS_EVERY
         time.sleep(min(interval, max(deadline.remaining(), 0.01)))
