@@ -30,8 +30,8 @@ Stack {s.project} is up in {ready['seconds']}s; leader: {ready['leader']}.
   nodes (PostgreSQL / Patroni API) """ + ", ".join(
         f"{n.name} {n.port}/{n.api_port}" for n in s.pg_nodes) + f"""
   passwords                        {stack.env_file} (user postgres: CHAOSHA_PG_PASSWORD)
-  cluster members                  docker compose -p {s.project} exec pg1 \
-                                     patronictl -c /etc/patroni/patroni.yml list
+  cluster members                  docker compose -p {s.project} exec pg1 patronictl \
+-c /etc/patroni/patroni.yml list
 """)
     return 0
 

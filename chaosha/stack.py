@@ -176,8 +176,11 @@ class Stack:
         return ready
 
     def wait_ready(self, timeout: float = 180) -> Dict[str, object]:
-        """Wait until a write through the read-write port lands on the leader."""
+        """Wait until a write through the read-write port lands on the
+        leader and every replica streams (what every experiment's steady
+        state asks for)."""
         from chaosha.haproxy.probes import routes_to_leader
+        from chaosha.patroni.probes import cluster_health
         from chaosha.postgres.probes import write_succeeds
 
         settings = self.settings()
@@ -187,10 +190,13 @@ class Stack:
             if not write_succeeds("rw", configuration=config):
                 return None
             route = routes_to_leader(configuration=config)
-            return route if route["routes_to_leader"] else None
+            if not route["routes_to_leader"] or not cluster_health(configuration=config)["healthy"]:
+                return None
+            return route
 
         try:
-            route, _ = wait_until(ready, timeout, interval=1, what="a write through HAProxy on the leader")
+            route, _ = wait_until(ready, timeout, interval=1,
+                                  what="a write through HAProxy on the leader, replicas streaming")
         except ActivityFailed as exc:
             raise StackError(f"{exc}; see `chaosha stack logs`") from None
         return {"leader": route["leader"], "rw": f"{settings.host}:{settings.get('CHAOSHA_RW_PORT')}"}

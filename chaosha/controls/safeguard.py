@@ -55,7 +55,9 @@ def after_activity_control(context: Activity, state: Run, configuration: Configu
 
 def after_experiment_control(context: Experiment, state: Journal, configuration: Configuration = None,
                              secrets: Secrets = None, **kwargs: Any) -> None:
-    """Stop the workload and heal every fault, whatever the run's status."""
+    """Stop the workload and heal every fault, whatever the run's status.
+    A run whose steady state failed *before* the method injected nothing:
+    chaostoolkit-lib 1.44 calls it completed; it is marked failed."""
     from chaosha.docker.actions import heal
     from chaosha.integrity.actions import stop_workload
 
@@ -70,3 +72,13 @@ def after_experiment_control(context: Experiment, state: Journal, configuration:
         logger.error("chaosha: healing after the run failed: %s; run `chaosha heal`", exc)
         report["heal"] = f"failed: {exc}"
     logger.info("chaosha safeguard after the run (%s): %s", state.get("status"), report)
+    if before_hypothesis_failed(state):
+        logger.error("chaosha: the steady state was not met before the method, so no fault was "
+                     "injected: marking the run failed (is the cluster healthy? chaosha stack status)")
+        state["status"] = "failed"
+
+
+def before_hypothesis_failed(journal: Journal) -> bool:
+    """True when a "completed" run never got past its first hypothesis."""
+    before = (journal.get("steady_states") or {}).get("before") or {}
+    return journal.get("status") == "completed" and before.get("steady_state_met") is False

@@ -7,7 +7,7 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosha.config import load
 from chaosha.integrity.ledger import read_records
-from chaosha.integrity.runner import start_process, stop_process
+from chaosha.integrity.runner import start_process, state_dir, stop_process
 from chaosha.timing import parse_duration
 
 __all__ = ["start_workload", "stop_workload"]
@@ -45,6 +45,8 @@ def stop_workload(run_id: str = "", timeout: float = 15, configuration: Configur
     to ``timeout`` seconds, then SIGKILL.  Safe to call twice (rollbacks).
     Returns ``{run_id, ledger, stopped}`` and the writer's final counts."""
     settings = load(configuration, secrets)
+    if not run_id and not (state_dir(settings) / "current").is_file():
+        return {"run_id": "", "ledger": "", "stopped": "none-started"}
     state = stop_process(settings, run_id, parse_duration(timeout, "stop_workload timeout"))
     result: Dict[str, Any] = {k: state[k] for k in ("run_id", "ledger", "stopped")}
     for record in read_records(state["ledger"]):
