@@ -6,6 +6,7 @@ that the published ports are free, builds the images once and waits until a
 write through HAProxy's read-write port succeeds on the Patroni leader.
 """
 
+import json
 import os
 import secrets as pysecrets
 import shutil
@@ -137,9 +138,16 @@ class Stack:
             raise StackError("bootstrap failed: see the [bootstrap] lines above")
 
     def _own_ports(self) -> set:
-        out = self.compose("ps", "--format", "{{.Ports}}", check=False, capture=True).stdout
-        return {int(p.split("->")[0].rsplit(":", 1)[1]) for line in out.splitlines()
-                for p in line.split(", ") if "->" in p and ":" in p.split("->")[0]}
+        """Host ports this project's containers already publish."""
+        out = self.compose("ps", "--all", "--format", "json", check=False, capture=True).stdout
+        rows = []
+        for line in out.splitlines():  # one JSON object per line (or one array)
+            line = line.strip()
+            if line:
+                parsed = json.loads(line)
+                rows.extend(parsed if isinstance(parsed, list) else [parsed])
+        return {int(p["PublishedPort"]) for row in rows for p in row.get("Publishers") or []
+                if p.get("PublishedPort")}
 
     def check_ports(self, values: Dict[str, str]) -> None:
         own = self._own_ports()

@@ -67,3 +67,10 @@ def test_alfresco_role_and_database_exist(stack):
     with connect(stack.settings, "rw") as conn:
         assert conn.execute("SELECT 1 FROM pg_database WHERE datname = 'alfresco'").fetchone()
         assert conn.execute("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'alfresco'").fetchone() == (True,)
+
+
+def test_up_again_while_running_sees_its_own_ports(stack):
+    values = stack.stack.ensure_env()
+    own = stack.stack._own_ports()
+    assert int(values["CHAOSHA_RW_PORT"]) in own and int(values["CHAOSHA_RO_PORT"]) in own
+    stack.stack.check_ports(values)  # no "already taken" for our own ports
