@@ -154,7 +154,7 @@ class Stack:
         bind = values.get("CHAOSHA_BIND", "127.0.0.1")
         for key in PORT_KEYS:
             port = int(values.get(key, DEFAULTS[key]))
-            if port in own:
+            if port in own or (key.startswith("CHAOSHA_PG3_") and "pg3" not in self.profiles):
                 continue
             with socket.socket() as sock:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
