@@ -268,7 +268,8 @@ def heal(deep: bool = False, configuration: Configuration = None,
     """Undo every fault chaosha can leave in the project: thaw paused
     containers, reconnect disconnected ones, remove recorded iptables/netem
     faults (with ``deep``: from every running container), start stopped
-    containers.  Safe to run any time; returns what it did per service."""
+    containers, resume Patroni failover that chaosha paused.  Safe to run
+    any time; returns what it did per service."""
     settings = load(configuration, secrets)
     done: Dict[str, List[str]] = {}
     recorded = {f["service"] for f in registry.pending(settings) if f["kind"] in ("partition", "netem")}
@@ -294,6 +295,14 @@ def heal(deep: bool = False, configuration: Configuration = None,
             errors.append(f"{service}: {exc}")
         if steps:
             done[service] = steps
+    if any(f["kind"] == "patroni-pause" for f in registry.pending(settings)):
+        from chaosha.patroni.actions import resume_failover
+
+        try:
+            resume_failover(configuration=configuration, secrets=secrets)
+            done["patroni"] = ["resume-failover"]
+        except ActivityFailed as exc:
+            errors.append(f"patroni: {exc}")
     for fault in registry.pending(settings):
         if not any(fault["service"] in e for e in errors):
             registry.forget(settings, fault["kind"], fault["service"])

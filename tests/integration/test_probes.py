@@ -68,6 +68,15 @@ def test_pause_and_resume_automatic_failover(healthy):
     finally:
         patroni_actions.resume_failover(configuration=cfg)
     patroni_probes.wait_for_healthy("60s", configuration=cfg)
+    assert docker_probes.pending_faults(configuration=cfg) == []
+
+
+def test_heal_resumes_failover_that_chaosha_paused(healthy):
+    cfg = healthy.configuration
+    patroni_actions.pause_failover(configuration=cfg)
+    assert [f["kind"] for f in docker_probes.pending_faults(configuration=cfg)] == ["patroni-pause"]
+    assert docker_actions.heal(configuration=cfg)["healed"]["patroni"] == ["resume-failover"]
+    assert patroni_probes.cluster_health(configuration=cfg)["paused"] is False
 
 
 def test_container_probes_and_restart(healthy):
