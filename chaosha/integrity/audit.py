@@ -13,6 +13,7 @@ from chaosha.config import Settings
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.session import error_text
 from chaosha.integrity.verdict import verdict_from_ledger
+from chaosha.patroni import client as patroni
 from chaosha.postgres.client import connect, server_identity
 from chaosha.timing import Deadline, wait_until
 
@@ -82,8 +83,7 @@ def _wait_replay(settings: Settings, replicas: List[str], lsn: str,
 
 def _patroni(settings: Settings, name: str, timeout: float) -> Dict[str, Any]:
     try:
-        body = requests.get(f"{settings.pg_node(name).api_url}/patroni",
-                            timeout=(timeout, timeout)).json()
+        body = patroni.status(settings.pg_node(name), timeout)
         return {"role": body.get("role"), "streaming": body.get("replication_state")}
     except (requests.RequestException, ValueError) as exc:
         return {"role": None, "streaming": None, "patroni_error": error_text(exc)}

@@ -12,6 +12,7 @@ import requests
 from chaosha.config import PgNode, Settings
 from chaosha.integrity.ledger import Ledger
 from chaosha.integrity.session import Session, Watchdog, error_text
+from chaosha.patroni import client as patroni
 from chaosha.postgres.client import server_identity
 
 __all__ = ["Sampler", "sample_node"]
@@ -40,8 +41,7 @@ def sample_node(node: PgNode, session: Session, watchdog: Watchdog,
     record["t1"] = round(time.time(), 6)
     record["pt0"] = record["t1"]
     try:
-        reply = requests.get(f"{node.api_url}/patroni", timeout=(timeout, timeout))
-        body = reply.json()
+        body = patroni.status(node, timeout)
         record.update(role=body.get("role"), state=body.get("state"),
                       repl=body.get("replication_state"), ptl=body.get("timeline"))
     except (requests.RequestException, ValueError) as exc:

@@ -13,7 +13,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import PgNode, Settings
 
-__all__ = ["api", "cluster", "leader_name", "members", "post", "node_status"]
+__all__ = ["api", "cluster", "leader_name", "members", "post", "node_status", "status"]
 
 
 def api(settings: Settings) -> requests.Session:
@@ -28,11 +28,20 @@ def _get(settings: Settings, node: PgNode, path: str, timeout: float) -> request
         return session.get(f"{node.api_url}{path}", timeout=(min(timeout, 3), timeout))
 
 
+def status(node: PgNode, timeout: float) -> Dict[str, Any]:
+    """``GET /patroni`` of one node (no auth needed), within ``timeout``.
+
+    Raises ``requests.RequestException`` or ``ValueError`` when the node
+    does not answer with JSON: callers that sample keep the error.
+    """
+    body = requests.get(f"{node.api_url}/patroni", timeout=(min(timeout, 3), timeout)).json()
+    return dict(body) if isinstance(body, dict) else {}
+
+
 def node_status(settings: Settings, node: PgNode, timeout: float = 0) -> Optional[Dict[str, Any]]:
     """``GET /patroni`` of one node, or None when it does not answer."""
     try:
-        response = _get(settings, node, "/patroni", timeout or settings.timeout)
-        return response.json() if response.content else None
+        return status(node, timeout or settings.timeout) or None
     except (requests.RequestException, ValueError):
         return None
 
