@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 
+STOP_SIGNALS = ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU")
+
+
 def _prepare(settings: Settings, target: str, force: bool, destructive: bool = True) -> str:
     service = resolve(settings, target)
     container(settings, service)  # unknown service -> ActivityFailed before anything happens
@@ -66,13 +69,15 @@ def _result(service: str, action: str, started: float, **extra: Any) -> Dict[str
 def kill_container(service: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
                    configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Send ``signal`` (default SIGKILL) to the service's container.
-    Undo: start_container (or heal)."""
+    Undo: start_container, or for SIGSTOP heal (sends SIGCONT)."""
     settings = load(configuration, secrets)
     sig = lifecycle.parse_signal(signal)
     service = _prepare(settings, service, force)
     if dry_run:
         return {"dry_run": True, "would": f"send {sig} to {service}", "service": service}
     started = time.time()
+    if sig in STOP_SIGNALS:  # a stopped process is a fault too: heal sends SIGCONT
+        registry.record(settings, "sigstop", service)
     _docker_call("killing", service, container(settings, service).kill, signal=sig)
     return _result(service, "kill", started, signal=sig)
 
@@ -273,6 +278,7 @@ def heal(deep: bool = False, configuration: Configuration = None,
     settings = load(configuration, secrets)
     done: Dict[str, List[str]] = {}
     recorded = {f["service"] for f in registry.pending(settings) if f["kind"] in ("partition", "netem")}
+    stopped = {f["service"] for f in registry.pending(settings) if f["kind"] == "sigstop"}
     errors: List[str] = []
     for target in containers(settings):
         service = target.labels.get(SERVICE_LABEL, target.name)
@@ -281,6 +287,9 @@ def heal(deep: bool = False, configuration: Configuration = None,
             target.reload()
             if target.attrs["State"].get("Paused") or lifecycle.is_frozen(target):
                 steps.append("unpause:" + lifecycle.thaw(target))
+            if service in stopped and target.status == "running":
+                target.kill(signal="SIGCONT")
+                steps.append("sigcont")
             name = network.project_network(settings, target)
             if name not in target.attrs["NetworkSettings"]["Networks"]:
                 target.client.networks.get(name).connect(target, aliases=network.aliases_for(target))

@@ -5,6 +5,7 @@ import time
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.config import load
 from chaosha.docker import actions, probes
 from chaosha.haproxy.probes import backend_states, routes_to_leader
 from chaosha.patroni.probes import cluster_health, leader, wait_for_healthy, wait_for_leader
@@ -15,8 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def replica_of(cfg):
-    return next(n.name for n in __import__("chaosha.config").config.load(cfg).pg_nodes
-                if n.name != leader(configuration=cfg))
+    return next(n.name for n in load(cfg).pg_nodes if n.name != leader(configuration=cfg))
 
 
 def test_unknown_service_is_refused_before_anything_happens(healthy):
@@ -136,4 +136,15 @@ def test_heal_undoes_several_faults_at_once(healthy):
     healed = actions.heal(configuration=cfg)["healed"]
     assert "unpause:docker" in healed[replica] and "clear-netfilter" in healed["haproxy"]
     assert probes.pending_faults(configuration=cfg) == []
-    assert cluster_health(configuration=cfg) is not None
+    assert not probes.container_state(replica, configuration=cfg)["paused"]
+    assert cluster_health(configuration=cfg)["leaders"]
+
+
+def test_heal_continues_a_sigstopped_container(healthy):
+    cfg = healthy.configuration
+    replica = replica_of(cfg)
+    actions.kill_container(replica, signal="SIGSTOP", configuration=cfg)
+    assert [f["kind"] for f in probes.pending_faults(configuration=cfg)] == ["sigstop"]
+    assert actions.heal(configuration=cfg)["healed"][replica] == ["sigcont"]
+    assert probes.pending_faults(configuration=cfg) == []
+    wait_for_healthy("60s", configuration=cfg)
