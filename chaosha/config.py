@@ -3,9 +3,16 @@
 Every setting has a ``CHAOSHA_*`` name.  A value is looked up, first hit
 wins, in: the activity's ``secrets``, the experiment's ``configuration``
 (either spelling: ``CHAOSHA_RW_PORT`` or ``chaosha_rw_port``), the process
-environment, the stack's generated env file (``compose/.env``, or the file
-named by ``CHAOSHA_ENV_FILE``), and the defaults below, which match
-``compose/docker-compose.yml``.
+environment, the stack's generated env file, and the defaults below, which
+match ``compose/docker-compose.yml``.
+
+The env file is found by one rule, from any directory: the file
+``CHAOSHA_ENV_FILE`` names (a relative name is tried from the working
+directory, then from the checkout chaosha is installed from); else
+``compose/.env`` in the working directory; else the checkout's
+``compose/.env``; else none, and the defaults apply (``Settings.env_file`` is
+then empty, and the CLI says so).  With ``CHAOSHA_PORT_BASE`` every port not
+set otherwise is the base plus its offset in :data:`PORT_KEYS`.
 """
 
 import os
@@ -16,7 +23,8 @@ from typing import Any, Dict, List, Mapping, Optional
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-__all__ = ["Settings", "PgNode", "ZkNode", "load", "DEFAULTS", "parse_env_file"]
+__all__ = ["Settings", "PgNode", "ZkNode", "load", "DEFAULTS", "PORT_KEYS", "parse_env_file",
+           "find_env_file"]
 
 DEFAULTS: Dict[str, str] = {
     "CHAOSHA_PROJECT": "chaosha",
@@ -46,15 +54,26 @@ DEFAULTS: Dict[str, str] = {
     "CHAOSHA_NETWORK": "ha",
     "CHAOSHA_DOCKER_HOST": "",
     "CHAOSHA_DOCKER_HOSTS": "",
-    "CHAOSHA_TOOLS_IMAGE": "chaosha/patroni:local",
+    "CHAOSHA_TOOLS_IMAGE": "",
+    "CHAOSHA_IMAGE_TAG": "",
+    "CHAOSHA_PORT_BASE": "",
     "CHAOSHA_TIMEOUT": "10",
     "CHAOSHA_ALFRESCO_PORT": "8080",
     "CHAOSHA_SHARE_PORT": "8180",
     "CHAOSHA_ALFRESCO_URL": "http://127.0.0.1:8080",
     "CHAOSHA_ALFRESCO_USER": "admin",
     "CHAOSHA_ALFRESCO_PASSWORD": "admin",
-    "CHAOSHA_STATE_DIR": ".chaosha",
+    "CHAOSHA_STATE_DIR": "",
 }
+# Every host port the stack publishes, in the order CHAOSHA_PORT_BASE counts them.
+PORT_KEYS = (
+    "CHAOSHA_RW_PORT", "CHAOSHA_RO_PORT", "CHAOSHA_STATS_PORT",
+    "CHAOSHA_PG1_PORT", "CHAOSHA_PG1_API_PORT", "CHAOSHA_PG2_PORT", "CHAOSHA_PG2_API_PORT",
+    "CHAOSHA_PG3_PORT", "CHAOSHA_PG3_API_PORT",
+    "CHAOSHA_ZK1_PORT", "CHAOSHA_ZK2_PORT", "CHAOSHA_ZK3_PORT",
+)
+CHECKOUT = Path(__file__).resolve().parents[1]
+DEFAULT_ENV_FILE = "compose/.env"
 
 
 @dataclass(frozen=True)
@@ -155,8 +174,31 @@ class Settings:
         )
 
     @property
+    def env_file(self) -> str:
+        """The env file these settings were read from ("" = none: defaults)."""
+        return self.get("CHAOSHA_ENV_FILE")
+
+    @property
+    def image_tag(self) -> str:
+        """Tag of the stack's images: ``CHAOSHA_IMAGE_TAG``, else the project
+        name, so one project's build never moves another's images."""
+        return self.get("CHAOSHA_IMAGE_TAG") or self.project
+
+    @property
+    def tools_image(self) -> str:
+        """Image of the network-fault sidecar (carries iproute2, iptables)."""
+        return self.get("CHAOSHA_TOOLS_IMAGE") or f"chaosha/patroni:{self.image_tag}"
+
+    @property
     def state_dir(self) -> Path:
-        path = Path(self.get("CHAOSHA_STATE_DIR")).expanduser()
+        """Root of chaosha's state (``CHAOSHA_STATE_DIR``, default
+        ``$XDG_STATE_HOME/chaosha`` or ``~/.local/state/chaosha``); one
+        folder per project below it (:mod:`chaosha.state`)."""
+        raw = self.get("CHAOSHA_STATE_DIR")
+        if raw:
+            path = Path(raw).expanduser()
+        else:
+            path = Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser() / "chaosha"
         path.mkdir(parents=True, exist_ok=True)
         return path
 
@@ -197,20 +239,37 @@ def _lookup(source: Optional[Mapping[str, Any]], key: str) -> Optional[str]:
     return None
 
 
-def load(configuration: Configuration = None, secrets: Secrets = None) -> Settings:
-    """Resolve every ``CHAOSHA_*`` setting (see the module docstring)."""
-    flat_secrets: Dict[str, Any] = {}
+def find_env_file(named: Optional[str] = None) -> Optional[Path]:
+    """The env file by the rule of the module docstring; None when there is
+    none (a named file that does not exist counts as none: the CLI says so)."""
+    name = named if named is not None else os.environ.get("CHAOSHA_ENV_FILE", "")
+    candidates = [Path(name).expanduser()] if name else [Path(DEFAULT_ENV_FILE)]
+    if not candidates[0].is_absolute():
+        candidates.append(CHECKOUT / candidates[0])
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    return None
+
+
+def _flatten(secrets: Secrets) -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
     for key, value in (secrets or {}).items():
         if isinstance(value, Mapping):  # scoped secrets: {"chaosha": {...}}
-            flat_secrets.update(value)
+            flat.update(value)
         else:
-            flat_secrets[key] = value
-    env_path = (_lookup(configuration, "CHAOSHA_ENV_FILE")
-                or os.environ.get("CHAOSHA_ENV_FILE") or "compose/.env")
+            flat[key] = value
+    return flat
+
+
+def load(configuration: Configuration = None, secrets: Secrets = None) -> Settings:
+    """Resolve every ``CHAOSHA_*`` setting (see the module docstring)."""
+    flat_secrets = _flatten(secrets)
+    env_path = find_env_file(_lookup(configuration, "CHAOSHA_ENV_FILE"))
     env_file: Dict[str, str] = {}
-    if Path(env_path).is_file():
+    if env_path is not None:
         try:
-            env_file = parse_env_file(Path(env_path))
+            env_file = parse_env_file(env_path)
         except ValueError as exc:
             raise ActivityFailed(f"cannot read the stack's env file: {exc}") from None
     keys = set(DEFAULTS) | {k for k in env_file if k.startswith("CHAOSHA_")}
@@ -226,4 +285,19 @@ def load(configuration: Configuration = None, secrets: Secrets = None) -> Settin
                 break
         else:
             values[key] = DEFAULTS.get(key, "")
+    values["CHAOSHA_ENV_FILE"] = str(env_path or "")
+    _apply_port_base(values, [flat_secrets, configuration, os.environ, env_file])
     return Settings(values)
+
+
+def _apply_port_base(values: Dict[str, str], sources: List[Optional[Mapping[str, Any]]]) -> None:
+    """Ports not set anywhere become ``CHAOSHA_PORT_BASE`` + their offset."""
+    base = values.get("CHAOSHA_PORT_BASE", "")
+    if not base:
+        return
+    if not base.isdigit() or not 0 < int(base) <= 65535 - len(PORT_KEYS):
+        raise ActivityFailed(f"CHAOSHA_PORT_BASE={base!r} is not a port number below "
+                             f"{65536 - len(PORT_KEYS)}: fix it where it is set")
+    for offset, key in enumerate(PORT_KEYS):
+        if not any(_lookup(source, key) is not None for source in sources):
+            values[key] = str(int(base) + offset)

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha.config import DEFAULTS, Settings, load, parse_env_file
+from chaosha.config import DEFAULTS, PORT_KEYS, Settings, load, parse_env_file
 from chaosha.timing import wait_until
 
 __all__ = ["Stack", "StackError", "SECRET_KEYS", "PORT_KEYS", "find_compose_dir"]
@@ -31,12 +31,6 @@ SECRET_KEYS = (
     "CHAOSHA_REWIND_PASSWORD",
     "CHAOSHA_PATRONI_API_PASSWORD",
     "CHAOSHA_ALFRESCO_DB_PASSWORD",
-)
-PORT_KEYS = (
-    "CHAOSHA_RW_PORT", "CHAOSHA_RO_PORT", "CHAOSHA_STATS_PORT",
-    "CHAOSHA_PG1_PORT", "CHAOSHA_PG1_API_PORT", "CHAOSHA_PG2_PORT", "CHAOSHA_PG2_API_PORT",
-    "CHAOSHA_PG3_PORT", "CHAOSHA_PG3_API_PORT",
-    "CHAOSHA_ZK1_PORT", "CHAOSHA_ZK2_PORT", "CHAOSHA_ZK3_PORT",
 )
 BUILD_SERVICES = ("zk1", "pg1", "haproxy")  # one service per image
 

@@ -39,13 +39,13 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import load
 from chaosha.docker import actions as docker_actions
-from chaosha.docker.registry import remember_target
 from chaosha.haproxy.probes import wait_for_route
 from chaosha.integrity.actions import start_workload, stop_workload
 from chaosha.integrity.probes import workload_verdict
 from chaosha.patroni import client as patroni
 from chaosha.patroni.actions import switchover
 from chaosha.patroni.probes import wait_for_healthy
+from chaosha.state import remember_target
 from chaosha.zookeeper.actions import expire_session
 
 HERE = Path(__file__).resolve().parent

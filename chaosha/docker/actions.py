@@ -16,8 +16,9 @@ import docker
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosha import state as registry
 from chaosha.config import Settings, load
-from chaosha.docker import lifecycle, network, registry
+from chaosha.docker import lifecycle, network
 from chaosha.docker.client import SERVICE_LABEL, container, containers
 from chaosha.docker.targets import guard, resolve
 from chaosha.timing import parse_duration

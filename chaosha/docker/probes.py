@@ -4,8 +4,8 @@ from typing import Any, Dict, List
 
 from chaoslib.types import Configuration, Secrets
 
+from chaosha import state as registry
 from chaosha.config import load
-from chaosha.docker import registry
 from chaosha.docker.client import SERVICE_LABEL, container, containers
 
 __all__ = ["container_state", "project_containers", "pending_faults"]

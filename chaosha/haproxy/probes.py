@@ -7,10 +7,10 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosha.config import load
-from chaosha.docker.registry import last_target
 from chaosha.haproxy import stats
 from chaosha.patroni import client as patroni
 from chaosha.postgres.client import connect, endpoint, node_addresses, server_identity
+from chaosha.state import last_target
 from chaosha.timing import parse_duration, wait_until
 
 __all__ = ["backend_states", "reached_node", "routes_to_leader", "wait_for_route"]

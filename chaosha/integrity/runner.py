@@ -16,6 +16,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaosha.config import Settings
 from chaosha.integrity.ledger import OK, read_records
 from chaosha.integrity.workload import new_run_id
+from chaosha.state import workload_dir
 from chaosha.timing import Deadline, wait_until
 
 __all__ = ["start_process", "stop_process", "load_state", "state_dir", "process_alive"]
@@ -24,9 +25,8 @@ _CHILDREN: Dict[int, "subprocess.Popen[bytes]"] = {}
 
 
 def state_dir(settings: Settings) -> Path:
-    path = (settings.state_dir / "integrity").resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The project's workload folder (:func:`chaosha.state.workload_dir`)."""
+    return workload_dir(settings)
 
 
 def load_state(settings: Settings, run_id: str = "") -> Dict[str, Any]:

@@ -22,6 +22,7 @@ from chaosha.integrity.sampler import Sampler
 from chaosha.integrity.session import Watchdog, error_text
 from chaosha.integrity.writer import NodeMap, Reader, Writer, ensure_table
 from chaosha.postgres.client import endpoint
+from chaosha.state import workload_dir
 
 __all__ = ["WorkloadOptions", "run_workload", "run_workload_cli", "new_run_id", "build_parser"]
 
@@ -83,7 +84,7 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
     """Run until done; returns the summary also written as the ``end``
     record.  Raises ``ActivityFailed`` when the ledger table cannot be made."""
     run_id = options.run_id or new_run_id()
-    path = Path(options.ledger or settings.state_dir / "integrity" / f"{run_id}.jsonl")
+    path = Path(options.ledger or workload_dir(settings) / f"{run_id}.jsonl")
     stop = threading.Event()
     ledger = Ledger(path)
     started = time.time()

@@ -5,8 +5,8 @@ from typing import Any, Dict
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosha import state as registry
 from chaosha.config import Settings, load
-from chaosha.docker import registry
 from chaosha.patroni import client
 from chaosha.patroni.probes import wait_for_leader
 from chaosha.timing import Deadline, parse_duration

@@ -1,0 +1,127 @@
+"""What chaosha keeps between processes, in one folder per Compose project:
+``<CHAOSHA_STATE_DIR>/<project>/`` (default ``~/.local/state/chaosha/<project>``).
+
+- ``faults.json``: the fault registry.  Every fault is written down *before*
+  it is applied, so ``heal`` can undo it even after the run that injected
+  it was killed outright;
+- ``last-target``: the service the latest destructive action aimed at;
+- ``workloads/``: the integrity workload runs (state, ledger, log);
+- ``*.lock``: locks held while a suite runs against the project.
+
+The folder does not depend on the working directory, so every command run
+from anywhere against one project sees the same state.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterator, List
+
+from chaoslib.exceptions import ActivityFailed
+
+from chaosha.config import Settings
+
+__all__ = ["project_dir", "workload_dir", "pending", "record", "forget", "remember_target",
+           "last_target", "lock", "Locked"]
+
+
+class Locked(ActivityFailed):
+    """Another process holds the project's lock."""
+
+
+def project_dir(settings: Settings) -> Path:
+    """The project's state folder (created on first use)."""
+    path = (settings.state_dir / settings.project).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def workload_dir(settings: Settings) -> Path:
+    """Where the project's workload runs keep their state, ledger and log."""
+    path = project_dir(settings) / "workloads"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def _registry_lock(settings: Settings) -> Iterator[Path]:
+    """Serialise read-modify-write of the registry between processes."""
+    path = project_dir(settings) / "faults.json"
+    with open(path.with_suffix(".guard"), "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> List[Dict[str, Any]]:
+    try:
+        return list(json.loads(path.read_text()))
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def _write(path: Path, faults: List[Dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(faults, indent=1))
+    os.replace(tmp, path)
+
+
+def pending(settings: Settings) -> List[Dict[str, Any]]:
+    """Faults recorded and not yet undone."""
+    return _read(project_dir(settings) / "faults.json")
+
+
+def record(settings: Settings, kind: str, service: str, **details: Any) -> None:
+    """Write the fault down (call it *before* applying the fault)."""
+    with _registry_lock(settings) as path:
+        faults = [f for f in _read(path) if (f["kind"], f["service"]) != (kind, service)]
+        faults.append(dict(details, kind=kind, service=service, at=time.time()))
+        _write(path, faults)
+
+
+def forget(settings: Settings, kind: str, service: str) -> None:
+    """Strike the fault off (after it was undone, or was never applied)."""
+    with _registry_lock(settings) as path:
+        _write(path, [f for f in _read(path) if (f["kind"], f["service"]) != (kind, service)])
+
+
+def remember_target(settings: Settings, service: str) -> None:
+    """Note the service the latest destructive action aimed at (so a probe
+    can wait for a leader other than the one just faulted)."""
+    (project_dir(settings) / "last-target").write_text(service)
+
+
+def last_target(settings: Settings) -> str:
+    try:
+        return (project_dir(settings) / "last-target").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+@contextlib.contextmanager
+def lock(settings: Settings, name: str, holder: str) -> Iterator[Path]:
+    """Hold the project's lock ``name`` (non-blocking); raises :class:`Locked`
+    naming who holds it.  ``holder`` says who we are (written in the file)."""
+    path = project_dir(settings) / f"{name}.lock"
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            raise Locked(f"project {settings.project!r} is busy: {handle.read().strip() or 'another run'} "
+                         f"holds {path}; wait for it to end") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{holder} (pid {os.getpid()}, since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})")
+        handle.flush()
+        try:
+            yield path
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
