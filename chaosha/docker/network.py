@@ -39,7 +39,7 @@ def run_in_netns(settings: Settings, target: Container, script: str, timeout: fl
     """
     service = target.labels.get(SERVICE_LABEL, "")
     engine = client(settings, service, timeout=timeout)
-    image = settings.get("CHAOSHA_TOOLS_IMAGE")
+    image = settings.tools_image
     try:
         sidecar = engine.containers.run(
             image, ["-c", script], entrypoint="sh", user="root", detach=True,
