@@ -18,23 +18,19 @@ from chaosha.postgres.client import server_identity
 __all__ = ["Sampler", "sample_node"]
 
 
-def sample_node(node: PgNode, session: Session, watchdog: Watchdog,
-                timeout: float) -> Dict[str, Any]:
-    """One ``s`` record: SQL view (``writable``, ``tl``, window ``t0``-``t1``)
-    and Patroni view (``role``, ``state``, ``repl``, window ``pt0``-``pt1``);
+def sample_node(node: PgNode, session: Session, timeout: float) -> Dict[str, Any]:
+    """One ``s`` record: SQL view (``writable``, ``tl``, ``member``, window
+    ``t0``-``t1``, each statement within the session's deadline) and
+    Patroni view (``role``, ``state``, ``repl``, window ``pt0``-``pt1``);
     fields are null where the node did not answer."""
     record: Dict[str, Any] = {"k": "s", "node": node.name, "t0": round(time.time(), 6),
                               "writable": None, "tl": None}
     try:
-        conn = session.get()
-        token = watchdog.arm(conn, timeout)
-        try:
-            identity = server_identity(conn)
-        finally:
-            watchdog.disarm(token)
+        identity = server_identity(session.get())
         record["writable"] = not identity["in_recovery"]
         record["tl"] = identity["timeline"]
         record["addr"] = identity["address"]
+        record["member"] = identity["member"]
     except psycopg.Error as exc:
         session.close()
         record["err"] = error_text(exc)
@@ -70,11 +66,12 @@ class Sampler:
                 for node in self.settings.pg_nodes]
 
     def _node_loop(self, node: PgNode) -> None:
-        session = Session(self.settings, node.name, max(self.timeout, 2.0))
+        session = Session(self.settings, node.name, max(self.timeout, 2.0),
+                          watchdog=self.watchdog, op_timeout=self.timeout)
         next_at = time.monotonic()
         try:
             while not self.stop.is_set():
-                self.ledger.append(sample_node(node, session, self.watchdog, self.timeout))
+                self.ledger.append(sample_node(node, session, self.timeout))
                 with self._lock:
                     self.count += 1
                 next_at += self.interval

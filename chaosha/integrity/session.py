@@ -1,69 +1,17 @@
 """A PostgreSQL session for workloads: reconnects, and a client-side
-deadline (a watchdog that shuts the socket down) so even a frozen server or
-a black-holed network ends an operation in time."""
+deadline on every statement (:class:`chaosha.postgres.client.Watchdog`:
+cancel, then shut the socket down) so even a frozen server or a
+black-holed network ends an operation in time."""
 
-import socket
-import threading
-import time
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Optional
 
 import psycopg
 
 from chaosha.config import Settings
 from chaosha.integrity.ledger import FAILED, IN_DOUBT
-from chaosha.postgres.client import connect
+from chaosha.postgres.client import GuardedConnection, Watchdog, connect
 
 __all__ = ["Watchdog", "Session", "outcome_of", "error_text"]
-
-
-class Watchdog:
-    """One thread enforcing operation deadlines on connections' sockets."""
-
-    def __init__(self, tick: float = 0.05) -> None:
-        self._lock = threading.Lock()
-        self._armed: Dict[int, Tuple[float, int]] = {}
-        self._fired: Dict[int, bool] = {}
-        self._next = 0
-        self._tick = tick
-        self._thread = threading.Thread(target=self._loop, name="watchdog", daemon=True)
-        self._thread.start()
-
-    def arm(self, conn: psycopg.Connection, seconds: float) -> int:
-        """Shut ``conn``'s socket down if not disarmed within ``seconds``."""
-        with self._lock:
-            self._next += 1
-            self._armed[self._next] = (time.monotonic() + seconds, conn.pgconn.socket)
-            return self._next
-
-    def disarm(self, token: int) -> bool:
-        """Cancel a deadline; True when it had already fired."""
-        with self._lock:
-            self._armed.pop(token, None)
-            return self._fired.pop(token, False)
-
-    def _loop(self) -> None:
-        while True:
-            time.sleep(self._tick)
-            now = time.monotonic()
-            with self._lock:
-                for token, (deadline, fd) in list(self._armed.items()):
-                    if now >= deadline:
-                        del self._armed[token]
-                        self._fired[token] = True
-                        _shutdown(fd)
-
-
-def _shutdown(fd: int) -> None:
-    try:
-        sock = socket.socket(fileno=fd)
-    except OSError:
-        return
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    finally:
-        sock.detach()  # the fd stays libpq's
 
 
 def error_text(exc: BaseException) -> str:
@@ -84,21 +32,27 @@ def outcome_of(exc: BaseException, conn: Any) -> str:
 
 class Session:
     """A lazily (re)opened connection to one target (``rw``, ``ro``, a node
-    name or a port); ``setup`` runs on each new connection."""
+    name or a port); ``setup`` runs on each new connection.  ``timeout``
+    bounds the connect, ``op_timeout`` (default: the same) each statement,
+    enforced by ``watchdog``."""
 
     def __init__(self, settings: Settings, target: str, timeout: float,
-                 setup: Callable[[psycopg.Connection], None] = lambda conn: None) -> None:
+                 setup: Callable[[psycopg.Connection], None] = lambda conn: None,
+                 watchdog: Optional[Watchdog] = None, op_timeout: float = 0) -> None:
         self.settings = settings
         self.target = target
         self.timeout = timeout
+        self.op_timeout = op_timeout or timeout
         self.setup = setup
+        self.watchdog = watchdog
         self.conn: Any = None
 
-    def get(self) -> psycopg.Connection:
+    def get(self) -> GuardedConnection:
         """The open connection, connecting first (raises ``psycopg.Error``)."""
         if self.conn is None or self.conn.closed or self.conn.broken:
             self.close()
-            conn = connect(self.settings, self.target, self.timeout)
+            conn = connect(self.settings, self.target, self.timeout, watchdog=self.watchdog)
+            conn.deadline_s = self.op_timeout
             try:
                 self.setup(conn)
             except psycopg.Error:

@@ -1,10 +1,13 @@
 """The write and read workloads: one record per operation in the ledger.
 
 The writer inserts one unique, increasing id per transaction (a single
-autocommit ``INSERT ... RETURNING`` server address and timeline) and ends
-every attempt as ``ok``, ``failed`` or ``in-doubt``; the reader runs a
-small query through the replicas' port.  Both reconnect with a short
-backoff and stop on a shared event.
+autocommit ``INSERT ... RETURNING`` server address, timeline and member
+name, so every acknowledgement names the server that gave it, whatever
+its address) and ends every attempt as ``ok``, ``failed`` or
+``in-doubt``; an ``ok`` whose COMMIT came with the warning of a cancelled
+wait for the synchronous standby is marked ``"sync": false``.  The reader
+runs a small query through the replicas' port.  Both reconnect with a
+short backoff and stop on a shared event.
 """
 
 import threading
@@ -16,7 +19,14 @@ import psycopg
 from chaosha.config import Settings
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, Ledger
 from chaosha.integrity.session import Session, Watchdog, error_text, outcome_of
-from chaosha.postgres.client import IDENTITY_SQL, connect, node_addresses
+from chaosha.postgres.client import (
+    IDENTITY_SQL,
+    MEMBER_SQL,
+    GuardedConnection,
+    connect,
+    node_addresses,
+    unsynced,
+)
 from chaosha.timing import wait_until
 
 __all__ = ["TABLE_SQL", "INSERT_SQL", "READ_SQL", "ensure_table", "NodeMap", "Writer", "Reader"]
@@ -27,7 +37,7 @@ TABLE_SQL = (
 )
 TIMELINE_SQL = "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
 INSERT_SQL = ("INSERT INTO chaosha_ledger (run, id) VALUES (%s, %s) "
-              f"RETURNING host(inet_server_addr()), {TIMELINE_SQL}")
+              f"RETURNING host(inet_server_addr()), {TIMELINE_SQL}, NULLIF({MEMBER_SQL}, '')")
 READ_SQL = IDENTITY_SQL + ", (SELECT max(id) FROM chaosha_ledger WHERE run = %s)"
 RESERVE_BLOCK = 1000
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 0.5
@@ -43,8 +53,9 @@ def ensure_table(settings: Settings, target: str, timeout: float) -> None:
 
 
 class NodeMap:
-    """Server address -> Patroni member, from ``node_addresses()``; an
-    unknown address triggers a refresh in the background (never blocks a
+    """Server address -> Patroni member, from ``node_addresses()``: only a
+    fallback for servers that do not report ``chaosha.member``; an unknown
+    address triggers a refresh in the background (never blocks a
     workload) and each new map is written to the ledger."""
 
     def __init__(self, settings: Settings, ledger: Ledger) -> None:
@@ -92,15 +103,11 @@ class _Loop:
         self.stop = stop
         self.watchdog = watchdog
         self.nodes = nodes
-        self.session = Session(settings, target, op_timeout, self.setup)
+        self.session = Session(settings, target, op_timeout, self.setup, watchdog)
         self.counts: Dict[str, int] = {OK: 0, FAILED: 0, IN_DOUBT: 0}
-        self.warning = ""
 
     def setup(self, conn: psycopg.Connection) -> None:
-        conn.add_notice_handler(self._notice)
-
-    def _notice(self, diag: Any) -> None:
-        self.warning = str(diag.message_primary or "")
+        pass
 
     def more(self) -> bool:
         return True
@@ -109,19 +116,16 @@ class _Loop:
         raise NotImplementedError
 
     def attempt(self, record: Dict[str, Any]) -> Dict[str, Any]:
-        """Run one operation and fill ``record`` with its outcome."""
+        """Run one operation (within ``op_timeout``, the session's
+        client-side deadline) and fill ``record`` with its outcome."""
         record["t0"] = round(time.time(), 6)
-        conn = None
+        conn: Optional[GuardedConnection] = None
         try:
             conn = self.session.get()
-            token = self.watchdog.arm(conn, self.op_timeout)
-            self.warning = ""
-            try:
-                self.execute(conn, record)
-                record["r"] = OK
-            finally:
-                if self.watchdog.disarm(token):
-                    record["deadline"] = True
+            conn.deadline_hit = False
+            conn.notices.clear()
+            self.execute(conn, record)
+            record["r"] = OK
         except psycopg.Error as exc:
             record["r"] = outcome_of(exc, conn)
             record["err"] = error_text(exc)
@@ -129,8 +133,8 @@ class _Loop:
             record["r"] = IN_DOUBT if conn is not None else FAILED
             record["err"] = error_text(exc)
         record["t1"] = round(time.time(), 6)
-        if self.warning:
-            record["warn"] = self.warning[:200]
+        if conn is not None:
+            _note_connection(record, conn)
         return record
 
     def new_record(self) -> Dict[str, Any]:
@@ -180,9 +184,9 @@ class Writer(_Loop):
 
     def setup(self, conn: psycopg.Connection) -> None:
         super().setup(conn)
-        # The client-side deadline (watchdog) must fire first: a server-side
-        # cancel of a commit waiting for the synchronous standby would
-        # acknowledge a commit that is only local.
+        # A server-side backstop only: the client-side deadline fires first.
+        # Its cancel of a COMMIT waiting for the synchronous standby returns
+        # the commit with a warning (local only), recorded as "sync": false.
         conn.execute("SELECT set_config('statement_timeout', %s, false)",
                      [f"{int(self.op_timeout * 2000)}ms"])
 
@@ -199,8 +203,8 @@ class Writer(_Loop):
     def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
         row = conn.execute(INSERT_SQL, (self.run_id, record["id"])).fetchone()
         if row is not None:
-            record["addr"], record["tl"] = row[0], row[1]
-            record["node"] = self.nodes.name(row[0])
+            record["addr"], record["tl"], record["member"] = row
+            record["node"] = row[2] or self.nodes.name(row[0])
 
 
 class Reader(_Loop):
@@ -211,5 +215,17 @@ class Reader(_Loop):
     def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
         row = conn.execute(READ_SQL, (self.run_id,)).fetchone()
         if row is not None:
-            record["addr"], record["ro"], record["tl"], record["seen"] = row
-            record["node"] = self.nodes.name(row[0])
+            record["addr"], record["ro"], record["tl"], record["member"], record["seen"] = row
+            record["node"] = row[3] or self.nodes.name(row[0])
+
+
+def _note_connection(record: Dict[str, Any], conn: GuardedConnection) -> None:
+    """What the connection adds to an outcome: its deadline fired, the
+    server's warnings, and an acknowledgement not synchronously replicated."""
+    if conn.deadline_hit:
+        record["deadline"] = True
+    warning = "; ".join(n for n in conn.notices if n)
+    if warning:
+        record["warn"] = warning[:200]
+    if record.get("r") == OK and record.get("k") == "w" and unsynced(warning):
+        record["sync"] = False

@@ -1,7 +1,8 @@
 """PostgreSQL probes: roles, replication, timelines, row counts, writes."""
 
+import time
 import uuid
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import psycopg
 import psycopg.sql
@@ -9,10 +10,18 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosha.config import load
-from chaosha.postgres.client import connect, endpoint, query, server_identity
+from chaosha.postgres.client import (
+    GuardedConnection,
+    connect,
+    endpoint,
+    identities,
+    query,
+    server_identity,
+    unsynced,
+)
 
 __all__ = ["is_primary", "node_roles", "replication_status", "timeline", "row_count",
-           "write_succeeds"]
+           "write_succeeds", "write_check"]
 
 
 def is_primary(node: str, configuration: Configuration = None, secrets: Secrets = None) -> bool:
@@ -22,18 +31,17 @@ def is_primary(node: str, configuration: Configuration = None, secrets: Secrets 
 
 
 def node_roles(configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Per node: ``primary``/``replica``/``unreachable`` and its timeline,
-    asked on each node's own port; ``primaries`` lists the writable ones."""
+    """Per node: ``primary``/``replica``/``unreachable``, its timeline (as
+    Patroni reports it) and member name, asked on each node's own port, all
+    nodes at once; ``primaries`` lists the writable ones."""
     settings = load(configuration, secrets)
     roles: Dict[str, Any] = {}
-    for node in settings.pg_nodes:
-        try:
-            with connect(settings, node.name, timeout=min(settings.timeout, 3)) as conn:
-                ident = server_identity(conn)
-            roles[node.name] = {"role": "replica" if ident["in_recovery"] else "primary",
-                                "timeline": ident["timeline"]}
-        except psycopg.Error as exc:
-            roles[node.name] = {"role": "unreachable", "error": str(exc).strip()}
+    for name, ident in identities(settings, min(settings.timeout, 3)).items():
+        if "error" in ident:
+            roles[name] = {"role": "unreachable", "error": ident["error"]}
+        else:
+            roles[name] = {"role": "replica" if ident["in_recovery"] else "primary",
+                           "timeline": ident["timeline"], "member": ident["member"]}
     primaries = sorted(n for n, r in roles.items() if r["role"] == "primary")
     return {"nodes": roles, "primaries": primaries, "primary_count": len(primaries)}
 
@@ -83,21 +91,49 @@ def row_count(table: str, node: str = "rw", configuration: Configuration = None,
     return int(query(load(configuration, secrets), node, sql.as_string(None))[0][0])
 
 
+PROBE_TABLE_SQL = ("CREATE TABLE IF NOT EXISTS chaosha_probe "
+                   "(token text PRIMARY KEY, at timestamptz DEFAULT now())")
+PROBE_INSERT_SQL = "INSERT INTO chaosha_probe (token) VALUES (%s)"
+PROBE_CLEAN_SQL = "DELETE FROM chaosha_probe WHERE at < now() - interval '1 hour'"
+
+
+def write_check(node: str = "rw", timeout_s: float = 0, configuration: Configuration = None,
+                secrets: Secrets = None) -> Dict[str, Any]:
+    """Write and commit one row through ``node`` (default: HAProxy's
+    read-write port) within ``timeout_s`` seconds in all (default
+    ``CHAOSHA_TIMEOUT``), connect and a COMMIT's wait for the synchronous
+    standby included.  Returns ``ok`` (committed in time and synchronously
+    replicated), ``seconds``, ``waited_past_deadline``, ``synchronous``
+    (false: committed locally only, null: unknown), ``warning``, ``error``.
+    Never raises."""
+    settings = load(configuration, secrets)
+    seconds = float(timeout_s) or settings.timeout
+    started = time.monotonic()
+    result: Dict[str, Any] = {"ok": False, "seconds": None, "waited_past_deadline": False,
+                              "synchronous": None, "warning": None, "error": None}
+    conn: Optional[GuardedConnection] = None
+    try:
+        with connect(settings, node, seconds) as conn:
+            with conn.deadline(max(seconds - (time.monotonic() - started), 0.05)):
+                conn.execute(PROBE_TABLE_SQL)
+                conn.notices.clear()
+                conn.execute(PROBE_INSERT_SQL, (uuid.uuid4().hex,))
+                conn.execute(PROBE_CLEAN_SQL)
+            warning = "; ".join(n for n in conn.notices if n)
+            result.update(synchronous=not unsynced(warning), warning=warning or None)
+    except psycopg.Error as exc:
+        result["error"] = " ".join(str(exc).split())[:300] or type(exc).__name__
+    elapsed = time.monotonic() - started
+    late = bool(conn is not None and conn.deadline_hit) or elapsed > seconds
+    result.update(seconds=round(elapsed, 3), waited_past_deadline=late)
+    result["ok"] = result["error"] is None and result["synchronous"] is True and not late
+    return result
+
+
 def write_succeeds(node: str = "rw", configuration: Configuration = None,
                    secrets: Secrets = None) -> bool:
-    """True when a row can be written and committed through ``node``
-    (default: HAProxy's read-write port) within ``CHAOSHA_TIMEOUT``.
-    Never raises: an unreachable or read-only endpoint gives False."""
-    settings = load(configuration, secrets)
-    token = uuid.uuid4().hex
-    try:
-        with connect(settings, node) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS chaosha_probe "
-                         "(token text PRIMARY KEY, at timestamptz DEFAULT now())")
-            conn.execute("INSERT INTO chaosha_probe (token) VALUES (%s)", (token,))
-            conn.execute("DELETE FROM chaosha_probe WHERE at < now() - interval '1 hour'")
-        return True
-    except psycopg.Error:
-        return False
-
-
+    """True when a row can be written, committed and synchronously
+    replicated through ``node`` (default: HAProxy's read-write port) within
+    ``CHAOSHA_TIMEOUT`` (see ``write_check``).  Never raises: an
+    unreachable, read-only or too slow endpoint gives False."""
+    return bool(write_check(node, 0, configuration, secrets)["ok"])

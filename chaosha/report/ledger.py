@@ -75,7 +75,7 @@ def load_series(path: Optional[Union[str, Path]]) -> Series:
 
 
 def _member(op: Dict[str, Any]) -> Optional[str]:
-    value = op.get("node") or op.get("addr")
+    value = op.get("member") or op.get("node") or op.get("addr")  # the server's own name first
     return str(value) if value else None
 
 
