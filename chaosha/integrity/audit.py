@@ -12,9 +12,9 @@ from chaoslib.exceptions import ActivityFailed
 from chaosha.config import Settings
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.session import error_text
-from chaosha.integrity.verdict import verdict_from_ledger
+from chaosha.integrity.verdict import reasons_of, verdict_from_ledger
 from chaosha.patroni import client as patroni
-from chaosha.postgres.client import connect, server_identity
+from chaosha.postgres.client import connect, identities
 from chaosha.timing import Deadline, wait_until
 
 __all__ = ["find_primary", "run_ids", "audit_cluster", "audited_verdict", "parse_time"]
@@ -24,14 +24,8 @@ REPLAY_SQL = "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn, pg_last_wal_replay_
 
 
 def _identities(settings: Settings, timeout: float) -> Dict[str, Dict[str, Any]]:
-    found: Dict[str, Dict[str, Any]] = {}
-    for node in settings.pg_nodes:
-        try:
-            with connect(settings, node.name, timeout) as conn:
-                found[node.name] = server_identity(conn)
-        except psycopg.Error as exc:
-            found[node.name] = {"error": error_text(exc)}
-    return found
+    """Every node's identity, all asked at once (see ``client.identities``)."""
+    return identities(settings, timeout)
 
 
 def find_primary(settings: Settings, timeout: float) -> str:
@@ -116,7 +110,7 @@ def audit_cluster(settings: Settings, run: str, timeout: float = 60.0) -> Dict[s
             node["caught_up"], node["replay_lsn"] = True, lsn
         if node["reachable"]:
             node.update(address=identity["address"], in_recovery=identity["in_recovery"],
-                        timeline=identity["timeline"])
+                        timeline=identity["timeline"], member=identity["member"])
             try:
                 node["ids"] = run_ids(settings, name, run, step)
             except psycopg.Error as exc:
@@ -169,6 +163,7 @@ def audited_verdict(settings: Settings, ledger: Union[str, Path], timeout: float
         result = verdict_from_ledger(ledger, [], None, fault_at)
         result.update({key: None for key in UNKNOWN_WITHOUT_AUDIT})
         result.update(passed=False, audit_error=str(exc))
+        result["reasons"] = reasons_of(result)
         return result
     return verdict_from_ledger(ledger, audit["final_ids"], audit, fault_at)
 

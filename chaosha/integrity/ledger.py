@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Union
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 __all__ = ["Ledger", "read_records", "OK", "FAILED", "IN_DOUBT"]
 
@@ -62,18 +62,26 @@ class Ledger:
             self._fh.close()
 
 
-def read_records(path: Union[str, Path]) -> Iterator[Dict[str, Any]]:
-    """Every record of a ledger; a torn last line (writer killed mid-write)
-    is skipped, any other malformed line raises ``ValueError``."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+def read_records(path: Union[str, Path],
+                 corrupt: Optional[List[int]] = None) -> Iterator[Dict[str, Any]]:
+    """Every record of a ledger.  Without ``corrupt``: a torn last line
+    (writer killed mid-write) is skipped, any other malformed line raises
+    ``ValueError``.  With a list: every malformed line (torn or not) is
+    skipped and its number appended to ``corrupt``, for the verdict to
+    count."""
+    lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
         except ValueError:
-            if number == len(lines):
-                return
-            raise ValueError(f"{path}:{number}: not a JSON ledger record") from None
+            record = None
         if isinstance(record, dict):
             yield record
+        elif corrupt is not None:
+            corrupt.append(number)
+        elif number == len(lines):
+            return
+        else:
+            raise ValueError(f"{path}:{number}: not a JSON ledger record")

@@ -9,6 +9,14 @@ finally held by the leader and (optionally) the per-node audit.
   that overlap mean interleaved acknowledgements, which a failover with a
   gap never produces.  A lone observation counts only when it lies wholly
   inside another server's window.
+- ``passed`` only when ``reasons`` is empty: anything lost, unexpected or
+  failed-yet-committed, two primaries, inconsistent or unaudited nodes, a
+  writer that did not end cleanly, unparsable ledger lines, ids never
+  recorded or no acknowledged write at all each add a reason.  An ack
+  whose sync-standby wait was cancelled (``unsynced_acks``) is not counted
+  as safe: its absence is reported (``unsynced_lost``), not a loss.
+- The member of an operation is the one the server named
+  (``chaosha.member``), else (old ledgers) the one its address mapped to.
 - Recovery: the longest gap between two acknowledged operations (``rto_s``
   writes, ``read_rto_s`` reads), the time until the first write on another
   member (``reroute_s``) and until every replica streams again
@@ -20,9 +28,11 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
+from chaosha.postgres.client import unsynced
 
 __all__ = ["verdict_from_ledger", "verdict_from_records", "windows", "proven_overlaps",
-           "ledger_windows", "sample_windows", "longest_gap", "streaming_recovery", "iso"]
+           "ledger_windows", "sample_windows", "longest_gap", "streaming_recovery", "iso",
+           "reasons_of", "is_unsynced", "ended_cleanly"]
 
 Record = Dict[str, Any]
 SHOWN = 100
@@ -83,7 +93,7 @@ def proven_overlaps(wins: List[Record], source: str) -> List[Record]:
 
 def ledger_windows(writes: List[Record]) -> List[Record]:
     """Acknowledgement windows per server (member or address) and timeline."""
-    return windows((f"{w.get('node') or w.get('addr')} tl{w.get('tl')}", w["t0"], w["t1"])
+    return windows((f"{_member(w)} tl{w.get('tl')}", w["t0"], w["t1"])
                    for w in writes if w.get("r") == OK)
 
 
@@ -134,7 +144,7 @@ def longest_gap(ops: List[Record], after: float = 0.0,
 def _member(op: Optional[Record]) -> Optional[str]:
     if op is None:
         return None
-    return op.get("node") or op.get("addr")
+    return op.get("member") or op.get("node") or op.get("addr")
 
 
 def _reroute(writes: List[Record], gap: Optional[Record]) -> Tuple[Optional[float], Optional[str]]:
@@ -188,74 +198,149 @@ def _first(ids: Set[int], n: int = SHOWN) -> List[int]:
 
 def verdict_from_ledger(path: Union[str, Path], final_ids: Iterable[int],
                         audit: Optional[Record] = None, fault_at: float = 0.0) -> Record:
-    """The verdict of the ledger at ``path`` (see :func:`verdict_from_records`)."""
-    result = verdict_from_records(read_records(path), final_ids, audit, fault_at)
+    """The verdict of the ledger at ``path`` (see :func:`verdict_from_records`);
+    unparsable lines (a torn tail included) are counted, never a pass."""
+    corrupt: List[int] = []
+    records = list(read_records(path, corrupt))
+    result = verdict_from_records(records, final_ids, audit, fault_at, len(corrupt))
+    result["corrupt_line_numbers"] = corrupt[:20]
     result["ledger"] = str(path)
     return result
 
 
+def _split(records: Iterable[Record]) -> Record:
+    """The ledger's records by kind, and the address map of its header,
+    ``nodes`` records and (later) the audit."""
+    parts: Record = {"header": {}, "end": {}, "w": [], "r": [], "s": [], "addresses": {},
+                     "reserved": 0}
+    for rec in records:
+        kind = rec.get("k")
+        if kind in ("w", "r", "s"):
+            parts[kind].append(rec)
+        elif kind == "run":
+            parts["header"] = rec
+            parts["addresses"].update(rec.get("nodes") or {})
+        elif kind == "nodes":
+            parts["addresses"].update(rec.get("map") or {})
+        elif kind == "reserve":
+            parts["reserved"] = max(parts["reserved"], int(rec["upto"]))
+        elif kind == "end":
+            parts["end"] = rec
+    return parts
+
+
+def _name_members(ops: List[Record], addresses: Dict[str, str]) -> None:
+    """``node`` of each operation: the member the server reported
+    (``chaosha.member``), else the one its address mapped to (old ledgers)."""
+    for rec in ops:
+        if rec.get("member"):
+            rec["node"] = rec["member"]
+        elif not rec.get("node") and rec.get("addr") in addresses:
+            rec["node"] = addresses[rec["addr"]]
+
+
+def is_unsynced(write: Record) -> bool:
+    """An ``ok`` write whose COMMIT came back with the warning of a
+    cancelled wait for the synchronous standby (committed locally only)."""
+    if "sync" in write:
+        return write["sync"] is False
+    return unsynced(str(write.get("warn") or ""))
+
+
+def _outcomes(writes: List[Record], end: Record, reserved: int, final: Set[int]) -> Record:
+    """Id sets: ok (synchronously replicated), unsynced acks, failed,
+    in-doubt (with ids reserved or counted by the writer yet never logged),
+    and the lost / unexpected / failed-committed ones."""
+    by_result: Dict[str, Set[int]] = {OK: set(), FAILED: set(), IN_DOUBT: set()}
+    for w in writes:
+        by_result.setdefault(w.get("r", IN_DOUBT), set()).add(int(w["id"]))
+    unsynced_ids = {int(w["id"]) for w in writes if w.get("r") == OK and is_unsynced(w)}
+    attempted = set().union(*by_result.values())
+    recorded_max = max(attempted, default=0)
+    # Every id up to the writer's own count (or, killed before its end
+    # record, up to what it reserved) must have a record.
+    upper = int(end.get("last_id") or 0) if end else reserved
+    unrecorded = set(range(1, max(upper, recorded_max) + 1)) - attempted
+    safe = by_result[OK] - unsynced_ids
+    return {"ok": by_result[OK], "safe": safe, "unsynced": unsynced_ids,
+            "failed": by_result[FAILED], "in_doubt": by_result[IN_DOUBT] | unrecorded,
+            "unrecorded": unrecorded, "attempted": attempted | unrecorded,
+            "lost": safe - final, "unexpected": final - attempted - unrecorded,
+            "failed_committed": by_result[FAILED] & final}
+
+
+def ended_cleanly(end: Record) -> bool:
+    """The workload wrote its end record and reported no error."""
+    return bool(end) and not end.get("errors") and not str(end.get("reason", "")).startswith("error")
+
+
 def verdict_from_records(records: Iterable[Record], final_ids: Iterable[int],
-                         audit: Optional[Record] = None, fault_at: float = 0.0) -> Record:
+                         audit: Optional[Record] = None, fault_at: float = 0.0,
+                         corrupt_lines: int = 0) -> Record:
     """The verdict (flat, JSON-native) of ledger ``records`` given the run's
     ids read from the leader after healing (``final_ids``) and the per-node
     ``audit`` (from :func:`chaosha.integrity.audit.audit_cluster`; without
     it ``nodes_consistent`` is false).  ``fault_at`` (epoch seconds, 0 =
-    unknown) restricts recovery gaps to those ending after it.
+    unknown) restricts recovery gaps to those ending after it;
+    ``corrupt_lines`` counts the ledger's unparsable lines.
 
-    ``passed`` = nothing lost, nothing unexpected, no write reported failed
-    yet committed, never two primaries, and consistent nodes."""
-    header: Record = {}
-    end: Record = {}
-    writes: List[Record] = []
-    reads: List[Record] = []
-    samples: List[Record] = []
-    addresses: Dict[str, str] = {}
-    reserved = 0
-    for rec in records:
-        kind = rec.get("k")
-        if kind == "w":
-            writes.append(rec)
-        elif kind == "r":
-            reads.append(rec)
-        elif kind == "s":
-            samples.append(rec)
-        elif kind == "run":
-            header = rec
-            addresses.update(rec.get("nodes") or {})
-        elif kind == "nodes":
-            addresses.update(rec.get("map") or {})
-        elif kind == "reserve":
-            reserved = max(reserved, int(rec["upto"]))
-        elif kind == "end":
-            end = rec
+    ``passed`` only when ``reasons`` (every reason it did not pass) is
+    empty: inconclusive is not a pass."""
+    parts = _split(records)
+    header, end = parts["header"], parts["end"]
+    writes, reads, samples = parts["w"], parts["r"], parts["s"]
+    addresses: Dict[str, str] = parts["addresses"]
     for name, node in ((audit or {}).get("nodes") or {}).items():
         if node.get("address"):
             addresses[node["address"]] = name
-    for rec in writes + reads:
-        if not rec.get("node") and rec.get("addr") in addresses:
-            rec["node"] = addresses[rec["addr"]]
+    _name_members(writes + reads, addresses)
     writes.sort(key=lambda w: w["t0"])
-
     final = _ids(final_ids)
-    by_result: Dict[str, Set[int]] = {OK: set(), FAILED: set(), IN_DOUBT: set()}
-    for w in writes:
-        by_result.setdefault(w.get("r", IN_DOUBT), set()).add(int(w["id"]))
-    attempted = set().union(*by_result.values())
-    recorded_max = max(attempted, default=0)
-    # A writer killed before its end record may have sent ids it never logged.
-    unrecorded = set(range(recorded_max + 1, reserved + 1)) if not end else set()
-    in_doubt = by_result[IN_DOUBT] | unrecorded
-    attempted |= unrecorded
-    lost = by_result[OK] - final
-    unexpected = final - attempted
-    failed_committed = by_result[FAILED] & final
+    ids = _outcomes(writes, end, parts["reserved"], final)
+    oks = [w for w in writes if w.get("r") == OK]
+    result: Record = {
+        "run": header.get("run") or (end.get("run")),
+        "lost": len(ids["lost"]), "lost_ids": _first(ids["lost"]),
+        "unexpected": len(ids["unexpected"]), "unexpected_ids": _first(ids["unexpected"]),
+        "in_doubt": len(ids["in_doubt"]), "recovered": len(ids["in_doubt"] & final),
+        "failed": len(ids["failed"]), "failed_committed": len(ids["failed_committed"]),
+        "failed_committed_ids": _first(ids["failed_committed"]),
+        "acknowledged": len(ids["ok"]), "attempted": len(ids["attempted"]),
+        "unsynced_acks": len(ids["unsynced"]), "unsynced_ids": _first(ids["unsynced"]),
+        "unsynced_lost": len(ids["unsynced"] - final),
+        "unrecorded": len(ids["unrecorded"]), "final": len(final),
+        "writer_ended_cleanly": ended_cleanly(end), "end_reason": end.get("reason"),
+        "corrupt_lines": corrupt_lines,
+        "acks_by_member": _count_by(oks, "node"),
+        "acks_member_reported": sum(1 for w in oks if w.get("member")),
+        "reads": len(reads), "reads_ok": sum(1 for r in reads if r.get("r") == OK),
+        "samples": len(samples),
+        "ack_timelines": sorted({w["tl"] for w in oks if w.get("tl") is not None}),
+        "old_primary": _member(oks[0]) if oks else None,
+    }
+    result.update(_timing(header, end, writes, reads, samples, fault_at))
+    result.update(_audit_part(audit, final, result["old_primary"]))
+    result["reasons"] = reasons_of(result)
+    result["passed"] = not result["reasons"]
+    return result
 
+
+def _count_by(ops: List[Record], key: str) -> Dict[str, int]:
+    counts: Dict[str, int] = {}
+    for op in ops:
+        label = str(op.get(key) or op.get("addr") or "?")
+        counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
+def _timing(header: Record, end: Record, writes: List[Record], reads: List[Record],
+            samples: List[Record], fault_at: float) -> Record:
+    """Recovery times, the member change, two-primary windows, rates."""
     last_t = max([end.get("t", 0.0)] + [o["t1"] for o in writes + reads + samples] + [0.0])
     start_t = header.get("t") or min([o["t0"] for o in writes + reads] + [last_t])
     gap = longest_gap(writes, fault_at, last_t)
     read_gap = longest_gap(reads, fault_at, last_t)
     reroute_s, new_member = _reroute(writes, gap)
-
     # Two primaries = two servers *acknowledging* writes in interleaved
     # windows.  Two nodes merely answering pg_is_in_recovery() = false at
     # once (a thawed old leader before Patroni demotes it) is reported as
@@ -266,23 +351,10 @@ def verdict_from_records(records: Iterable[Record], final_ids: Iterable[int],
     patroni = proven_overlaps(
         sample_windows([s for s in samples if "pt0" in s], "role", "primary", "pt0", "pt1"),
         "patroni")
-
     members = list(header.get("members") or sorted({s["node"] for s in samples}))
     since = fault_at or (gap["before"]["t1"] if gap else start_t)
-    oks = [w for w in writes if w.get("r") == OK]
-    old_primary = _member(oks[0]) if oks else None
-    nodes_part = _audit_part(audit, final, old_primary)
-
-    result: Record = {
-        "run": header.get("run") or (end.get("run")),
-        "lost": len(lost), "lost_ids": _first(lost),
-        "unexpected": len(unexpected), "unexpected_ids": _first(unexpected),
-        "in_doubt": len(in_doubt), "recovered": len(in_doubt & final),
-        "failed": len(by_result[FAILED]), "failed_committed": len(failed_committed),
-        "failed_committed_ids": _first(failed_committed),
-        "acknowledged": len(by_result[OK]), "attempted": len(attempted),
-        "unrecorded": len(unrecorded), "final": len(final),
-        "writer_ended_cleanly": bool(end),
+    oks = sum(1 for w in writes if w.get("r") == OK)
+    return {
         "two_primaries": bool(incidents), "two_primary_incidents": incidents,
         "two_writable": bool(writable), "two_writable_incidents": writable,
         "two_writable_s": round(sum(i["seconds"] for i in writable), 3),
@@ -292,22 +364,44 @@ def verdict_from_records(records: Iterable[Record], final_ids: Iterable[int],
         "rto_to": iso(gap["after"]["t1"]) if gap and gap["after"] else None,
         "write_recovered": bool(gap and gap["after"] is not None),
         "read_rto_s": round(read_gap["seconds"], 3) if read_gap else None,
-        "reads": len(reads), "reads_ok": sum(1 for r in reads if r.get("r") == OK),
         "reroute_s": reroute_s, "primary_before": _member(gap["before"]) if gap else None,
         "primary_after": new_member,
         "streaming_s": streaming_recovery(samples, members, since) if samples else None,
-        "samples": len(samples),
-        "ack_timelines": sorted({w["tl"] for w in oks if w.get("tl") is not None}),
-        "old_primary": old_primary,
         "duration_s": round(last_t - start_t, 3) if start_t else None,
-        "writes_per_s": round(len(oks) / (last_t - start_t), 1)
-        if start_t and last_t > start_t else None,
+        "writes_per_s": round(oks / (last_t - start_t), 1) if start_t and last_t > start_t
+        else None,
     }
-    result.update(nodes_part)
-    result["passed"] = (result["lost"] == 0 and result["unexpected"] == 0
-                        and result["failed_committed"] == 0 and not result["two_primaries"]
-                        and result["nodes_consistent"])
-    return result
+
+
+def reasons_of(v: Record) -> List[str]:
+    """Every reason the flat verdict ``v`` is not a pass (empty = passed);
+    a count that is null (unknown) is a reason too."""
+    reasons: List[str] = []
+    for key, text in (("lost", "acknowledged write(s) lost"),
+                      ("unexpected", "row(s) never attempted present"),
+                      ("failed_committed", "write(s) reported failed yet committed")):
+        if v.get(key) is None:
+            reasons.append(f"{key} unknown")
+        elif v[key]:
+            reasons.append(f"{v[key]} {text}")
+    if v.get("two_primaries"):
+        reasons.append(f"two primaries acknowledged writes "
+                       f"({len(v.get('two_primary_incidents') or [])} incident(s))")
+    if not v.get("audited"):
+        reasons.append(f"not audited: {v.get('audit_error') or 'no per-node check'}")
+    elif not v.get("nodes_consistent"):
+        reasons.append(f"nodes inconsistent: {v.get('audit_error')}")
+    if not v.get("writer_ended_cleanly"):
+        why = v.get("end_reason")
+        reasons.append("the writer did not end cleanly "
+                       + (f"(ended with {why})" if why else "(no end record)"))
+    if v.get("corrupt_lines"):
+        reasons.append(f"ledger truncated or corrupt: {v['corrupt_lines']} unparsable line(s)")
+    if v.get("unrecorded"):
+        reasons.append(f"{v['unrecorded']} id(s) reserved or counted but never recorded")
+    if not v.get("acknowledged"):
+        reasons.append("no write was acknowledged")
+    return reasons
 
 
 def _audit_part(audit: Optional[Record], final: Set[int],
