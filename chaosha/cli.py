@@ -2,20 +2,37 @@
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.config import DEFAULT_ENV_FILE, find_env_file, load
 from chaosha.stack import Stack, StackError
 
 __all__ = ["main"]
 
 
 def _stack(args: argparse.Namespace) -> Stack:
-    env_file = Path(args.env_file) if args.env_file else None
-    return Stack(env_file=env_file, profiles=args.profile or [])
+    named = Path(args.env_file) if args.env_file else find_env_file()  # `up` may create it
+    return Stack(env_file=named, profiles=args.profile or [])
+
+
+def which_stack(args: argparse.Namespace) -> None:
+    """Make ``--env-file`` the rule for this process and its children, and
+    say which project the command acts on when no env file was found."""
+    if args.env_file:
+        if not Path(args.env_file).is_file() and args.command != "stack":
+            raise StackError(f"--env-file {args.env_file}: no such file")
+        os.environ["CHAOSHA_ENV_FILE"] = str(Path(args.env_file).resolve())
+    if find_env_file() is None and args.command not in ("report", "trend"):
+        settings = load()
+        print(f"[chaosha] no env file found (--env-file, CHAOSHA_ENV_FILE, ./{DEFAULT_ENV_FILE} or the "
+              f"checkout's): acting on project {settings.project!r} with "
+              + ("ports from the environment" if settings.get("CHAOSHA_PORT_BASE") else "default ports"),
+              file=sys.stderr)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -60,10 +77,9 @@ def cmd_heal(args: argparse.Namespace) -> int:
     from chaosha.docker.actions import heal
     from chaosha.patroni.probes import wait_for_healthy
 
-    config = {"CHAOSHA_ENV_FILE": args.env_file} if args.env_file else None
-    print(json.dumps(heal(deep=args.deep, configuration=config), indent=2))
+    print(json.dumps(heal(deep=args.deep), indent=2))
     if args.wait:
-        print(json.dumps(wait_for_healthy(f"{args.wait}s", configuration=config), indent=2))
+        print(json.dumps(wait_for_healthy(f"{args.wait}s"), indent=2))
     return 0
 
 
@@ -118,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        which_stack(args)
         return int(args.func(args))
     except (StackError, ActivityFailed) as exc:
         print(f"chaosha: {exc}", file=sys.stderr)

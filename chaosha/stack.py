@@ -1,9 +1,14 @@
 """Bring the Compose stack up, down, and report on it (``chaosha stack``).
 
 ``up`` runs ``compose/bootstrap.sh`` (Docker engine, Compose v2, base image),
-writes the git-ignored env file with random passwords on first use, checks
-that the published ports are free, builds the images once and waits until a
-write through HAProxy's read-write port succeeds on the Patroni leader.
+writes the git-ignored env file with random passwords on first use, refuses
+to take over a project that another checkout or env file started, checks
+that the published ports are free, builds the images (tagged with the
+project, without Compose's labels) and waits until a write through HAProxy's
+read-write port succeeds on the Patroni leader.
+
+Compose is handed the settings chaosha resolved (environment over env file
+over defaults), so what chaosha checks and what Compose starts are the same.
 """
 
 import json
@@ -21,6 +26,7 @@ from typing import Dict, List, Optional, Sequence
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import DEFAULTS, PORT_KEYS, Settings, load, parse_env_file
+from chaosha.docker.client import containers
 from chaosha.timing import wait_until
 
 __all__ = ["Stack", "StackError", "SECRET_KEYS", "PORT_KEYS", "find_compose_dir"]
@@ -32,7 +38,14 @@ SECRET_KEYS = (
     "CHAOSHA_PATRONI_API_PASSWORD",
     "CHAOSHA_ALFRESCO_DB_PASSWORD",
 )
-BUILD_SERVICES = ("zk1", "pg1", "haproxy")  # one service per image
+# image name -> Dockerfile folder under compose/ (one image each, services share them)
+IMAGES = ("zookeeper", "patroni", "haproxy")
+# Settings a user may give in the environment at `stack up`; written into a
+# new env file so that every later command (from anywhere) sees the same.
+PERSISTED_KEYS = ("CHAOSHA_PROJECT", "CHAOSHA_PORT_BASE", "CHAOSHA_BIND", "CHAOSHA_IMAGE_TAG",
+                  "CHAOSHA_RESTART_POLICY", *PORT_KEYS)
+WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
+ENV_FILE_LABEL = "com.docker.compose.project.environment_file"
 
 
 class StackError(RuntimeError):
@@ -76,7 +89,8 @@ class Stack:
             except ValueError as exc:
                 raise StackError(f"{exc}; fix or delete that line (passwords are regenerated "
                                  "only for a new cluster: keep them if volumes exist)") from None
-        wanted = dict(self.overrides)
+        wanted = {k: os.environ[k] for k in PERSISTED_KEYS if os.environ.get(k) and k not in values}
+        wanted.update(self.overrides)
         wanted.update({k: pysecrets.token_urlsafe(24) for k in SECRET_KEYS if not values.get(k)})
         merged = dict(values, **wanted)
         for key in PORT_KEYS:  # validate before writing anything
@@ -107,16 +121,13 @@ class Stack:
     def compose(self, *args: str, check: bool = True, capture: bool = False,
                 timeout: float = 600) -> subprocess.CompletedProcess:
         cmd = ["docker", "compose", "--project-directory", str(self.compose_dir),
-               "-f", str(self.compose_dir / "docker-compose.yml"),
-               "--env-file", str(self.env_file)]
+               "-f", str(self.compose_dir / "docker-compose.yml")]
+        if self.env_file is not None and self.env_file.is_file():
+            cmd += ["--env-file", str(self.env_file)]
         for profile in self.profiles:
             cmd += ["--profile", profile]
-        env = dict(os.environ)
-        ca = env.get("CHAOSHA_BUILD_CA") or env.get("PIP_CERT") or env.get("SSL_CERT_FILE")
-        if ca and Path(ca).is_file():
-            env["CHAOSHA_BUILD_CA"] = ca
         try:
-            result = subprocess.run(cmd + list(args), env=env, timeout=timeout,
+            result = subprocess.run(cmd + list(args), env=self.environment(), timeout=timeout,
                                     capture_output=capture, text=True)
         except subprocess.TimeoutExpired:
             raise StackError(f"`docker compose {' '.join(args)}` took over {timeout:g}s") from None
@@ -124,6 +135,18 @@ class Stack:
             detail = (result.stderr or "").strip()[-2000:] if capture else ""
             raise StackError(f"`docker compose {' '.join(args)}` failed ({result.returncode}) {detail}")
         return result
+
+    def environment(self) -> Dict[str, str]:
+        """The process environment plus every setting chaosha resolved, for
+        Compose (the shell's values win over ``--env-file`` in Compose too)."""
+        settings = self.settings()
+        env = dict(os.environ)
+        env.update({k: v for k, v in settings.values.items() if k.startswith("CHAOSHA_") and v})
+        env.update(CHAOSHA_PROJECT=settings.project, CHAOSHA_IMAGE_TAG=settings.image_tag)
+        ca = env.get("CHAOSHA_BUILD_CA") or env.get("PIP_CERT") or env.get("SSL_CERT_FILE")
+        if ca and Path(ca).is_file():
+            env["CHAOSHA_BUILD_CA"] = ca
+        return env
 
     def bootstrap(self) -> None:
         script = self.compose_dir / "bootstrap.sh"
@@ -144,10 +167,16 @@ class Stack:
                 if p.get("PublishedPort")}
 
     def check_ports(self, values: Dict[str, str]) -> None:
+        """Refuse when a port Compose will publish (``values``: the resolved
+        settings) is taken by anything but this project's own containers."""
         own = self._own_ports()
-        bind = values.get("CHAOSHA_BIND", "127.0.0.1")
+        bind = values.get("CHAOSHA_BIND") or "127.0.0.1"
         for key in PORT_KEYS:
-            port = int(values.get(key, DEFAULTS[key]))
+            raw = values.get(key) or DEFAULTS[key]
+            if not raw.isdigit() or not 0 < int(raw) < 65536:
+                raise StackError(f"{key}={raw!r} is not a port number (1-65535): fix it in "
+                                 f"{self.env_file} or the environment")
+            port = int(raw)
             if port in own or (key.startswith("CHAOSHA_PG3_") and "pg3" not in self.profiles):
                 continue
             with socket.socket() as sock:
@@ -160,13 +189,52 @@ class Stack:
                         f"stop it, or set {key}=<free port> in {self.env_file}"
                     ) from None
 
-    def build(self) -> None:
-        self.compose("build", *BUILD_SERVICES, timeout=1800)
+    def check_owner(self) -> None:
+        """Refuse to take over the project when its containers were created
+        from another checkout or another env file (Compose labels each one
+        with both): that would recreate them with other passwords."""
+        settings = self.settings()
+        here = (str(self.compose_dir.resolve()), str(Path(str(self.env_file)).resolve()))
+        try:
+            found = containers(settings)
+        except ActivityFailed as exc:
+            raise StackError(f"cannot list the containers of project {settings.project!r}: {exc}") from None
+        for found_container in found:
+            labels = found_container.labels
+            theirs = (labels.get(WORKING_DIR_LABEL, ""), labels.get(ENV_FILE_LABEL, ""))
+            if theirs[0] and theirs[0] != here[0] or theirs[1] and here[1] not in theirs[1].split(","):
+                raise StackError(
+                    f"Compose project {settings.project!r} already runs from {theirs[0]} with env file "
+                    f"{theirs[1] or '(none)'}, not from {here[0]} with {here[1]}: set CHAOSHA_PROJECT "
+                    f"(and CHAOSHA_PORT_BASE) to other values in {self.env_file}, or bring that stack "
+                    "down from where it was started")
+
+    def build(self, images: Sequence[str] = IMAGES, no_cache: bool = False) -> None:
+        """Build our images with ``docker build``, tagged ``chaosha/<image>:<tag>``.
+        Not ``compose build``: it stamps Compose's project and service labels
+        on the images, and every container run from them would pass as that
+        service."""
+        env = self.environment()
+        ca = env.get("CHAOSHA_BUILD_CA") or str(self.compose_dir / "no-extra-ca.pem")
+        env["DOCKER_BUILDKIT"] = "1"
+        tag = self.settings().image_tag
+        for image in images:
+            cmd = ["docker", "build", "-q", "-f", str(self.compose_dir / image / "Dockerfile"),
+                   "-t", f"chaosha/{image}:{tag}", "--secret", f"id=ca,src={ca}", str(self.compose_dir)]
+            cmd[2:2] = ["--no-cache"] if no_cache else []
+            try:
+                result = subprocess.run(cmd, env=env, timeout=1800, capture_output=True, text=True)
+            except subprocess.TimeoutExpired:
+                raise StackError(f"building chaosha/{image}:{tag} took over 1800 s") from None
+            if result.returncode != 0:
+                raise StackError(f"building chaosha/{image}:{tag} failed: {result.stderr.strip()[-2000:]}")
 
     def up(self, wait: float = 180) -> Dict[str, object]:
         started = time.monotonic()
         self.bootstrap()
-        values = self.ensure_env()
+        self.ensure_env()
+        self.check_owner()
+        values = dict(self.settings().values)
         self.check_ports(values)
         _log("building images (cached after the first time)")
         self.build()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Make this Debian machine able to build and run the stack, offline from any
 # container registry.  Idempotent: returns in well under 5 s when all is there.
-#   1. Docker engine (Debian's docker.io) and Compose v2 (trixie's docker-compose)
+#   1. Docker engine (Debian's docker.io), Compose v2 and buildx (trixie's
+#      docker-compose and docker-buildx)
 #   2. a running dockerd
 #   3. the base image the Dockerfiles name, made with debootstrap when it
 #      can be neither found nor pulled.
@@ -30,24 +31,35 @@ install_engine() {
   command -v dockerd >/dev/null || apt_install docker.io iptables
 }
 
-install_compose() {
-  docker compose version >/dev/null 2>&1 && return
-  command -v apt-get >/dev/null || die "Compose v2 missing: install the docker compose plugin"
-  # Compose v2 is packaged from Debian trixie on; take only that package from
-  # trixie (pinned low, so nothing else is upgraded), from the mirror apt
-  # already uses.
+add_trixie() {
+  # Compose v2 and buildx are packaged from Debian trixie on; take only those
+  # packages from trixie (pinned low, so nothing else is upgraded), from the
+  # mirror apt already uses.
+  [ -f /etc/apt/sources.list.d/chaosha-trixie.sources ] && return
   local uri
   uri=$(grep -hoE '^URIs: *\S+' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1 | awk '{print $2}')
   [ -n "$uri" ] || uri=$(grep -hoE '^deb +\S+' /etc/apt/sources.list 2>/dev/null | grep -v security | head -1 | awk '{print $2}')
-  [ -n "$uri" ] || die "cannot tell which Debian mirror apt uses; install docker-compose (v2) by hand"
+  [ -n "$uri" ] || die "cannot tell which Debian mirror apt uses; install docker-compose (v2) and docker-buildx by hand"
   printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' "$uri" \
     | as_root tee /etc/apt/sources.list.d/chaosha-trixie.sources >/dev/null
   printf 'Package: *\nPin: release n=trixie\nPin-Priority: 1\n' | as_root tee /etc/apt/preferences.d/chaosha-trixie >/dev/null
   apt_updated=""
+}
+
+install_from_trixie() {  # $1 = package, $2 = the check that proves it works
+  command -v apt-get >/dev/null || die "$1 missing: install it by hand (docker compose / docker buildx plugin)"
+  add_trixie
   [ -n "$apt_updated" ] || { say "apt-get update (with trixie, pinned)"; as_root apt-get update -qq; apt_updated=1; }
-  say "installing docker-compose from trixie"
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends -t trixie docker-compose >/dev/null
-  docker compose version >/dev/null 2>&1 || die "docker compose still missing after installing docker-compose"
+  say "installing $1 from trixie"
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends -t trixie "$1" >/dev/null
+  eval "$2" >/dev/null 2>&1 || die "$1 still does not work after installing it"
+}
+
+install_plugins() {
+  # Compose starts the stack; buildx builds our images with BuildKit (the
+  # Dockerfiles use a build secret) without Compose's labels on them.
+  docker compose version >/dev/null 2>&1 || install_from_trixie docker-compose "docker compose version"
+  docker buildx version >/dev/null 2>&1 || install_from_trixie docker-buildx "docker buildx version"
 }
 
 start_engine() {
@@ -90,7 +102,7 @@ ensure_base_image() {
 
 command -v docker >/dev/null && command -v dockerd >/dev/null || install_engine
 start_engine
-install_compose
+install_plugins
 check_disk
 ensure_base_image
 say "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker compose version --short 2>/dev/null | sed 's/^/compose /')"

@@ -6,6 +6,9 @@ fixtures start under their own Compose project name and ports:
   several test runs share one machine;
 - ``CHAOSHA_TEST_KEEP=1`` leaves the stack running for the next run (it is
   reused when healthy); otherwise it is torn down, volumes included.
+
+Tests keep chaosha's state (fault registries, locks, workloads) under
+``.chaosha/test-state`` of the checkout, never in the user's own state dir.
 """
 
 import os
@@ -19,6 +22,7 @@ from chaosha.config import Settings
 from chaosha.stack import PORT_KEYS, Stack, docker_available
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("CHAOSHA_STATE_DIR", str(ROOT / ".chaosha" / "test-state"))
 
 
 @dataclass

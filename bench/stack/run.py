@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 from chaosha.patroni.probes import wait_for_healthy
-from chaosha.stack import BUILD_SERVICES
+from chaosha.stack import IMAGES
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("benchlib", HERE / "benchlib.py")
@@ -36,7 +36,6 @@ _spec.loader.exec_module(benchlib)
 
 PROJECT, PORT_BASE = "chaosha-bs", 47000
 BUILD_TAG = "bench"
-IMAGES = {"zk1": "chaosha/zookeeper", "pg1": "chaosha/patroni", "haproxy": "chaosha/haproxy"}
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "kB": 1000, "MB": 1000 ** 2,
          "GB": 1000 ** 3}
 
@@ -60,16 +59,16 @@ def cold_build() -> Dict[str, Any]:
     stack.ensure_env()
     result: Dict[str, Any] = {"seconds": {}, "size_mb": {}}
     try:
-        for service in BUILD_SERVICES:
+        for image in IMAGES:
+            name = f"chaosha/{image}"
             started = time.monotonic()
-            stack.compose("build", "--no-cache", service, timeout=1800)
-            result["seconds"][IMAGES[service]] = round(time.monotonic() - started, 1)
-            result["size_mb"][IMAGES[service]] = image_size_mb(f"{IMAGES[service]}:{BUILD_TAG}")
-            print(f"[bench] built {IMAGES[service]} in {result['seconds'][IMAGES[service]]} s",
-                  file=sys.stderr, flush=True)
+            stack.build([image], no_cache=True)
+            result["seconds"][name] = round(time.monotonic() - started, 1)
+            result["size_mb"][name] = image_size_mb(f"{name}:{BUILD_TAG}")
+            print(f"[bench] built {name} in {result['seconds'][name]} s", file=sys.stderr, flush=True)
     finally:
-        for image in IMAGES.values():
-            subprocess.run(["docker", "image", "rm", f"{image}:{BUILD_TAG}"], capture_output=True,
+        for image in IMAGES:
+            subprocess.run(["docker", "image", "rm", f"chaosha/{image}:{BUILD_TAG}"], capture_output=True,
                            timeout=120, check=False)
     result["total_s"] = round(sum(result["seconds"].values()), 1)
     return result

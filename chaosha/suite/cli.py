@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 from typing import List
 
+from chaosha.config import load
 from chaosha.suite.runner import (
     DEFAULT_EXPERIMENTS,
     SuiteLocked,
@@ -29,7 +30,7 @@ def _suite_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the experiments (default: the core catalogue)")
     run.add_argument("experiments", nargs="*", help="experiment files, in order (default: "
                      + ", ".join(DEFAULT_EXPERIMENTS) + ")")
-    run.add_argument("--out", required=True, help="folder for dated run folders and the lock")
+    run.add_argument("--out", required=True, help="folder for the dated run folders")
     run.add_argument("--timeout", type=float, default=1800,
                      help="seconds per experiment before it is interrupted (default 1800)")
     run.add_argument("--heal-cmd", help="command run after each experiment (default: chaosha "
@@ -50,7 +51,7 @@ def run_suite_cli(argv: List[str]) -> int:
     if args.dry_run:
         folder = Path(args.out) / "<date>"
         print(f"would run {len(experiments)} experiment(s) into {folder}, "
-              f"each within {args.timeout:g} s, holding {Path(args.out) / '.lock'}:")
+              f"each within {args.timeout:g} s, holding the lock of project {load().project!r}:")
         for result in plan(options, folder):
             missing = "" if result.experiment.is_file() else "   (MISSING: would fail)"
             print(f"  {shlex.join(chaos_command(options, result))}{missing}")

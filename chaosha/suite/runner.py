@@ -1,8 +1,8 @@
 """``chaosha suite run``: experiments one after another through ``chaos
-run``, each with a deadline, a heal after each, a lock so two suites never
-overlap, and a dated folder of journals, logs, reports and summaries."""
+run``, each with a deadline, a heal after each, the project's lock so two
+suites never run against one stack at once (whatever their output folders),
+and a dated folder of journals, logs, reports and summaries."""
 
-import fcntl
 import os
 import shlex
 import shutil
@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Iterator, List, Optional, Tuple
 
+from chaosha import state
+from chaosha.config import Settings, load
 from chaosha.report.cli import build_report
 from chaosha.report.journal import JournalView, load_journal
 
@@ -30,7 +32,7 @@ INTERRUPT_GRACE = 60.0
 
 
 class SuiteLocked(RuntimeError):
-    """Another suite run holds the lock of this output folder."""
+    """Another suite run holds the project's lock."""
 
 
 def default_heal_cmd() -> List[str]:
@@ -58,6 +60,7 @@ class SuiteOptions:
     heal_cmd: List[str] = field(default_factory=default_heal_cmd)
     heal_timeout: float = 300.0
     chaos_cmd: List[str] = field(default_factory=default_chaos_cmd)
+    settings: Optional[Settings] = None  # the stack's (default: found by the env-file rule)
 
 
 @dataclass
@@ -86,26 +89,16 @@ class ExperimentResult:
 
 
 @contextmanager
-def suite_lock(out: Path) -> Iterator[IO[str]]:
-    """Hold ``out/.lock`` (non-blocking flock); ``SuiteLocked`` when taken."""
+def suite_lock(settings: Settings, out: Path) -> Iterator[Path]:
+    """Hold the project's ``suite`` lock (non-blocking); ``SuiteLocked``
+    naming the holder when another suite runs against the same project."""
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise SuiteLocked(f"another suite run holds {out / '.lock'} ({holder}); "
-                              "two runs must never overlap") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} since {datetime.now(UTC).isoformat(timespec='seconds')}\n")
-        handle.flush()
-        try:
-            yield handle
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    try:
+        with state.lock(settings, "suite", f"chaosha suite run --out {out.resolve()}") as path:
+            yield path
+    except state.Locked as exc:
+        raise SuiteLocked(f"another suite run is using this stack: {exc}; two runs must never "
+                          "overlap") from None
 
 
 def run_folder(out: Path) -> Path:
@@ -230,7 +223,7 @@ def run_suite(options: SuiteOptions, stream: IO[str] = sys.stdout) -> Tuple[Path
     from chaosha.suite.junit import write_junit
     from chaosha.suite.summary import write_summary
 
-    with suite_lock(options.out):
+    with suite_lock(options.settings or load(), options.out):
         folder = run_folder(options.out)
         say = Say(folder / "suite.log", stream)
         results = plan(options, folder)

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import pytest
 
 from chaosha.cli import main
+from chaosha.config import load
 from chaosha.suite.cli import LOCKED_EXIT
 from chaosha.suite.runner import suite_lock
 
@@ -107,9 +108,9 @@ def test_continues_after_failures_in_order_and_exits_1(tmp_path: Path) -> None:
 def test_lock_refuses_a_second_run_with_code_3(tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     one = experiment(tmp_path, "one")
-    with suite_lock(out):
-        assert suite(out, tmp_path / "heal.log", one) == LOCKED_EXIT
-    assert "another suite run holds" in capsys.readouterr().err
+    with suite_lock(load(), out):
+        assert suite(tmp_path / "elsewhere", tmp_path / "heal.log", one) == LOCKED_EXIT
+    assert "another suite run is using this stack" in capsys.readouterr().err
     assert not [p for p in out.iterdir() if p.is_dir()]
     assert suite(out, tmp_path / "heal.log", one) == 0  # released
 
