@@ -1,13 +1,15 @@
 """Deadlines and waiting: the one place chaosha polls until something is true."""
 
 import logging
+import queue
 import re
+import threading
 import time
-from typing import Callable, Optional, Tuple, TypeVar, Union
+from typing import Callable, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from chaoslib.exceptions import ActivityFailed, InterruptExecution
 
-__all__ = ["parse_duration", "wait_until", "Deadline"]
+__all__ = ["parse_duration", "wait_until", "Deadline", "first_answer"]
 
 T = TypeVar("T")
 logger = logging.getLogger("chaostoolkit")
@@ -84,3 +86,32 @@ def wait_until(
             logger.info("chaosha: still waiting for %s (%.0fs of %gs)", what, deadline.elapsed(), timeout)
             next_note += PROGRESS_EVERY
         time.sleep(min(interval, max(deadline.remaining(), 0.01)))
+
+
+def first_answer(calls: Sequence[Callable[[], T]], timeout: float) -> Tuple[Optional[T], List[str]]:
+    """Run every call at once (daemon threads) and return the first result
+    that is not None, without waiting for the others: a frozen peer costs
+    nothing while another answers.  ``(None, errors)`` when none answered
+    within ``timeout``; a thread still blocked then ends on its own deadline."""
+    answers: queue.Queue[Tuple[Optional[T], str]] = queue.Queue()
+
+    def run(call: Callable[[], T]) -> None:
+        try:
+            answers.put((call(), ""))
+        except Exception as exc:  # noqa: BLE001 - reported to the caller
+            answers.put((None, f"{type(exc).__name__}: {exc}"[:200]))
+
+    for call in calls:
+        threading.Thread(target=run, args=(call,), daemon=True, name="first-answer").start()
+    deadline = Deadline(timeout)
+    errors: List[str] = []
+    for _ in calls:
+        try:
+            value, error = answers.get(timeout=max(deadline.remaining(), 0.001))
+        except queue.Empty:
+            errors.append(f"no answer within {timeout:g}s")
+            break
+        if value is not None:
+            return value, errors
+        errors.append(error or "no answer")
+    return None, errors

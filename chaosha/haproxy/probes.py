@@ -1,17 +1,18 @@
 """HAProxy probes: backend states and which node a connection really reaches."""
 
+import functools
 from typing import Any, Dict
 
 import psycopg
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosha.config import load
+from chaosha.config import Settings, load
 from chaosha.haproxy import stats
 from chaosha.patroni import client as patroni
-from chaosha.postgres.client import connect, endpoint, node_addresses, server_identity
+from chaosha.postgres.client import connect, endpoint, server_identity
 from chaosha.state import last_target
-from chaosha.timing import parse_duration, wait_until
+from chaosha.timing import first_answer, parse_duration, wait_until
 
 __all__ = ["backend_states", "reached_node", "routes_to_leader", "wait_for_route"]
 
@@ -29,31 +30,39 @@ def backend_states(backend: str = "primary", configuration: Configuration = None
     return {"backend": backend, "servers": servers, "up": up, "up_count": len(up)}
 
 
+# A check through HAProxy that takes longer than this is "not routed yet":
+# the next one starts at once, so wait_for_route ends soon after writes resume.
+ROUTE_CHECK_S = 0.75
+
+
+def _reach(settings: Settings, port: str, timeout: float) -> Dict[str, Any]:
+    """Connect through ``port`` and ask the server who it is (its member
+    name comes from the server itself: ``chaosha.member``)."""
+    host, number = endpoint(settings, port)
+    try:
+        with connect(settings, port, timeout) as conn, conn.deadline(timeout):
+            identity = server_identity(conn)
+    except psycopg.Error as exc:
+        return {"reached": False, "port": number, "node": "", "error": " ".join(str(exc).split())}
+    return dict(identity, node=identity.get("member") or "", reached=True, port=number)
+
+
 def reached_node(port: str = "rw", configuration: Configuration = None,
                  secrets: Secrets = None) -> Dict[str, Any]:
     """Open a connection through ``port`` (``rw``, ``ro`` or a number) and
-    ask the server who it is: address, recovery state, timeline, and the
-    node name (mapped by asking every node on its own port).  ``reached``
-    is False, with ``error``, when no connection could be made."""
+    ask the server who it is: address, recovery state, timeline and node
+    (the Patroni member name the server reports).  ``reached`` is False,
+    with ``error``, when no connection could be made."""
     settings = load(configuration, secrets)
-    host, number = endpoint(settings, port)
-    try:
-        with connect(settings, port, timeout=min(settings.timeout, 5)) as conn:
-            identity = server_identity(conn)
-    except psycopg.Error as exc:
-        return {"reached": False, "port": number, "node": "", "error": str(exc).strip()}
-    identity["node"] = node_addresses(settings).get(identity["address"], "")
-    return dict(identity, reached=True, port=number)
+    return _reach(settings, port, min(settings.timeout, 5))
 
 
-def routes_to_leader(configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Whether the node behind HAProxy's read-write port is the Patroni
-    leader and writable.  ``routes_to_leader`` is the verdict; ``leader``
-    and ``node`` say who is who."""
-    settings = load(configuration, secrets)
-    reached = reached_node("rw", configuration, secrets)
+def _route(settings: Settings, timeout: float) -> Dict[str, Any]:
+    reached, _ = first_answer([functools.partial(_reach, settings, "rw", timeout)], timeout)
+    if reached is None:
+        reached = {"reached": False, "node": "", "error": f"no answer through HAProxy within {timeout:g}s"}
     try:
-        leader = patroni.leader_name(settings, timeout=3)
+        leader = patroni.leader_name(settings, timeout=max(timeout, 1.0))
     except ActivityFailed as exc:
         return dict(reached, routes_to_leader=False, leader="", error=str(exc))
     ok = bool(reached["reached"] and leader and reached["node"] == leader
@@ -61,19 +70,29 @@ def routes_to_leader(configuration: Configuration = None, secrets: Secrets = Non
     return dict(reached, routes_to_leader=ok, leader=leader)
 
 
+def routes_to_leader(configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Whether the node behind HAProxy's read-write port is the Patroni
+    leader and writable.  ``routes_to_leader`` is the verdict; ``leader``
+    and ``node`` say who is who."""
+    settings = load(configuration, secrets)
+    return _route(settings, min(settings.timeout, 5))
+
+
 def wait_for_route(timeout: str = "90s", new_leader: bool = False, configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Wait until HAProxy's read-write port reaches the Patroni leader and
-    it is writable (e.g. after the leader was killed).  With ``new_leader``
-    the leader must also differ from the service the latest chaosha fault
-    aimed at.  Returns the route and ``waited_s``; raises ActivityFailed at
-    the deadline."""
-    faulted = last_target(load(configuration, secrets)) if new_leader else ""
+    it is writable (e.g. after the leader was killed); each check gives up
+    after 0.75 s, so it returns soon after writes resume.  With
+    ``new_leader`` the leader must also differ from the service the latest
+    chaosha fault aimed at.  Returns the route and ``waited_s``; raises
+    ActivityFailed at the deadline."""
+    settings = load(configuration, secrets)
+    faulted = last_target(settings) if new_leader else ""
 
     def routed() -> Dict[str, Any]:
-        route = routes_to_leader(configuration, secrets)
+        route = _route(settings, ROUTE_CHECK_S)
         return route if route["routes_to_leader"] and route["leader"] != faulted else {}
 
-    route, waited = wait_until(routed, parse_duration(timeout, "timeout"), 0.5,
+    route, waited = wait_until(routed, parse_duration(timeout, "timeout"), 0.1,
                                "HAProxy to route writes to a Patroni leader")
     return dict(route, waited_s=round(waited, 3))

@@ -1,17 +1,20 @@
 """The Patroni REST API client factory.
 
-Any node answers for the whole cluster (``GET /cluster``); the first node
-that answers is used.  Write methods carry basic auth
+Any node answers for the whole cluster (``GET /cluster``): every node is
+asked at once and the first answer is used, so a frozen or cut-off node
+never delays a probe.  Write methods carry basic auth
 (``CHAOSHA_PATRONI_API_USER``/``CHAOSHA_PATRONI_API_PASSWORD``).  Every
 request has a deadline.
 """
 
+import functools
 from typing import Any, Dict, List, Optional, Tuple
 
 import requests
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import PgNode, Settings
+from chaosha.timing import first_answer
 
 __all__ = ["api", "cluster", "leader_name", "members", "post", "node_status", "status"]
 
@@ -49,20 +52,23 @@ def node_status(settings: Settings, node: PgNode, timeout: float = 0) -> Optiona
 def cluster(settings: Settings, timeout: float = 0) -> Tuple[Dict[str, Any], str]:
     """``GET /cluster`` from the first node that answers: (body, node name).
 
-    Raises ``ActivityFailed`` when no node's REST API answers.
+    Raises ``ActivityFailed`` when no node's REST API answers within
+    ``timeout`` (default ``CHAOSHA_TIMEOUT``).
     """
-    errors: List[str] = []
-    for node in settings.pg_nodes:
-        try:
-            response = _get(settings, node, "/cluster", timeout or settings.timeout)
-            response.raise_for_status()
-            return response.json(), node.name
-        except (requests.RequestException, ValueError) as exc:
-            errors.append(f"{node.name}: {type(exc).__name__}")
-    raise ActivityFailed(
-        "no Patroni REST API answered (" + ", ".join(errors) + "): is the stack up "
-        "(chaosha stack status)? are CHAOSHA_PGn_API_PORT right?"
-    )
+    seconds = timeout or settings.timeout
+
+    def ask(node: PgNode) -> Tuple[Dict[str, Any], str]:
+        response = _get(settings, node, "/cluster", seconds)
+        response.raise_for_status()
+        return dict(response.json()), node.name
+
+    found, errors = first_answer([functools.partial(ask, node) for node in settings.pg_nodes], seconds)
+    if found is None:
+        raise ActivityFailed(
+            "no Patroni REST API answered (" + "; ".join(errors) + "): is the stack up "
+            "(chaosha stack status)? are CHAOSHA_PGn_API_PORT right?"
+        )
+    return found
 
 
 def members(settings: Settings, timeout: float = 0) -> List[Dict[str, Any]]:
