@@ -1,26 +1,29 @@
 """Docker actions: kill, stop, start, restart, pause and unpause a service's
 container; partition it (iptables, or leaving the network); add latency or
-loss (tc netem).  Every fault has its undo, and ``heal`` undoes them all.
+loss (tc netem).  Every fault is recorded before it is applied and has its
+undo, and ``heal`` undoes them all.
 
 Targets are Compose service names or ``@leader``/``@replica``/``@sync``;
-only containers of the configured Compose project are touched.  Every
-destructive action takes ``dry_run`` (report, do nothing) and refuses to
-take the last serving PostgreSQL node or ZooKeeper's quorum down unless
-``force``.
+only service containers Compose created for the configured project are
+touched.  Every destructive action takes ``dry_run`` (report, do nothing,
+record nothing) and refuses to take the last serving PostgreSQL node or
+ZooKeeper's quorum down unless ``force``.
 """
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Set, Tuple
 
 import docker
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
+from docker.models.containers import Container
 
 from chaosha import state as registry
 from chaosha.config import Settings, load
 from chaosha.docker import lifecycle, network
 from chaosha.docker.client import SERVICE_LABEL, container, containers
-from chaosha.docker.targets import guard, resolve
+from chaosha.integrity.runner import stop_all
+from chaosha.targets import PAUSE_FAULT, guard, resolve, resolve_all, set_failover_pause
 from chaosha.timing import parse_duration
 
 __all__ = [
@@ -31,35 +34,21 @@ __all__ = [
 ]
 
 
-STOP_SIGNALS = ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU")
-
-
-def _prepare(settings: Settings, target: str, force: bool, destructive: bool = True) -> str:
+def _target(settings: Settings, target: str) -> Tuple[str, Container]:
+    """The service ``target`` names and its container (unknown -> ActivityFailed)."""
     service = resolve(settings, target)
-    container(settings, service)  # unknown service -> ActivityFailed before anything happens
-    if destructive:
-        guard(settings, service, force)
-        registry.remember_target(settings, service)
-    return service
+    return service, container(settings, service)
 
 
-def _docker_call(what: str, service: str, call: Any, *args: Any, **kwargs: Any) -> None:
-    try:
-        call(*args, **kwargs)
-    except docker.errors.APIError as exc:
-        raise ActivityFailed(f"{what} {service} failed: {exc.explanation}") from None
-    except docker.errors.DockerException as exc:
-        raise ActivityFailed(f"{what} {service} failed: {exc}") from None
+def _aim(settings: Settings, target: str, force: bool) -> Tuple[str, Container]:
+    """Resolve, look up and guard a destructive action's target."""
+    service, found = _target(settings, target)
+    guard(settings, service, force)
+    return service, found
 
 
-def _graceful(settings: Settings, service: str, verb: str, grace: float) -> None:
-    """``stop``/``restart`` the container, with a deadline that covers the grace period."""
-    target = container(settings, service)
-    target.client.api.timeout = max(settings.timeout, grace + 20)
-    try:
-        _docker_call(verb, service, getattr(target, verb), timeout=int(grace))
-    finally:
-        target.client.api.timeout = settings.timeout
+def _plan(service: str, would: str, **extra: Any) -> Dict[str, Any]:
+    return dict(extra, dry_run=True, would=would, service=service)
 
 
 def _result(service: str, action: str, started: float, **extra: Any) -> Dict[str, Any]:
@@ -73,13 +62,12 @@ def kill_container(service: str, signal: str = "SIGKILL", force: bool = False, d
     Undo: start_container, or for SIGSTOP heal (sends SIGCONT)."""
     settings = load(configuration, secrets)
     sig = lifecycle.parse_signal(signal)
-    service = _prepare(settings, service, force)
+    service, target = _aim(settings, service, force)
     if dry_run:
-        return {"dry_run": True, "would": f"send {sig} to {service}", "service": service}
+        return _plan(service, f"send {sig} to {service}")
     started = time.time()
-    if sig in STOP_SIGNALS:  # a stopped process is a fault too: heal sends SIGCONT
-        registry.record(settings, "sigstop", service)
-    _docker_call("killing", service, container(settings, service).kill, signal=sig)
+    registry.remember_target(settings, service)
+    lifecycle.kill(settings, service, target, sig)
     return _result(service, "kill", started, signal=sig)
 
 
@@ -89,23 +77,24 @@ def stop_container(service: str, grace: str = "30s", force: bool = False, dry_ru
     then SIGKILL after ``grace``).  Undo: start_container."""
     settings = load(configuration, secrets)
     seconds = parse_duration(grace, "grace")
-    service = _prepare(settings, service, force)
+    service, target = _aim(settings, service, force)
     if dry_run:
-        return {"dry_run": True, "would": f"stop {service} (grace {seconds:g}s)", "service": service}
+        return _plan(service, f"stop {service} (grace {seconds:g}s)")
     started = time.time()
-    _graceful(settings, service, "stop", seconds)
+    registry.remember_target(settings, service)
+    lifecycle.stop(settings, service, target, seconds)
     return _result(service, "stop", started)
 
 
 def start_container(service: str, configuration: Configuration = None,
                     secrets: Secrets = None) -> Dict[str, Any]:
-    """Start the service's container if it is not running (undo of kill/stop)."""
+    """Start the service's container (undo of kill/stop; also thaws a
+    paused one and sends SIGCONT to a running one)."""
     settings = load(configuration, secrets)
-    target = container(settings, _prepare(settings, service, False, destructive=False))
+    service, target = _target(settings, service)
     started = time.time()
-    if target.status != "running":
-        _docker_call("starting", service, target.start)
-    return _result(target.labels[SERVICE_LABEL], "start", started)
+    steps = lifecycle.revive(settings, service, target)
+    return _result(service, "start", started, steps=steps)
 
 
 def restart_container(service: str, grace: str = "10s", force: bool = False, dry_run: bool = False,
@@ -113,11 +102,12 @@ def restart_container(service: str, grace: str = "10s", force: bool = False, dry
     """Restart the service's container (stop with ``grace``, then start)."""
     settings = load(configuration, secrets)
     seconds = parse_duration(grace, "grace")
-    service = _prepare(settings, service, force)
+    service, target = _aim(settings, service, force)
     if dry_run:
-        return {"dry_run": True, "would": f"restart {service}", "service": service}
+        return _plan(service, f"restart {service}")
     started = time.time()
-    _graceful(settings, service, "restart", seconds)
+    registry.remember_target(settings, service)
+    lifecycle.restart(settings, service, target, seconds)
     return _result(service, "restart", started)
 
 
@@ -126,12 +116,12 @@ def pause_container(service: str, force: bool = False, dry_run: bool = False,
     """Freeze every process of the service's container (docker pause, with
     a cgroup-freezer fallback).  Undo: unpause_container."""
     settings = load(configuration, secrets)
-    service = _prepare(settings, service, force)
+    service, target = _aim(settings, service, force)
     if dry_run:
-        return {"dry_run": True, "would": f"pause {service}", "service": service}
+        return _plan(service, f"pause {service}")
     started = time.time()
-    registry.record(settings, "pause", service)
-    method = lifecycle.freeze(container(settings, service))
+    registry.remember_target(settings, service)
+    method = lifecycle.pause(settings, service, target)
     return _result(service, "pause", started, method=method)
 
 
@@ -139,25 +129,23 @@ def unpause_container(service: str, configuration: Configuration = None,
                       secrets: Secrets = None) -> Dict[str, Any]:
     """Thaw the service's container, even when docker unpause hangs."""
     settings = load(configuration, secrets)
-    service = _prepare(settings, service, False, destructive=False)
+    service, target = _target(settings, service)
     started = time.time()
-    method = lifecycle.thaw(container(settings, service))
-    registry.forget(settings, "pause", service)
+    method = lifecycle.unpause(settings, service, target)
     return _result(service, "unpause", started, method=method)
 
 
 def _peer_addresses(settings: Settings, service: str, peers: str) -> Dict[str, str]:
-    names = [p.strip() for p in peers.split(",") if p.strip()]
-    resolved = [resolve(settings, p) for p in names]
+    resolved = resolve_all(settings, [p.strip() for p in peers.split(",") if p.strip()])
     if service in resolved:
         raise ActivityFailed(f"{service} cannot be partitioned from itself: remove it from peers")
     return {p: network.address_of(settings, p) for p in resolved}
 
 
-def _apply_in_netns(settings: Settings, kind: str, service: str, script: str, **details: Any) -> None:
+def _apply_in_netns(settings: Settings, kind: str, service: str, target: Container, script: str,
+                    **details: Any) -> None:
     """Record the fault, apply it; on failure remove all of it again."""
     registry.record(settings, kind, service, **details)
-    target = container(settings, service)
     try:
         network.run_in_netns(settings, target, script)
     except ActivityFailed as exc:
@@ -181,7 +169,7 @@ def partition_container(service: str, peers: str = "", direction: str = "both", 
     drops that share of packets at random instead (needs no netem).
     Undo: heal_partition."""
     settings = load(configuration, secrets)
-    service = _prepare(settings, service, force)
+    service, target = _aim(settings, service, force)
     addresses = _peer_addresses(settings, service, peers)
     try:
         port_list = [int(p) for p in ports.split(",") if p.strip()]
@@ -189,9 +177,10 @@ def partition_container(service: str, peers: str = "", direction: str = "both", 
         raise ActivityFailed(f"ports {ports!r}: give comma-separated port numbers") from None
     script = network.block_rules(addresses, direction, port_list, float(loss_percent))
     if dry_run:
-        return {"dry_run": True, "would": script, "service": service, "peers": addresses}
+        return _plan(service, script, peers=addresses)
     started = time.time()
-    _apply_in_netns(settings, "partition", service, script, peers=addresses)
+    registry.remember_target(settings, service)
+    _apply_in_netns(settings, "partition", service, target, script, peers=addresses)
     return _result(service, "partition", started, peers=addresses, direction=direction)
 
 
@@ -199,9 +188,9 @@ def heal_partition(service: str, configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Remove chaosha's iptables rules and netem qdisc from the service."""
     settings = load(configuration, secrets)
-    service = _prepare(settings, service, False, destructive=False)
+    service, target = _target(settings, service)
     started = time.time()
-    network.run_in_netns(settings, container(settings, service), network.CLEAR_SCRIPT)
+    network.run_in_netns(settings, target, network.CLEAR_SCRIPT)
     registry.forget(settings, "partition", service)
     registry.forget(settings, "netem", service)
     return _result(service, "heal-partition", started)
@@ -212,16 +201,30 @@ def disconnect_network(service: str, force: bool = False, dry_run: bool = False,
     """Take the service's container off the project network (a two-way
     partition; its published ports go dark too).  Undo: reconnect_network."""
     settings = load(configuration, secrets)
-    service = _prepare(settings, service, force)
-    target = container(settings, service)
+    service, target = _aim(settings, service, force)
     name = network.project_network(settings, target)
     if dry_run:
-        return {"dry_run": True, "would": f"disconnect {service} from {name}", "service": service}
+        return _plan(service, f"disconnect {service} from {name}")
     started = time.time()
+    registry.remember_target(settings, service)
     registry.record(settings, "disconnect", service, network=name, aliases=network.aliases_for(target))
-    net = target.client.networks.get(name)
-    _docker_call("disconnecting", service, net.disconnect, target, force=True)
+    try:
+        net = lifecycle.call("finding the network of", service, target.client.networks.get, name)
+        lifecycle.call("disconnecting", service, net.disconnect, target, force=True)
+    except ActivityFailed:
+        registry.forget(settings, "disconnect", service)
+        raise
     return _result(service, "disconnect", started, network=name)
+
+
+def _reconnect(settings: Settings, service: str, target: Container) -> bool:
+    """Put the container back on the project network; True if it was off."""
+    name = network.project_network(settings, target)
+    if name in target.attrs["NetworkSettings"]["Networks"]:
+        return False
+    net = lifecycle.call("finding the network of", service, target.client.networks.get, name)
+    lifecycle.call("reconnecting", service, net.connect, target, aliases=network.aliases_for(target))
+    return True
 
 
 def reconnect_network(service: str, configuration: Configuration = None,
@@ -229,15 +232,11 @@ def reconnect_network(service: str, configuration: Configuration = None,
     """Put the service's container back on the project network with its DNS
     aliases (service name and container name)."""
     settings = load(configuration, secrets)
-    service = _prepare(settings, service, False, destructive=False)
-    target = lifecycle.refresh(container(settings, service))
-    name = network.project_network(settings, target)
+    service, target = _target(settings, service)
     started = time.time()
-    if name not in target.attrs["NetworkSettings"]["Networks"]:
-        net = target.client.networks.get(name)
-        _docker_call("reconnecting", service, net.connect, target, aliases=network.aliases_for(target))
+    _reconnect(settings, service, target)
     registry.forget(settings, "disconnect", service)
-    return _result(service, "reconnect", started, network=name)
+    return _result(service, "reconnect", started, network=network.project_network(settings, target))
 
 
 def add_latency(service: str, delay: str = "200ms", jitter: str = "0ms", loss_percent: float = 0.0,
@@ -246,14 +245,15 @@ def add_latency(service: str, delay: str = "200ms", jitter: str = "0ms", loss_pe
     """Delay (and/or drop ``loss_percent`` % of) every packet the service's
     container sends, with tc netem on its interfaces.  Undo: remove_latency."""
     settings = load(configuration, secrets)
-    service = _prepare(settings, service, True)
+    service, target = _target(settings, service)  # a slow node still serves: no guard
     args = network.netem_args(parse_duration(delay, "delay") * 1000,
                               parse_duration(jitter, "jitter") * 1000, float(loss_percent))
     script = f"for dev in {network.IFACES}; do tc qdisc replace dev $dev root {args} || exit 1; done"
     if dry_run:
-        return {"dry_run": True, "would": script, "service": service}
+        return _plan(service, script)
     started = time.time()
-    _apply_in_netns(settings, "netem", service, script, netem=args)
+    registry.remember_target(settings, service)
+    _apply_in_netns(settings, "netem", service, target, script, netem=args)
     return _result(service, "latency", started, netem=args)
 
 
@@ -261,60 +261,64 @@ def remove_latency(service: str, configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Remove the netem qdisc from the service's container."""
     settings = load(configuration, secrets)
-    service = _prepare(settings, service, False, destructive=False)
+    service, target = _target(settings, service)
     started = time.time()
-    network.run_in_netns(settings, container(settings, service),
+    network.run_in_netns(settings, target,
                          f"for dev in {network.IFACES}; do tc qdisc del dev $dev root 2>/dev/null; done; true")
     registry.forget(settings, "netem", service)
     return _result(service, "remove-latency", started)
 
 
+def _heal_container(settings: Settings, target: Container, faults: List[Dict[str, Any]],
+                    deep: bool) -> List[str]:
+    """Undo every fault on one container; the steps taken."""
+    service = target.labels.get(SERVICE_LABEL, target.name)
+    kinds: Set[str] = {f["kind"] for f in faults if f["service"] == service}
+    lifecycle.call("inspecting", service, target.reload)
+    steps = lifecycle.revive(settings, service, target, sigcont=deep or lifecycle.SIGSTOP in kinds)
+    if _reconnect(settings, service, target):
+        steps.append("reconnect")
+    registry.forget(settings, "disconnect", service)
+    if deep or kinds & {"partition", "netem"}:
+        network.run_in_netns(settings, target, network.CLEAR_SCRIPT)
+        steps.append("clear-netfilter")
+    for kind in ("partition", "netem"):
+        registry.forget(settings, kind, service)
+    return steps
+
+
 def heal(deep: bool = False, configuration: Configuration = None,
          secrets: Secrets = None) -> Dict[str, Any]:
     """Undo every fault chaosha can leave in the project: thaw paused
-    containers, reconnect disconnected ones, remove recorded iptables/netem
-    faults (with ``deep``: from every running container), start stopped
-    containers, resume Patroni failover that chaosha paused.  Safe to run
-    any time; returns what it did per service."""
+    containers, SIGCONT SIGSTOPped ones, reconnect disconnected ones, remove
+    recorded iptables/netem faults (with ``deep``: from every running
+    container, and SIGCONT to all), start stopped containers, resume Patroni
+    failover that chaosha paused, stop orphaned workload processes (whose
+    run died).  Safe to run any time; returns what it did per service."""
     settings = load(configuration, secrets)
     done: Dict[str, List[str]] = {}
-    recorded = {f["service"] for f in registry.pending(settings) if f["kind"] in ("partition", "netem")}
-    stopped = {f["service"] for f in registry.pending(settings) if f["kind"] == "sigstop"}
     errors: List[str] = []
+    stopped = stop_all(settings)
+    if stopped:
+        done["workload"] = [f"stopped:{run}" for run in stopped]
+    faults = registry.pending(settings)
     for target in containers(settings):
         service = target.labels.get(SERVICE_LABEL, target.name)
-        steps: List[str] = []
         try:
-            target.reload()
-            if target.attrs["State"].get("Paused") or lifecycle.is_frozen(target):
-                steps.append("unpause:" + lifecycle.thaw(target))
-            if service in stopped and target.status == "running":
-                target.kill(signal="SIGCONT")
-                steps.append("sigcont")
-            name = network.project_network(settings, target)
-            if name not in target.attrs["NetworkSettings"]["Networks"]:
-                target.client.networks.get(name).connect(target, aliases=network.aliases_for(target))
-                steps.append("reconnect")
-            if target.status != "running":
-                target.start()
-                steps.append("start")
-            if service in recorded or deep:
-                network.run_in_netns(settings, target, network.CLEAR_SCRIPT)
-                steps.append("clear-netfilter")
+            steps = _heal_container(settings, target, faults, deep)
         except (ActivityFailed, docker.errors.DockerException) as exc:
             errors.append(f"{service}: {exc}")
+            continue
         if steps:
             done[service] = steps
-    if any(f["kind"] == "patroni-pause" for f in registry.pending(settings)):
-        from chaosha.patroni.actions import resume_failover
-
+    if any(f["kind"] == PAUSE_FAULT for f in faults):
         try:
-            resume_failover(configuration=configuration, secrets=secrets)
+            set_failover_pause(settings, False)
             done["patroni"] = ["resume-failover"]
         except ActivityFailed as exc:
             errors.append(f"patroni: {exc}")
     for fault in registry.pending(settings):
-        if not any(fault["service"] in e for e in errors):
+        if not any(e.startswith(f"{fault['service']}:") for e in errors):
             registry.forget(settings, fault["kind"], fault["service"])
     if errors:
         raise ActivityFailed("heal could not finish: " + "; ".join(errors) + " — run `chaosha heal` again")

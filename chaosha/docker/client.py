@@ -6,7 +6,7 @@ Every Docker call carries a deadline (the SDK's per-request timeout,
 service; the others use ``CHAOSHA_DOCKER_HOST`` or the local engine.
 """
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import docker
 from chaoslib.exceptions import ActivityFailed
@@ -14,10 +14,17 @@ from docker.models.containers import Container
 
 from chaosha.config import Settings
 
-__all__ = ["client", "container", "containers", "engine_urls", "PROJECT_LABEL", "SERVICE_LABEL"]
+__all__ = ["client", "container", "containers", "engine_urls", "find", "is_service_container",
+           "PROJECT_LABEL", "SERVICE_LABEL", "SIDECAR_LABEL"]
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
+# Set by Compose on the containers it creates, never on images: a `docker
+# run` of our images inherits the project/service *build* labels only.
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+NUMBER_LABEL = "com.docker.compose.container-number"
+ONEOFF_LABEL = "com.docker.compose.oneoff"
+SIDECAR_LABEL = "chaosha.sidecar"
 _clients: Dict[Tuple[str, float], docker.DockerClient] = {}
 
 
@@ -61,37 +68,81 @@ def _engines(settings: Settings) -> List[str]:
     return sorted(services)
 
 
+def is_service_container(labels: Dict[str, str], project: str, name: str = "") -> bool:
+    """True when ``labels`` (and ``name``) are those of a service container
+    Compose created for ``project``: not a one-off, not a chaosha sidecar,
+    not a plain ``docker run`` of one of our images (which inherits the
+    image's Compose *build* labels but none of the container ones)."""
+    if labels.get(PROJECT_LABEL) != project or SIDECAR_LABEL in labels:
+        return False
+    if not all(labels.get(key) for key in (SERVICE_LABEL, CONFIG_HASH_LABEL, NUMBER_LABEL)):
+        return False
+    if labels.get(ONEOFF_LABEL) != "False":
+        return False
+    expected = f"{project}-{labels[SERVICE_LABEL]}-{labels[NUMBER_LABEL]}"
+    return not name or name.lstrip("/") == expected
+
+
+def _lookup(settings: Settings, engine: str, service: str = "") -> List[Container]:
+    """The project's service containers on ``engine`` (of ``service`` when
+    given), lowest container number first; one removed mid-lookup is skipped."""
+    labels = [f"{PROJECT_LABEL}={settings.project}", f"{ONEOFF_LABEL}=False",
+              CONFIG_HASH_LABEL, NUMBER_LABEL]
+    if service:
+        labels.append(f"{SERVICE_LABEL}={service}")
+    api = client(settings, engine)
+    found: List[Container] = []
+    for sparse in api.containers.list(all=True, filters={"label": labels}, sparse=True):
+        names = sparse.attrs.get("Names") or [""]
+        if not is_service_container(sparse.attrs.get("Labels") or {}, settings.project, names[0]):
+            continue
+        try:
+            full = api.containers.get(sparse.id)
+        except docker.errors.NotFound:  # removed between the list and the inspect
+            continue
+        if is_service_container(full.labels, settings.project, full.name):
+            found.append(full)
+    return sorted(found, key=lambda c: int(c.labels.get(NUMBER_LABEL, "0") or 0))
+
+
 def containers(settings: Settings, all: bool = True) -> List[Container]:
-    """Every container of the configured Compose project, on every engine."""
+    """Every service container Compose created for the configured project,
+    on every engine (sidecars, one-offs and look-alikes excluded)."""
     found: Dict[str, Container] = {}
     for service in _engines(settings):
         try:
-            for c in client(settings, service).containers.list(
-                all=all, filters={"label": f"{PROJECT_LABEL}={settings.project}"}
-            ):
-                found[c.id] = c
+            for c in _lookup(settings, service):
+                if all or c.status == "running":
+                    found[c.id] = c
         except docker.errors.DockerException as exc:
             raise ActivityFailed(f"listing containers of project {settings.project!r} failed: {exc}") from None
-    return sorted(found.values(), key=lambda c: c.labels.get(SERVICE_LABEL, ""))
+    return sorted(found.values(), key=lambda c: (c.labels.get(SERVICE_LABEL, ""), c.name))
+
+
+def find(settings: Settings, service: str) -> Optional[Container]:
+    """The container of ``service`` in the configured project, or None.
+
+    Raises ``ActivityFailed`` when the engine cannot be asked.
+    """
+    try:
+        found = _lookup(settings, service, service)
+    except docker.errors.DockerException as exc:
+        raise ActivityFailed(f"looking up service {service!r} failed: {exc}") from None
+    return found[0] if found else None
 
 
 def container(settings: Settings, service: str) -> Container:
     """The container of ``service`` in the configured Compose project.
 
     Raises ``ActivityFailed`` when there is none: a container outside the
-    project is never returned, so no action can touch it.
+    project (or a look-alike of one) is never returned, so no action can
+    touch it.
     """
-    try:
-        found = client(settings, service).containers.list(
-            all=True,
-            filters={"label": [f"{PROJECT_LABEL}={settings.project}", f"{SERVICE_LABEL}={service}"]},
-        )
-    except docker.errors.DockerException as exc:
-        raise ActivityFailed(f"looking up service {service!r} failed: {exc}") from None
-    if not found:
+    found = find(settings, service)
+    if found is None:
         known = sorted({c.labels.get(SERVICE_LABEL, "?") for c in containers(settings)})
         raise ActivityFailed(
             f"no container of service {service!r} in Compose project {settings.project!r} "
             f"(services there: {', '.join(known) or 'none: is the stack up? run chaosha stack up'})"
         )
-    return found[0]
+    return found

@@ -9,7 +9,7 @@ All rules live in one iptables chain, ``CHAOSHA``, and one root qdisc on
 """
 
 import shlex
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import docker
 import requests
@@ -17,10 +17,10 @@ from chaoslib.exceptions import ActivityFailed
 from docker.models.containers import Container
 
 from chaosha.config import Settings
-from chaosha.docker.client import SERVICE_LABEL, client, container
+from chaosha.docker.client import PROJECT_LABEL, SERVICE_LABEL, SIDECAR_LABEL, client, container
 
 __all__ = ["IFACES", "run_in_netns", "block_rules", "netem_args", "CLEAR_SCRIPT", "address_of",
-           "project_network", "aliases_for"]
+           "project_network", "aliases_for", "sidecar_labels"]
 
 CHAIN = "CHAOSHA"
 # Interfaces other than loopback (a reconnected container's is eth1, not eth0).
@@ -32,39 +32,57 @@ CLEAR_SCRIPT = (
 )
 
 
+def sidecar_labels(settings: Settings) -> Dict[str, str]:
+    """Labels of a sidecar: its own, and blanks over the Compose labels its
+    image may carry, so no lookup takes it for a service container."""
+    return {SIDECAR_LABEL: settings.project, PROJECT_LABEL: "", SERVICE_LABEL: "",
+            "com.docker.compose.oneoff": "True"}
+
+
 def run_in_netns(settings: Settings, target: Container, script: str, timeout: float = 30) -> str:
     """Run ``script`` (sh) in ``target``'s network namespace; returns output.
 
-    Raises ``ActivityFailed`` with the output when it exits non-zero.
+    The sidecar is removed with its volumes whatever happens.  Raises
+    ``ActivityFailed`` with the output when it exits non-zero.
     """
     service = target.labels.get(SERVICE_LABEL, "")
     engine = client(settings, service, timeout=timeout)
     image = settings.tools_image
     try:
-        sidecar = engine.containers.run(
-            image, ["-c", script], entrypoint="sh", user="root", detach=True,
+        sidecar = engine.containers.create(
+            image, ["-c", script], entrypoint="sh", user="root",
             network_mode=f"container:{target.id}", cap_add=["NET_ADMIN"],
-            labels={"chaosha.sidecar": "1"},
+            labels=sidecar_labels(settings),
         )
     except docker.errors.ImageNotFound:
         raise ActivityFailed(f"tools image {image} is missing on the engine of {service}: "
                              "build the stack (chaosha stack up) or set CHAOSHA_TOOLS_IMAGE") from None
     except docker.errors.APIError as exc:
-        raise ActivityFailed(f"cannot enter the network of {target.name}: {exc.explanation} "
-                             "(is it running?)") from None
+        raise ActivityFailed(f"cannot create a sidecar for {target.name}: {exc.explanation}") from None
     try:
-        code = sidecar.wait(timeout=timeout).get("StatusCode", 1)
-        output = sidecar.logs().decode(errors="replace").strip()
-    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-        raise ActivityFailed(f"network command in {target.name} took over {timeout:g}s") from None
+        code, output = _run_sidecar(sidecar, target, timeout)
     finally:
         try:
-            sidecar.remove(force=True)
+            sidecar.remove(v=True, force=True)
         except docker.errors.DockerException:
             pass
     if code != 0:
         raise ActivityFailed(f"network command in {target.name} failed ({code}): {output}")
     return output
+
+
+def _run_sidecar(sidecar: Container, target: Container, timeout: float) -> Tuple[int, str]:
+    """Start the sidecar and wait for it: (exit code, output)."""
+    try:
+        sidecar.start()
+    except docker.errors.APIError as exc:
+        raise ActivityFailed(f"cannot enter the network of {target.name}: {exc.explanation} "
+                             "(is it running?)") from None
+    try:
+        code = int(sidecar.wait(timeout=timeout).get("StatusCode", 1))
+        return code, sidecar.logs().decode(errors="replace").strip()
+    except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+        raise ActivityFailed(f"network command in {target.name} took over {timeout:g}s") from None
 
 
 def project_network(settings: Settings, target: Container) -> str:

@@ -1,6 +1,8 @@
 """Start a workload as a detached subprocess and stop it later, even from
-another process: its pid, ledger and log are kept in a state file under
-``<CHAOSHA_STATE_DIR>/integrity/``."""
+another process: its pid, ledger and log are kept in a state file in the
+project's workload folder (:func:`chaosha.state.workload_dir`).
+:func:`stop_all` stops the orphans: workloads whose starting process died
+(a ``chaos run`` killed with SIGKILL)."""
 
 import json
 import os
@@ -19,7 +21,9 @@ from chaosha.integrity.workload import new_run_id
 from chaosha.state import workload_dir
 from chaosha.timing import Deadline, wait_until
 
-__all__ = ["start_process", "stop_process", "load_state", "state_dir", "process_alive"]
+__all__ = ["start_process", "stop_process", "stop_all", "load_state", "state_dir", "process_alive"]
+
+MODULE = "chaosha.integrity.workload"
 
 _CHILDREN: Dict[int, "subprocess.Popen[bytes]"] = {}
 
@@ -48,16 +52,50 @@ def load_state(settings: Settings, run_id: str = "") -> Dict[str, Any]:
 
 def process_alive(pid: int, run_id: str) -> bool:
     """True while ``pid`` is our workload of ``run_id`` (not a zombie, not
-    a reused pid)."""
+    a reused pid: its command line names the run)."""
     child = _CHILDREN.get(pid)
     if child is not None:
         return child.poll() is None
+    stat = _proc_stat(pid, run_id)
+    return bool(stat) and stat[0] != "Z"
+
+
+def _proc_stat(pid: int, run_id: str, module: str = "") -> List[str]:
+    """Fields of ``/proc/<pid>/stat`` after the name, when ``pid``'s command
+    line names ``run_id`` (and ``module``); [] otherwise."""
     try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
+        return []
+    ours = run_id.encode() in args and (not module or module.encode() in args)
+    return stat if ours else []
+
+
+def _orphaned(state: Dict[str, Any]) -> bool:
+    """True when the workload of ``state`` runs and the process that started
+    it does not (any more) own it: its parent is no longer the starter."""
+    pid, run = int(state.get("pid") or 0), str(state.get("run_id") or "")
+    stat = _proc_stat(pid, run, MODULE) if pid and run else []
+    if not stat or stat[0] == "Z":
         return False
-    return run_id.encode() in cmdline and status[0] != "Z"
+    return int(stat[1]) != int(state.get("owner") or 0)
+
+
+def stop_all(settings: Settings, timeout: float = 5.0) -> List[str]:
+    """Stop every orphaned workload of the project (recorded in its workload
+    folder, its pid's command line naming the module and the run id, its
+    starter gone).  Returns the run ids stopped."""
+    stopped: List[str] = []
+    for path in sorted(state_dir(settings).glob("*.json")):
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(state, dict) and state.get("run_id") == path.stem and _orphaned(state):
+            stop_process(settings, path.stem, timeout)
+            stopped.append(path.stem)
+    return stopped
 
 
 def _progress(ledger: Path, need_write: bool) -> str:
@@ -79,7 +117,7 @@ def start_process(settings: Settings, args: List[str], writes: bool = True,
     run_id = new_run_id()
     folder = state_dir(settings)
     ledger, log = folder / f"{run_id}.jsonl", folder / f"{run_id}.log"
-    cmd = [sys.executable, "-m", "chaosha.integrity.workload", "--run-id", run_id,
+    cmd = [sys.executable, "-m", MODULE, "--run-id", run_id,
            "--ledger", str(ledger), *args]
     env = dict(os.environ)
     env.update({k: v for k, v in settings.values.items() if k.startswith("CHAOSHA_")})
@@ -88,7 +126,7 @@ def start_process(settings: Settings, args: List[str], writes: bool = True,
                                  stderr=subprocess.STDOUT, env=env, start_new_session=True)
     _CHILDREN[child.pid] = child
     state = {"run_id": run_id, "pid": child.pid, "ledger": str(ledger), "log": str(log),
-             "started": round(time.time(), 3), "cmd": cmd}
+             "started": round(time.time(), 3), "cmd": cmd, "owner": os.getpid()}
     (folder / f"{run_id}.json").write_text(json.dumps(state, indent=2))
     (folder / "current").write_text(run_id)
 

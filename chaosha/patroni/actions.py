@@ -5,15 +5,13 @@ from typing import Any, Dict
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosha import state as registry
 from chaosha.config import Settings, load
 from chaosha.patroni import client
 from chaosha.patroni.probes import wait_for_leader
+from chaosha.targets import set_failover_pause
 from chaosha.timing import Deadline, parse_duration
 
 __all__ = ["switchover", "failover", "pause_failover", "resume_failover"]
-
-PAUSE_FAULT = "patroni-pause"
 
 
 def _check_candidate(settings: Settings, candidate: str, leader: str) -> None:
@@ -69,13 +67,7 @@ def _set_pause(paused: bool, dry_run: bool, configuration: Configuration,
     settings = load(configuration, secrets)
     if dry_run:
         return {"dry_run": True, "would": "PATCH /config", "body": {"pause": paused}}
-    if paused:  # written down first, so heal resumes it even after a killed run
-        registry.record(settings, PAUSE_FAULT, "patroni")
-    code, text = client.post(settings, "/config", {"pause": paused}, method="PATCH")
-    if code != 200:
-        raise ActivityFailed(f"Patroni refused PATCH /config pause={paused} ({code}): {text}")
-    if not paused:
-        registry.forget(settings, PAUSE_FAULT, "patroni")
+    set_failover_pause(settings, paused)  # recorded first; a refused pause leaves no record
     return {"paused": paused}
 
 

@@ -10,17 +10,14 @@ from chaoslib.types import Configuration, Secrets
 from docker.models.containers import Container
 from kazoo.client import KazooClient
 
+from chaosha import state as registry
 from chaosha.config import Settings, ZkNode, load
+from chaosha.docker import lifecycle
 from chaosha.docker.client import container
+from chaosha.targets import guard
 from chaosha.timing import Deadline, parse_duration, wait_until
 from chaosha.zookeeper import client
-from chaosha.zookeeper.ensemble import (
-    VOTING_MODES,
-    WORD_TIMEOUT,
-    guard_removal,
-    node_status,
-    survey,
-)
+from chaosha.zookeeper.ensemble import VOTING_MODES, WORD_TIMEOUT, node_status
 from chaosha.zookeeper.session import session_hex, session_password, to_signed64
 
 __all__ = ["stop_node", "kill_node", "start_node", "expire_session"]
@@ -42,8 +39,9 @@ def stop_node(node: str, force: bool = False, dry_run: bool = False,
     ``container_state``.  Undo with ``start_node``.
     """
     settings = load(configuration, secrets)
-    grace = max(1, int(settings.timeout))
-    return _take_down(settings, node, "stop", force, dry_run, lambda c: c.stop(timeout=grace))
+    grace = max(1.0, float(int(settings.timeout)))
+    return _take_down(settings, node, "stop", force, dry_run,
+                      lambda found: lifecycle.stop(settings, node, found, grace))
 
 
 def kill_node(node: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
@@ -53,14 +51,15 @@ def kill_node(node: str, signal: str = "SIGKILL", force: bool = False, dry_run: 
     Same quorum guard, ``dry_run`` and result as ``stop_node`` (plus
     ``signal``).  Docker counts a kill as a manual stop: the restart
     policy does not bring the member back.  Undo with ``start_node``
-    (it also resumes a member frozen by SIGSTOP).
+    (it also resumes a member frozen by SIGSTOP; so does heal).
     """
     if not signal.strip():
         raise ActivityFailed(f"kill_node {node!r}: signal is empty; use e.g. SIGKILL or SIGSTOP")
+    sig = lifecycle.parse_signal(signal)
     settings = load(configuration, secrets)
     result = _take_down(settings, node, "kill", force, dry_run,
-                        lambda c: c.kill(signal=signal.strip()))
-    result["signal"] = signal.strip()
+                        lambda found: lifecycle.kill(settings, node, found, sig))
+    result["signal"] = sig
     return result
 
 
@@ -76,10 +75,10 @@ def start_node(node: str, wait: str = "60s", configuration: Configuration = None
     """
     settings = load(configuration, secrets)
     member = settings.zk_node(node)
-    found = container(settings, node)
-    _docker(node, "start", lambda: _revive(found))
-    result: Dict[str, Any] = {"node": node, "container": found.name, "action": "start"}
     seconds = parse_duration(wait, "start_node wait")
+    found = container(settings, node)
+    lifecycle.revive(settings, node, found)
+    result: Dict[str, Any] = {"node": node, "container": found.name, "action": "start"}
     mode, waited = None, 0.0
     if seconds > 0:
         word_timeout = min(settings.timeout, WORD_TIMEOUT)
@@ -88,18 +87,6 @@ def start_node(node: str, wait: str = "60s", configuration: Configuration = None
     result.update({"container_state": _state(found), "mode": mode,
                    "waited_ms": round(waited * 1000)})
     return result
-
-
-def _revive(found: Container) -> None:
-    """Start a stopped container; unpause a paused one; SIGCONT a running
-    one (harmless unless ``kill_node(signal="SIGSTOP")`` froze it)."""
-    found.reload()
-    if found.status == "paused":
-        found.unpause()
-    elif found.status == "running":
-        found.kill(signal="SIGCONT")
-    else:
-        found.start()
 
 
 def _voting_mode(member: ZkNode, timeout: float) -> Optional[str]:
@@ -111,21 +98,14 @@ def _take_down(settings: Settings, node: str, verb: str, force: bool, dry_run: b
                act: Callable[[Container], Any]) -> Dict[str, Any]:
     settings.zk_node(node)
     found = container(settings, node)
-    state = survey(settings)
-    guard = guard_removal(node, state["serving"], list(state["nodes"]), force)
+    checked = guard(settings, node, force)
     result: Dict[str, Any] = {"node": node, "container": found.name, "action": verb,
-                              "dry_run": dry_run, "forced": force, **guard}
+                              "dry_run": dry_run, "forced": force, **checked}
     if not dry_run:
-        _docker(node, verb, lambda: act(found))
+        registry.remember_target(settings, node)
+        act(found)
     result["container_state"] = _state(found)
     return result
-
-
-def _docker(node: str, verb: str, call: Callable[[], Any]) -> None:
-    try:
-        call()
-    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        raise ActivityFailed(f"docker {verb} of ZooKeeper {node!r} failed: {exc}") from None
 
 
 def _state(found: Container) -> str:

@@ -48,3 +48,44 @@ def test_netem_args():
     assert netem_args(0, 0, 5) == "netem loss 5%"
     with pytest.raises(ActivityFailed):
         netem_args(0, 0, 0)
+
+
+# -- what counts as a node of the project ---------------------------------
+
+COMPOSE = {"com.docker.compose.project": "proj", "com.docker.compose.service": "pg1",
+           "com.docker.compose.config-hash": "abc", "com.docker.compose.container-number": "1",
+           "com.docker.compose.oneoff": "False"}
+
+
+def test_a_compose_service_container_counts():
+    from chaosha.docker.client import is_service_container
+
+    assert is_service_container(COMPOSE, "proj", "/proj-pg1-1")
+    assert is_service_container(COMPOSE, "proj")
+
+
+@pytest.mark.parametrize("labels,name", [
+    # `docker run` of our image: only the image's build labels
+    ({"com.docker.compose.project": "proj", "com.docker.compose.service": "pg1",
+      "com.docker.compose.version": "2.26.1"}, "/eager_turing"),
+    (dict(COMPOSE, **{"chaosha.sidecar": "proj"}), "/proj-pg1-1"),  # a sidecar
+    (dict(COMPOSE, **{"com.docker.compose.oneoff": "True"}), "/proj-pg1-run-1"),  # compose run
+    (COMPOSE, "/decoy"),  # every label forged, but not Compose's name
+    (dict(COMPOSE, **{"com.docker.compose.project": "other"}), "/other-pg1-1"),
+])
+def test_look_alikes_do_not_count(labels, name):
+    from chaosha.docker.client import is_service_container
+
+    assert not is_service_container(labels, "proj", name)
+
+
+def test_sidecar_labels_blank_the_inherited_compose_labels(tmp_path):
+    from chaosha.config import load
+    from chaosha.docker.client import is_service_container
+    from chaosha.docker.network import sidecar_labels
+
+    settings = load({"CHAOSHA_PROJECT": "proj", "CHAOSHA_ENV_FILE": str(tmp_path / "none"),
+                     "CHAOSHA_STATE_DIR": str(tmp_path)})
+    labels = dict(COMPOSE, **sidecar_labels(settings))  # container labels override the image's
+    assert labels["chaosha.sidecar"] == "proj" and labels["com.docker.compose.project"] == ""
+    assert not is_service_container(labels, "proj", "/proj-pg1-1")

@@ -1,20 +1,41 @@
 """The ZooKeeper actions' logic with Docker and the ensemble faked: the
 quorum guard in front of stop/kill, dry runs, undo, and the returned shapes."""
 
+from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
 from chaoslib.discovery.discover import discover_actions, discover_probes
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha import state as registry
+from chaosha import targets
+from chaosha.config import load
 from chaosha.zookeeper import actions, probes
 
 
+class FakeApi:
+    timeout = 30
+
+
+class FakeClient:
+    api = FakeApi()
+
+
 class FakeContainer:
+    """Just enough of docker's Container for chaosha.docker.lifecycle."""
+
     def __init__(self, name: str, status: str = "running") -> None:
         self.name = name
+        self.id = f"fake-{name}"
         self.status = status
+        self.client = FakeClient()
         self.calls: List[str] = []
+
+    @property
+    def attrs(self) -> Dict[str, Any]:
+        return {"State": {"Status": self.status, "Running": self.status in ("running", "paused"),
+                          "Paused": self.status == "paused", "Pid": 0}}
 
     def reload(self) -> None:
         pass
@@ -25,7 +46,7 @@ class FakeContainer:
 
     def kill(self, signal: str = "SIGKILL") -> None:
         self.calls.append(f"kill {signal}")
-        if signal != "SIGCONT":
+        if signal not in ("SIGCONT", "SIGSTOP"):
             self.status = "exited"
 
     def start(self) -> None:
@@ -38,22 +59,31 @@ class FakeContainer:
 
 
 @pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch) -> Dict[str, Any]:
-    """Containers zk1..zk3 and a settable set of serving members."""
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Dict[str, Any]:
+    """Containers zk1..zk3 and a settable set of serving members; the fault
+    registry in a temporary state folder."""
+    monkeypatch.setenv("CHAOSHA_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("CHAOSHA_ENV_FILE", str(tmp_path / "none.env"))
     state: Dict[str, Any] = {
         "containers": {n: FakeContainer(f"proj-{n}-1") for n in ("zk1", "zk2", "zk3")},
         "serving": ["zk1", "zk2", "zk3"],
     }
 
     def survey(settings: Any) -> Dict[str, Any]:
-        nodes = {n: {"mode": "follower" if n in state["serving"] else None}
+        nodes = {n: {"mode": "follower" if n in state["serving"] else None, "reachable": True}
                  for n in ("zk1", "zk2", "zk3")}
         return {"nodes": nodes, "serving": list(state["serving"])}
 
-    monkeypatch.setattr(actions, "survey", survey)
+    monkeypatch.setattr(targets, "survey", survey)
+    monkeypatch.setattr(targets.docker_client, "find", lambda settings, n: state["containers"].get(n))
     monkeypatch.setattr(actions, "container", lambda settings, n: state["containers"][n])
     monkeypatch.setattr(actions, "_voting_mode", lambda member, timeout: "follower")
+    state["settings"] = load()
     return state
+
+
+def kinds(fake: Dict[str, Any]) -> List[str]:
+    return [f"{f['kind']}:{f['service']}" for f in registry.pending(fake["settings"])]
 
 
 def test_stop_first_member(fake: Dict[str, Any]) -> None:
@@ -85,9 +115,43 @@ def test_dry_run_with_force_reports_without_acting(fake: Dict[str, Any]) -> None
     assert result["container_state"] == "running" and result["signal"] == "SIGKILL"
 
 
-def test_kill_sends_the_signal(fake: Dict[str, Any]) -> None:
-    actions.kill_node("zk3", signal="SIGSTOP")
+def test_kill_sends_the_signal_and_records_the_fault(fake: Dict[str, Any]) -> None:
+    actions.kill_node("zk3", signal="stop")
     assert fake["containers"]["zk3"].calls == ["kill SIGSTOP"]
+    assert kinds(fake) == ["sigstop:zk3"]
+    assert registry.last_target(fake["settings"]) == "zk3"
+
+
+def test_a_sigstopped_member_counts_as_not_serving_once_it_stops_answering(fake: Dict[str, Any]) -> None:
+    fake["containers"]["zk1"].status = "paused"  # Docker says paused, srvr (stale) says follower
+    with pytest.raises(ActivityFailed, match="'zk2'.*pass force=true"):
+        actions.stop_node("zk2")
+
+
+def test_stop_and_start_record_and_forget(fake: Dict[str, Any]) -> None:
+    actions.stop_node("zk1")
+    assert kinds(fake) == ["down:zk1"]
+    actions.start_node("zk1", wait="0")
+    assert kinds(fake) == []
+
+
+def test_dry_runs_and_refusals_record_nothing(fake: Dict[str, Any]) -> None:
+    actions.kill_node("zk1", dry_run=True)
+    fake["serving"] = ["zk2", "zk3"]
+    with pytest.raises(ActivityFailed):
+        actions.kill_node("zk2")
+    assert kinds(fake) == [] and registry.last_target(fake["settings"]) == ""
+    assert all(c.calls == [] for c in fake["containers"].values())
+
+
+def test_guard_refuses_when_docker_cannot_be_asked(fake: Dict[str, Any],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(settings: Any, name: str) -> Any:
+        raise ActivityFailed("cannot reach the Docker engine")
+
+    monkeypatch.setattr(targets.docker_client, "find", down)
+    with pytest.raises(ActivityFailed, match="cannot tell whether a ZooKeeper quorum would remain"):
+        actions.stop_node("zk1")
 
 
 def test_kill_rejects_empty_signal(fake: Dict[str, Any]) -> None:
