@@ -31,6 +31,7 @@ __all__ = ["resolve", "resolve_all", "guard", "pg_serving", "zk_serving", "set_f
 ROLES = {"@leader": ("leader",), "@sync": ("sync_standby",), "@replica": ("sync_standby", "replica")}
 SERVE_TIMEOUT = 1.5  # s: a node that could serve answers its own REST API well within this
 PAUSE_FAULT = "patroni-pause"
+NO_ANSWER = "no Patroni REST API answered"  # chaosha.patroni.client.post's words
 
 
 class CannotTell(ActivityFailed):
@@ -182,10 +183,15 @@ def set_failover_pause(settings: Settings, paused: bool) -> None:
     and forgotten when Patroni refuses it; a resume forgets it."""
     if paused:
         registry.record(settings, PAUSE_FAULT, "patroni")
-    code, text = patroni.post(settings, "/config", {"pause": paused}, method="PATCH")
-    if code != 200:
-        if paused:  # refused: nothing to undo
+    try:
+        code, text = patroni.post(settings, "/config", {"pause": paused}, method="PATCH")
+        if code != 200:
+            raise ActivityFailed(f"Patroni refused PATCH /config pause={paused} ({code}): {text}")
+    except ActivityFailed as exc:
+        # Refused (a code, or the credentials): nothing to undo.  Unanswered:
+        # it may have landed, so the record stays for heal.
+        if paused and NO_ANSWER not in str(exc):
             registry.forget(settings, PAUSE_FAULT, "patroni")
-        raise ActivityFailed(f"Patroni refused PATCH /config pause={paused} ({code}): {text}")
+        raise
     if not paused:
         registry.forget(settings, PAUSE_FAULT, "patroni")

@@ -155,3 +155,18 @@ def test_stop_all_stops_orphans_only(world: Dict[str, Any]) -> None:
         for proc in (orphan, owned):
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("error,kept", [
+    ("Patroni on pg1 refused the credentials for PATCH /config", []),
+    ("PATCH /config: no Patroni REST API answered (pg1: ReadTimeout)", ["patroni-pause"]),
+])
+def test_a_pause_refused_for_credentials_is_forgotten_an_unanswered_one_kept(
+        world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch, error: str, kept: List[str]) -> None:
+    def post(*args: Any, **kwargs: Any) -> Any:
+        raise ActivityFailed(error)
+
+    monkeypatch.setattr(targets.patroni, "post", post)
+    with pytest.raises(ActivityFailed):
+        targets.set_failover_pause(world["settings"], True)
+    assert [f["kind"] for f in registry.pending(world["settings"])] == kept
