@@ -8,10 +8,10 @@ from typing import Any, Dict
 
 import pytest
 
+from chaosha.cli import main
 from chaosha.config import load
 from chaosha.integrity.actions import start_workload, stop_workload
 from chaosha.integrity.audit import find_primary
-from chaosha.integrity.cli import run_verdict_cli
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.probes import workload_progress, workload_verdict
 from chaosha.postgres.client import connect
@@ -65,6 +65,6 @@ def test_deleted_and_foreign_rows_are_reported(stack: Any, tmp_path: Path) -> No
     assert verdict["nodes_consistent"] is True  # every node agrees on the tampered set
     assert verdict["passed"] is False
     # The CLI gives the same answer and a failing exit code.
-    assert run_verdict_cli([started["ledger"], "--timeout", "30"]) == 1
+    assert main(["verdict", started["ledger"], "--timeout", "30"]) == 1
     # Stopping again is harmless (rollbacks).
     assert stop_workload(run, configuration=cfg)["stopped"] == "already-exited"

@@ -15,10 +15,10 @@ import pytest
 from chaoslib.discovery.discover import discover_actions, discover_probes
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.cli import main
 from chaosha.config import load
 from chaosha.integrity import runner
 from chaosha.integrity.audit import parse_time
-from chaosha.integrity.cli import run_verdict_cli
 from chaosha.integrity.session import Watchdog, outcome_of
 from chaosha.integrity.workload import WorkloadOptions, build_parser
 
@@ -123,10 +123,10 @@ def test_verdict_cli_offline(tmp_path: Path, capsys: Any) -> None:
         {"k": "end", "t": 101.0})) + "\n")
     ids = tmp_path / "ids"
     ids.write_text("1\n")
-    assert run_verdict_cli([str(ledger), "--final-ids", str(ids)]) == 1
+    assert main(["verdict", str(ledger), "--final-ids", str(ids)]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["lost_ids"] == [2] and out["passed"] is False
-    assert run_verdict_cli([str(tmp_path / "missing.jsonl")]) == 2
+    assert main(["verdict", str(tmp_path / "missing.jsonl")]) == 2
 
 
 def test_activities_are_discoverable_with_typed_arguments() -> None:

@@ -1,0 +1,80 @@
+"""``chaosha stack up|down|status|logs`` and ``chaosha heal``."""
+
+import json
+
+import click
+
+from chaosha.cli.common import CONTEXT, SECONDS, Failed, the_stack
+from chaosha.docker.actions import heal as heal_all
+from chaosha.patroni.probes import cluster_health, wait_for_healthy
+from chaosha.stack import Stack
+
+__all__ = ["stack", "heal"]
+
+
+@click.group(context_settings=CONTEXT)
+@click.option("--profile", "profiles", multiple=True, help="a Compose profile: pg3, alfresco")
+@click.pass_context
+def stack(ctx: click.Context, profiles: tuple) -> None:
+    """Bring the HA stack up or down, show its status and logs."""
+    ctx.obj = the_stack(profiles)
+
+
+@stack.command(context_settings=CONTEXT)
+@click.option("--wait", type=SECONDS, default=180, show_default=True, help="seconds to wait for readiness")
+@click.pass_obj
+def up(obj: Stack, wait: float) -> None:
+    """Bootstrap, build, start and wait for the first write on the leader."""
+    ready = obj.up(wait=wait)
+    s = obj.settings()
+    nodes = ", ".join(f"{n.name} {n.port}/{n.api_port}" for n in s.pg_nodes)
+    click.echo(f"""
+Stack {s.project} is up in {ready['seconds']}s; leader: {ready['leader']}.
+  PostgreSQL read-write (HAProxy)  {s.host}:{s.get('CHAOSHA_RW_PORT')}
+  PostgreSQL replicas  (HAProxy)   {s.host}:{s.get('CHAOSHA_RO_PORT')}
+  HAProxy stats page               http://{s.host}:{s.get('CHAOSHA_STATS_PORT')}/
+  nodes (PostgreSQL / Patroni API) {nodes}
+  passwords                        {obj.env_file} (user postgres: CHAOSHA_PG_PASSWORD)
+  cluster members                  docker compose -p {s.project} exec pg1 \
+                                     patronictl -c /etc/patroni/patroni.yml list
+""")
+
+
+@stack.command(context_settings=CONTEXT)
+@click.option("--volumes", is_flag=True, help="also delete every data volume")
+@click.pass_obj
+def down(obj: Stack, volumes: bool) -> None:
+    """Stop and remove the containers (volumes kept unless --volumes)."""
+    obj.down(volumes=volumes)
+
+
+@stack.command(context_settings=CONTEXT)
+@click.pass_obj
+def status(obj: Stack) -> None:
+    """Containers and cluster health; exit 1 when unhealthy."""
+    click.echo(obj.status())
+    health = cluster_health()
+    click.echo(json.dumps(health, indent=2))
+    if not health["healthy"]:
+        raise Failed(1)
+
+
+@stack.command(context_settings=CONTEXT)
+@click.argument("services", nargs=-1)
+@click.option("--tail", type=click.IntRange(min=1), default=200, show_default=True)
+@click.pass_obj
+def logs(obj: Stack, services: tuple, tail: int) -> None:
+    """Recent logs of the services (all by default)."""
+    obj.logs(list(services), tail)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--deep", is_flag=True, help="clear netfilter/netem in every container, recorded or not")
+@click.option("--wait", type=SECONDS, default=120, show_default=True,
+              help="then wait this long for a healthy cluster (0: do not wait)")
+def heal(deep: bool, wait: float) -> None:
+    """Undo every fault chaosha may have left (after a killed run) and stop
+    the project's orphaned workloads."""
+    click.echo(json.dumps(heal_all(deep=deep), indent=2))
+    if wait:
+        click.echo(json.dumps(wait_for_healthy(f"{wait}s"), indent=2))
