@@ -8,8 +8,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-import pytest
-
 from chaosha.cli import main
 from chaosha.cli.reports import LOCKED_EXIT
 from chaosha.config import load
