@@ -44,12 +44,12 @@ experiments: venv
 	$(BIN)/python experiments/build.py
 
 test-unit: venv
-	$(BIN)/pytest -m "not integration" -q
+	$(BIN)/pytest -m "not integration" -q --cov=chaosha --cov-report=term:skip-covered
 
 ## Starts its own stack (project chaosha-test, ports from 41000) and tears it down.
 test-integration: venv
 	bash compose/bootstrap.sh
-	$(BIN)/pytest -m integration -q
+	$(BIN)/pytest -m integration -q --cov=chaosha --cov-report=term:skip-covered
 
 ## The test command: lint, fast unit tests, then the integration tests against the real stack.
 test: lint test-unit test-integration
