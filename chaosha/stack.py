@@ -27,6 +27,9 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import DEFAULTS, PORT_KEYS, Settings, load, parse_env_file
 from chaosha.docker.client import containers
+from chaosha.haproxy.probes import routes_to_leader
+from chaosha.patroni.probes import cluster_health
+from chaosha.postgres.probes import write_succeeds
 from chaosha.timing import wait_until
 
 __all__ = ["Stack", "StackError", "SECRET_KEYS", "PORT_KEYS", "find_compose_dir"]
@@ -249,10 +252,6 @@ class Stack:
         """Wait until a write through the read-write port lands on the
         leader and every replica streams (what every experiment's steady
         state asks for)."""
-        from chaosha.haproxy.probes import routes_to_leader
-        from chaosha.patroni.probes import cluster_health
-        from chaosha.postgres.probes import write_succeeds
-
         settings = self.settings()
         config = {"CHAOSHA_ENV_FILE": str(self.env_file)}
 

@@ -20,6 +20,8 @@ from chaosha import state
 from chaosha.config import Settings, load
 from chaosha.report.cli import build_report
 from chaosha.report.journal import JournalView, load_journal
+from chaosha.suite.junit import write_junit
+from chaosha.suite.summary import write_summary
 
 __all__ = ["SuiteOptions", "ExperimentResult", "SuiteLocked", "suite_lock", "run_suite",
            "plan", "DEFAULT_EXPERIMENTS", "default_heal_cmd", "default_chaos_cmd"]
@@ -220,9 +222,6 @@ class Say:
 def run_suite(options: SuiteOptions, stream: IO[str] = sys.stdout) -> Tuple[Path, List[ExperimentResult]]:
     """Run every experiment under the lock; ``(folder, results)``.
     Raises ``SuiteLocked`` when another run holds the lock."""
-    from chaosha.suite.junit import write_junit
-    from chaosha.suite.summary import write_summary
-
     with suite_lock(options.settings or load(), options.out):
         folder = run_folder(options.out)
         say = Say(folder / "suite.log", stream)
