@@ -6,7 +6,8 @@
   it was killed outright;
 - ``last-target``: the service the latest destructive action aimed at;
 - ``workloads/``: the integrity workload runs (state, ledger, log);
-- ``*.lock``: locks held while a suite runs against the project.
+- ``*.lock``: locks held while an experiment (``experiment.lock``, taken by
+  the safeguard control) or a suite (``suite.lock``) runs against the project.
 
 The folder does not depend on the working directory, so every command run
 from anywhere against one project sees the same state.
@@ -18,14 +19,18 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import IO, Any, Dict, Iterator, List, Tuple
 
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import Settings
 
 __all__ = ["project_dir", "workload_dir", "pending", "record", "forget", "remember_target",
-           "last_target", "lock", "Locked"]
+           "last_target", "lock", "acquire", "release", "hold",
+           "holds", "let_go", "held_elsewhere", "refuse_while_busy", "Locked", "EXPERIMENT_LOCK"]
+
+
+EXPERIMENT_LOCK = "experiment"  # held by a running experiment (the safeguard control)
 
 
 class Locked(ActivityFailed):
@@ -103,25 +108,86 @@ def last_target(settings: Settings) -> str:
         return ""
 
 
-@contextlib.contextmanager
-def lock(settings: Settings, name: str, holder: str) -> Iterator[Path]:
-    """Hold the project's lock ``name`` (non-blocking); raises :class:`Locked`
-    naming who holds it.  ``holder`` says who we are (written in the file)."""
+def acquire(settings: Settings, name: str, holder: str) -> IO[str]:
+    """Take the project's lock ``name`` (non-blocking) and keep it until
+    :func:`release` (or the process ends); raises :class:`Locked` naming
+    who holds it.  ``holder`` says who we are (written in the file)."""
     path = project_dir(settings) / f"{name}.lock"
-    with open(path, "a+", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            raise Locked(f"project {settings.project!r} is busy: {handle.read().strip() or 'another run'} "
-                         f"holds {path}; wait for it to end") from None
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed by release()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
         handle.seek(0)
-        handle.truncate()
-        handle.write(f"{holder} (pid {os.getpid()}, since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})")
-        handle.flush()
-        try:
-            yield path
-        finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        who = handle.read().strip() or "another run"
+        handle.close()
+        raise Locked(f"project {settings.project!r} is busy: {who} holds {path}; "
+                     "wait for it to end") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{holder} (pid {os.getpid()}, since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})")
+    handle.flush()
+    return handle
+
+
+def release(handle: IO[str]) -> None:
+    """Give a lock from :func:`acquire` back."""
+    handle.seek(0)
+    handle.truncate()
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()
+
+
+@contextlib.contextmanager
+def lock(settings: Settings, name: str, holder: str) -> Iterator[None]:
+    """Hold the project's lock ``name`` for the block (see :func:`acquire`)."""
+    handle = acquire(settings, name, holder)
+    try:
+        yield
+    finally:
+        release(handle)
+
+
+_HELD: Dict[Tuple[str, str], IO[str]] = {}
+
+
+def hold(settings: Settings, name: str, holder: str) -> None:
+    """Take the project's lock ``name`` for this process until :func:`let_go`
+    (or the process ends: a killed run never leaves it taken)."""
+    key = (str(project_dir(settings)), name)
+    if key not in _HELD:
+        _HELD[key] = acquire(settings, name, holder)
+
+
+def let_go(settings: Settings, name: str) -> bool:
+    """Give back a lock taken with :func:`hold`; False when we held none."""
+    handle = _HELD.pop((str(project_dir(settings)), name), None)
+    if handle is None:
+        return False
+    release(handle)
+    return True
+
+
+def holds(settings: Settings, name: str) -> bool:
+    """True when this process holds the project's lock ``name`` (:func:`hold`)."""
+    return (str(project_dir(settings)), name) in _HELD
+
+
+def held_elsewhere(settings: Settings, name: str) -> str:
+    """Who holds the project's lock ``name`` in another process ("" when
+    nobody does, or this process holds it)."""
+    if holds(settings, name):
+        return ""
+    try:
+        release(acquire(settings, name, "probe"))
+    except Locked as exc:
+        return str(exc)
+    return ""
+
+
+def refuse_while_busy(settings: Settings, what: str, force: bool) -> None:
+    """Raise :class:`Locked` when an experiment runs against the project in
+    another process (``what`` would undo its faults), unless ``force``."""
+    holder = held_elsewhere(settings, EXPERIMENT_LOCK)
+    if holder and not force:
+        raise Locked(f"{what} refused: an experiment is running against this stack ({holder}); "
+                     "it heals when it ends — pass force=true (chaosha heal --force) to do it anyway")

@@ -70,11 +70,13 @@ def logs(obj: Stack, services: tuple, tail: int) -> None:
 
 @click.command(context_settings=CONTEXT)
 @click.option("--deep", is_flag=True, help="clear netfilter/netem in every container, recorded or not")
+@click.option("--force", is_flag=True, help="even while an experiment runs against the stack")
 @click.option("--wait", type=SECONDS, default=120, show_default=True,
               help="then wait this long for a healthy cluster (0: do not wait)")
-def heal(deep: bool, wait: float) -> None:
+def heal(deep: bool, force: bool, wait: float) -> None:
     """Undo every fault chaosha may have left (after a killed run) and stop
-    the project's orphaned workloads."""
-    click.echo(json.dumps(heal_all(deep=deep), indent=2))
+    the project's orphaned workloads; refuses while an experiment runs
+    against the stack (it heals when it ends) unless --force."""
+    click.echo(json.dumps(heal_all(deep=deep, force=force), indent=2))
     if wait:
         click.echo(json.dumps(wait_for_healthy(f"{wait}s"), indent=2))

@@ -2,6 +2,10 @@
 
 Declare it in an experiment's ``controls``.  It
 
+- takes the project's experiment lock for the run: a second experiment
+  against the same stack is interrupted before it touches anything (and its
+  rollbacks' heal refuses to undo the first run's faults); the lock goes
+  with the process, so a killed run never leaves it taken;
 - marks when the experiment started (so integrity probes judge only this
   experiment's workload);
 - turns a SIGTERM that chaostoolkit-lib 1.44 swallowed inside a Python
@@ -20,7 +24,11 @@ from typing import Any, Dict, List
 from chaoslib.exceptions import InterruptExecution
 from chaoslib.types import Activity, Configuration, Experiment, Journal, Run, Secrets
 
+from chaosha import state as project
 from chaosha.config import load
+from chaosha.docker.actions import heal
+from chaosha.integrity.actions import stop_workload
+from chaosha.integrity.probes import EXPERIMENT_MARK
 
 __all__ = ["before_experiment_control", "after_activity_control", "after_experiment_control"]
 
@@ -29,11 +37,14 @@ logger = logging.getLogger("chaostoolkit")
 
 def before_experiment_control(context: Experiment, configuration: Configuration = None,
                               secrets: Secrets = None, **kwargs: Any) -> None:
-    """Mark the experiment's start for the integrity probes."""
-    from chaosha.integrity.probes import EXPERIMENT_MARK
-    from chaosha.integrity.runner import state_dir
-
-    (state_dir(load(configuration, secrets)) / EXPERIMENT_MARK).write_text(str(time.time()))
+    """Take the project's experiment lock and mark the start for the
+    integrity probes; interrupt the run when another experiment holds it."""
+    settings = load(configuration, secrets)
+    try:
+        project.hold(settings, project.EXPERIMENT_LOCK, f"chaos run '{context.get('title', '?')}'")
+    except project.Locked as exc:
+        raise InterruptExecution(f"chaosha safeguard: {exc}") from None
+    (project.workload_dir(settings) / EXPERIMENT_MARK).write_text(str(time.time()))
 
 
 def swallowed_interrupt(state: Run) -> bool:
@@ -55,12 +66,27 @@ def after_activity_control(context: Activity, state: Run, configuration: Configu
 
 def after_experiment_control(context: Experiment, state: Journal, configuration: Configuration = None,
                              secrets: Secrets = None, **kwargs: Any) -> None:
-    """Stop the workload and heal every fault, whatever the run's status.
-    A run whose steady state failed *before* the method injected nothing:
-    chaostoolkit-lib 1.44 calls it completed; it is marked failed."""
-    from chaosha.docker.actions import heal
-    from chaosha.integrity.actions import stop_workload
+    """Stop the workload, heal every fault and give the lock back, whatever
+    the run's status.  A run whose steady state failed *before* the method
+    injected nothing: chaostoolkit-lib 1.44 calls it completed; it is marked
+    failed.  A run refused at the start (another experiment held the lock)
+    touches nothing."""
+    settings = load(configuration, secrets)
+    if not project.holds(settings, project.EXPERIMENT_LOCK):
+        logger.error("chaosha safeguard: another experiment holds this stack; nothing stopped or healed")
+        return
+    try:
+        report = _stop_and_heal(configuration, secrets)
+    finally:
+        project.let_go(settings, project.EXPERIMENT_LOCK)
+    logger.info("chaosha safeguard after the run (%s): %s", state.get("status"), report)
+    if before_hypothesis_failed(state):
+        logger.error("chaosha: the steady state was not met before the method, so no fault was "
+                     "injected: marking the run failed (is the cluster healthy? chaosha stack status)")
+        state["status"] = "failed"
 
+
+def _stop_and_heal(configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:
     report: Dict[str, Any] = {}
     try:
         report["workload"] = stop_workload(configuration=configuration, secrets=secrets).get("stopped")
@@ -71,11 +97,7 @@ def after_experiment_control(context: Experiment, state: Journal, configuration:
     except Exception as exc:  # noqa: BLE001 - say so; `chaosha heal` is the fallback
         logger.error("chaosha: healing after the run failed: %s; run `chaosha heal`", exc)
         report["heal"] = f"failed: {exc}"
-    logger.info("chaosha safeguard after the run (%s): %s", state.get("status"), report)
-    if before_hypothesis_failed(state):
-        logger.error("chaosha: the steady state was not met before the method, so no fault was "
-                     "injected: marking the run failed (is the cluster healthy? chaosha stack status)")
-        state["status"] = "failed"
+    return report
 
 
 def before_hypothesis_failed(journal: Journal) -> bool:

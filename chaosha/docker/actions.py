@@ -23,7 +23,8 @@ from chaosha.config import Settings, load
 from chaosha.docker import lifecycle, network
 from chaosha.docker.client import SERVICE_LABEL, container, containers
 from chaosha.integrity.runner import stop_all
-from chaosha.targets import PAUSE_FAULT, guard, resolve, resolve_all, set_failover_pause
+from chaosha.patroni.client import PAUSE_FAULT, set_failover_pause
+from chaosha.targets import guard, resolve, resolve_all
 from chaosha.timing import parse_duration
 
 __all__ = [
@@ -287,15 +288,18 @@ def _heal_container(settings: Settings, target: Container, faults: List[Dict[str
     return steps
 
 
-def heal(deep: bool = False, configuration: Configuration = None,
+def heal(deep: bool = False, force: bool = False, configuration: Configuration = None,
          secrets: Secrets = None) -> Dict[str, Any]:
     """Undo every fault chaosha can leave in the project: thaw paused
     containers, SIGCONT SIGSTOPped ones, reconnect disconnected ones, remove
     recorded iptables/netem faults (with ``deep``: from every running
     container, and SIGCONT to all), start stopped containers, resume Patroni
     failover that chaosha paused, stop orphaned workload processes (whose
-    run died).  Safe to run any time; returns what it did per service."""
+    run died).  Safe to run any time; refuses, unless ``force``, while an
+    experiment runs against the stack in another process (it would undo that
+    run's faults).  Returns what it did per service."""
     settings = load(configuration, secrets)
+    registry.refuse_while_busy(settings, "heal", force)
     done: Dict[str, List[str]] = {}
     errors: List[str] = []
     stopped = stop_all(settings)

@@ -8,6 +8,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosha.config import load
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.runner import start_process, state_dir, stop_process
+from chaosha.state import refuse_while_busy
 from chaosha.timing import parse_duration
 
 __all__ = ["start_workload", "stop_workload"]
@@ -39,12 +40,16 @@ def start_workload(duration: float = 300, rate: float = 200, max_writes: int = 1
     return {k: state[k] for k in ("run_id", "pid", "ledger", "log", "started")}
 
 
-def stop_workload(run_id: str = "", timeout: float = 15, configuration: Configuration = None,
-                  secrets: Secrets = None) -> Dict[str, Any]:
+def stop_workload(run_id: str = "", timeout: float = 15, force: bool = False,
+                  configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Stop the workload ``run_id`` (default: the latest): SIGTERM, wait up
     to ``timeout`` seconds, then SIGKILL.  Safe to call twice (rollbacks).
+    Without ``run_id`` it refuses, unless ``force``, while an experiment
+    runs against the stack in another process (the latest run is its own).
     Returns ``{run_id, ledger, stopped}`` and the writer's final counts."""
     settings = load(configuration, secrets)
+    if not run_id:
+        refuse_while_busy(settings, "stopping the latest workload", force)
     if not run_id and not (state_dir(settings) / "current").is_file():
         return {"run_id": "", "ledger": "", "stopped": "none-started"}
     state = stop_process(settings, run_id, parse_duration(timeout, "stop_workload timeout"))

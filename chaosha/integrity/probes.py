@@ -2,6 +2,7 @@
 its progress while it runs."""
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, Dict
@@ -79,7 +80,8 @@ def integrity_holds(max_rto_s: float = 60, configuration: Configuration = None,
     the run, unless ``workload_verdict`` already judged it).  ``acceptable``
     is true when that verdict passed and ``rto_s`` <= ``max_rto_s``, and
     also when no run was started yet in this experiment (``judged`` false:
-    e.g. the hypothesis before the method).  Needs the chaosha safeguard
+    e.g. the hypothesis before the method); a run started by another
+    process is never judged here.  Needs the chaosha safeguard
     control to know when the experiment started."""
     settings = load(configuration, secrets)
     mark = state_dir(settings) / EXPERIMENT_MARK
@@ -88,7 +90,7 @@ def integrity_holds(max_rto_s: float = 60, configuration: Configuration = None,
         state = load_state(settings)
     except ActivityFailed:
         state = {}
-    if not state or float(state.get("started", 0)) < since:
+    if not state or float(state.get("started", 0)) < since or state.get("owner") != os.getpid():
         return {"judged": False, "acceptable": True, "reason": "no workload run in this experiment yet"}
     cached = _verdict_path(settings, state["run_id"])
     verdict = (json.loads(cached.read_text()) if cached.is_file()

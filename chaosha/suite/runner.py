@@ -91,13 +91,13 @@ class ExperimentResult:
 
 
 @contextmanager
-def suite_lock(settings: Settings, out: Path) -> Iterator[Path]:
+def suite_lock(settings: Settings, out: Path) -> Iterator[None]:
     """Hold the project's ``suite`` lock (non-blocking); ``SuiteLocked``
     naming the holder when another suite runs against the same project."""
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with state.lock(settings, "suite", f"chaosha suite run --out {out.resolve()}") as path:
-            yield path
+        with state.lock(settings, "suite", f"chaosha suite run --out {out.resolve()}"):
+            yield
     except state.Locked as exc:
         raise SuiteLocked(f"another suite run is using this stack: {exc}; two runs must never "
                           "overlap") from None
