@@ -19,19 +19,15 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import requests
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha import state as registry
 from chaosha.config import PgNode, Settings
 from chaosha.docker import client as docker_client
 from chaosha.patroni import client as patroni
 from chaosha.zookeeper.ensemble import guard_removal, survey
 
-__all__ = ["resolve", "resolve_all", "guard", "pg_serving", "zk_serving", "set_failover_pause",
-           "PAUSE_FAULT", "SERVE_TIMEOUT"]
+__all__ = ["resolve", "resolve_all", "guard", "pg_serving", "zk_serving", "SERVE_TIMEOUT"]
 
 ROLES = {"@leader": ("leader",), "@sync": ("sync_standby",), "@replica": ("sync_standby", "replica")}
 SERVE_TIMEOUT = 1.5  # s: a node that could serve answers its own REST API well within this
-PAUSE_FAULT = "patroni-pause"
-NO_ANSWER = "no Patroni REST API answered"  # chaosha.patroni.client.post's words
 
 
 class CannotTell(ActivityFailed):
@@ -175,23 +171,3 @@ def guard(settings: Settings, service: str, force: bool) -> Dict[str, Any]:
             serving, configured = [], [n.name for n in settings.zk_nodes]
         return guard_removal(service, serving, configured, force)
     return {}
-
-
-def set_failover_pause(settings: Settings, paused: bool) -> None:
-    """Pause or resume Patroni's automatic failover (PATCH /config).  A pause
-    is recorded before it is sent (so heal resumes it after a killed run)
-    and forgotten when Patroni refuses it; a resume forgets it."""
-    if paused:
-        registry.record(settings, PAUSE_FAULT, "patroni")
-    try:
-        code, text = patroni.post(settings, "/config", {"pause": paused}, method="PATCH")
-        if code != 200:
-            raise ActivityFailed(f"Patroni refused PATCH /config pause={paused} ({code}): {text}")
-    except ActivityFailed as exc:
-        # Refused (a code, or the credentials): nothing to undo.  Unanswered:
-        # it may have landed, so the record stays for heal.
-        if paused and NO_ANSWER not in str(exc):
-            registry.forget(settings, PAUSE_FAULT, "patroni")
-        raise
-    if not paused:
-        registry.forget(settings, PAUSE_FAULT, "patroni")

@@ -9,12 +9,18 @@ Times are wall-clock epoch seconds; ``t0``/``t1`` bound an operation.
 
 import json
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Union
 
-__all__ = ["Ledger", "read_records", "OK", "FAILED", "IN_DOUBT"]
+__all__ = ["new_run_id", "Ledger", "read_records", "OK", "FAILED", "IN_DOUBT"]
+
+def new_run_id() -> str:
+    """A unique, sortable run id such as ``20261126T230102Z-3fa9c1``."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
 
 OK = "ok"
 FAILED = "failed"

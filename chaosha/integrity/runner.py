@@ -16,8 +16,7 @@ from typing import Any, Dict, List
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import Settings
-from chaosha.integrity.ledger import OK, read_records
-from chaosha.integrity.workload import new_run_id
+from chaosha.integrity.ledger import OK, new_run_id, read_records
 from chaosha.state import workload_dir
 from chaosha.timing import Deadline, wait_until
 

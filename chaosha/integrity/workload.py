@@ -1,12 +1,11 @@
 """Run a workload (writer, reader, sampler) in the foreground until its
 duration or write count is reached, or SIGTERM/SIGINT; this is what the
 background subprocess runs (``python -m chaosha.integrity.workload``) and
-what ``chaosha workload`` calls (:func:`run_workload_cli`)."""
+what ``chaosha workload run`` calls (:func:`run_workload`)."""
 
 import argparse
 import json
 import os
-import secrets
 import signal
 import sys
 import threading
@@ -17,19 +16,14 @@ from typing import Any, Dict, List, Optional, Sequence
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import Settings, load
-from chaosha.integrity.ledger import Ledger
+from chaosha.integrity.ledger import Ledger, new_run_id
 from chaosha.integrity.sampler import Sampler
 from chaosha.integrity.session import Watchdog, error_text
 from chaosha.integrity.writer import NodeMap, Reader, Writer, ensure_table
 from chaosha.postgres.client import endpoint
 from chaosha.state import workload_dir
 
-__all__ = ["WorkloadOptions", "run_workload", "run_workload_cli", "new_run_id", "build_parser"]
-
-
-def new_run_id() -> str:
-    """A unique, sortable run id such as ``20261126T230102Z-3fa9c1``."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+__all__ = ["WorkloadOptions", "run_workload", "run_workload_cli", "build_parser"]
 
 
 class WorkloadOptions(argparse.Namespace):

@@ -7,8 +7,6 @@ from chaoslib.types import Configuration, Secrets
 
 from chaosha.config import Settings, load
 from chaosha.patroni import client
-from chaosha.patroni.probes import wait_for_leader
-from chaosha.targets import set_failover_pause
 from chaosha.timing import Deadline, parse_duration
 
 __all__ = ["switchover", "failover", "pause_failover", "resume_failover"]
@@ -39,9 +37,8 @@ def _planned(kind: str, body: Dict[str, Any], timeout: str, dry_run: bool,
     if code not in (200, 202):
         raise ActivityFailed(f"Patroni refused the {kind} from {leader or 'no leader'} "
                              f"({code}): {text}")
-    new = wait_for_leader(f"{max(deadline.remaining(), 0.1)}s", exclude=leader,
-                          configuration=configuration, secrets=secrets)
-    return {"previous_leader": leader, "leader": new["leader"], "http_code": code,
+    new, _ = client.wait_for_primary(settings, max(deadline.remaining(), 0.1), exclude=leader)
+    return {"previous_leader": leader, "leader": new, "http_code": code,
             "message": text, "seconds": round(deadline.elapsed(), 3)}
 
 
@@ -67,7 +64,7 @@ def _set_pause(paused: bool, dry_run: bool, configuration: Configuration,
     settings = load(configuration, secrets)
     if dry_run:
         return {"dry_run": True, "would": "PATCH /config", "body": {"pause": paused}}
-    set_failover_pause(settings, paused)  # recorded first; a refused pause leaves no record
+    client.set_failover_pause(settings, paused)  # recorded first; a refused pause leaves no record
     return {"paused": paused}
 
 

@@ -13,10 +13,19 @@ from typing import Any, Dict, List, Optional, Tuple
 import requests
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha import state
 from chaosha.config import PgNode, Settings
-from chaosha.timing import first_answer
+from chaosha.timing import first_answer, wait_until
 
-__all__ = ["api", "cluster", "leader_name", "members", "post", "node_status", "status"]
+PAUSE_FAULT = "patroni-pause"
+
+
+class NoAnswer(ActivityFailed):
+    """No Patroni REST API answered (the request may or may not have landed)."""
+
+
+__all__ = ["NoAnswer", "PAUSE_FAULT", "set_failover_pause", "wait_for_primary", "api", "cluster",
+           "leader_name", "members", "post", "node_status", "status"]
 
 
 def api(settings: Settings) -> requests.Session:
@@ -105,4 +114,38 @@ def post(settings: Settings, path: str, body: Dict[str, Any], timeout: float = 0
                 "check CHAOSHA_PATRONI_API_USER / CHAOSHA_PATRONI_API_PASSWORD"
             )
         return response.status_code, response.text.strip()
-    raise ActivityFailed(f"{method} {path}: no Patroni REST API answered ({', '.join(errors)})")
+    raise NoAnswer(f"{method} {path}: no Patroni REST API answered ({', '.join(errors)})")
+
+
+def set_failover_pause(settings: Settings, paused: bool) -> None:
+    """Pause or resume Patroni's automatic failover (PATCH /config).  A pause
+    is recorded before it is sent (so heal resumes it after a killed run)
+    and forgotten when Patroni refuses it; a resume forgets it."""
+    if paused:
+        state.record(settings, PAUSE_FAULT, "patroni")
+    try:
+        code, text = post(settings, "/config", {"pause": paused}, method="PATCH")
+        if code != 200:
+            raise ActivityFailed(f"Patroni refused PATCH /config pause={paused} ({code}): {text}")
+    except NoAnswer:
+        raise  # it may have landed: the record stays for heal
+    except ActivityFailed:
+        if paused:  # refused (a code, or the credentials): nothing to undo
+            state.forget(settings, PAUSE_FAULT, "patroni")
+        raise
+    if not paused:
+        state.forget(settings, PAUSE_FAULT, "patroni")
+
+
+def wait_for_primary(settings: Settings, timeout: float, exclude: str = "") -> Tuple[str, float]:
+    """Wait until a member (other than ``exclude``) holds the leader key and
+    its own REST API says it runs as primary: ``(name, seconds waited)``.
+    Raises ``ActivityFailed`` at the deadline."""
+    def check() -> str:
+        name = leader_name(settings, timeout=2)
+        if not name or name == exclude:
+            return ""
+        status = node_status(settings, settings.pg_node(name), timeout=2) or {}
+        return name if status.get("role") in ("primary", "master") else ""
+
+    return wait_until(check, timeout, 0.25, f"a Patroni leader{' other than ' + exclude if exclude else ''}")

@@ -110,18 +110,8 @@ def wait_for_leader(timeout: str = "60s", exclude: str = "", configuration: Conf
     """Wait until a member (other than ``exclude``, if given) holds the
     leader key and runs as primary.  Returns the leader and seconds waited;
     raises ActivityFailed at the deadline."""
-    settings = load(configuration, secrets)
-
-    def check() -> str:
-        name = client.leader_name(settings, timeout=2)
-        if not name or name == exclude:
-            return ""
-        node = settings.pg_node(name)
-        status = client.node_status(settings, node, timeout=2) or {}
-        return name if status.get("role") in ("primary", "master") else ""
-
-    name, waited = wait_until(check, parse_duration(timeout, "timeout"), 0.5,
-                              f"a Patroni leader{' other than ' + exclude if exclude else ''}")
+    name, waited = client.wait_for_primary(load(configuration, secrets), parse_duration(timeout, "timeout"),
+                                           exclude)
     return {"leader": name, "waited_s": round(waited, 3)}
 
 

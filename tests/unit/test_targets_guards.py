@@ -17,6 +17,7 @@ from chaosha import state as registry
 from chaosha import targets
 from chaosha.config import load
 from chaosha.integrity import runner
+from chaosha.patroni import client as patroni_client
 
 LEADER = {"state": "running", "role": "primary"}
 STREAMING = {"state": "running", "role": "replica", "replication_state": "streaming"}
@@ -125,9 +126,9 @@ def test_a_refused_pause_leaves_no_fault(world: Dict[str, Any], monkeypatch: pyt
         seen.append([f["kind"] for f in registry.pending(settings)])  # recorded before it is sent
         return 503, "no"
 
-    monkeypatch.setattr(targets.patroni, "post", post)
+    monkeypatch.setattr(patroni_client, "post", post)
     with pytest.raises(ActivityFailed, match="refused"):
-        targets.set_failover_pause(world["settings"], True)
+        patroni_client.set_failover_pause(world["settings"], True)
     assert seen == [["patroni-pause"]]
     assert registry.pending(world["settings"]) == []
 
@@ -158,15 +159,16 @@ def test_stop_all_stops_orphans_only(world: Dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("error,kept", [
-    ("Patroni on pg1 refused the credentials for PATCH /config", []),
-    ("PATCH /config: no Patroni REST API answered (pg1: ReadTimeout)", ["patroni-pause"]),
+    (ActivityFailed("Patroni on pg1 refused the credentials for PATCH /config"), []),
+    (patroni_client.NoAnswer("PATCH /config: no Patroni REST API answered (pg1: ReadTimeout)"),
+     ["patroni-pause"]),
 ])
 def test_a_pause_refused_for_credentials_is_forgotten_an_unanswered_one_kept(
-        world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch, error: str, kept: List[str]) -> None:
+        world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch, error: Exception, kept: List[str]) -> None:
     def post(*args: Any, **kwargs: Any) -> Any:
-        raise ActivityFailed(error)
+        raise error
 
-    monkeypatch.setattr(targets.patroni, "post", post)
+    monkeypatch.setattr(patroni_client, "post", post)
     with pytest.raises(ActivityFailed):
-        targets.set_failover_pause(world["settings"], True)
+        patroni_client.set_failover_pause(world["settings"], True)
     assert [f["kind"] for f in registry.pending(world["settings"])] == kept
