@@ -1,0 +1,85 @@
+"""The pure decisions of the Patroni and HAProxy probes, with fakes for
+the REST API and the connection: what counts as healthy, what counts as
+routed, and that a silent peer never delays an answer."""
+
+import time
+from typing import Any, Dict, List
+
+import pytest
+
+from chaosha.haproxy import probes as haproxy
+from chaosha.patroni import client as patroni
+from chaosha.patroni import probes as patroni_probes
+from chaosha.timing import first_answer
+
+CFG = {"CHAOSHA_ENV_FILE": "/nonexistent/.env", "CHAOSHA_PG_NODES": "pg1,pg2,pg3"}
+
+
+def member(name: str, role: str, state: str, timeline: int = 3, lag: Any = 0) -> Dict[str, Any]:
+    return {"name": name, "role": role, "state": state, "timeline": timeline, "lag": lag}
+
+
+HEALTHY = [member("pg1", "leader", "running"), member("pg2", "sync_standby", "streaming"),
+           member("pg3", "replica", "streaming", lag=100)]
+
+
+@pytest.mark.parametrize("members,pause,reason", [
+    (HEALTHY, False, ""),
+    ([*HEALTHY[:2], member("pg3", "replica", "streaming", lag=5_000_000)], False, "1 of 2 replicas"),
+    ([*HEALTHY[:2], member("pg3", "replica", "streaming", timeline=2)], False, "1 of 2 replicas"),
+    ([*HEALTHY[:2], member("pg3", "replica", "stopped")], False, "1 of 2 replicas"),
+    ([*HEALTHY[:2], member("pg3", "replica", "streaming", lag="unknown")], False, "1 of 2 replicas"),
+    ([member("pg1", "leader", "running"), member("pg2", "leader", "running"), HEALTHY[2]], False,
+     "2 running leaders"),
+    (HEALTHY[1:], False, "0 running leaders"),
+    (HEALTHY, True, "automatic failover is paused"),
+])
+def test_cluster_health_decides_from_the_cluster_view(monkeypatch, members: List[Dict[str, Any]],
+                                                      pause: bool, reason: str) -> None:
+    monkeypatch.setattr(patroni, "cluster", lambda settings, timeout=0: ({"members": members, "pause": pause},
+                                                                         "pg2"))
+    health = patroni_probes.cluster_health(1_048_576, configuration=CFG)
+    assert health["healthy"] is (reason == "")
+    assert reason in health["reason"]
+
+
+def test_an_unreachable_cluster_is_unhealthy_not_an_error(monkeypatch) -> None:
+    def silent(settings: Any, timeout: float = 0) -> Any:
+        raise patroni.ActivityFailed("no Patroni REST API answered")
+
+    monkeypatch.setattr(patroni, "cluster", silent)
+    health = patroni_probes.cluster_health(configuration=CFG)
+    assert health["healthy"] is False and "no Patroni REST API answered" in health["reason"]
+
+
+@pytest.mark.parametrize("reached,leader,routed", [
+    ({"reached": True, "node": "pg1", "in_recovery": False}, "pg1", True),
+    ({"reached": True, "node": "pg2", "in_recovery": False}, "pg1", False),  # a stale old primary
+    ({"reached": True, "node": "pg1", "in_recovery": True}, "pg1", False),   # promoted, still recovering
+    ({"reached": False, "node": "", "error": "timeout"}, "pg1", False),
+    ({"reached": True, "node": "pg1", "in_recovery": False}, "", False),     # no leader key
+])
+def test_routed_means_the_writable_leader_answers_through_haproxy(monkeypatch, reached: Dict[str, Any],
+                                                                  leader: str, routed: bool) -> None:
+    monkeypatch.setattr(haproxy, "_reach", lambda settings, port, timeout: dict(reached))
+    monkeypatch.setattr(patroni, "leader_name", lambda settings, timeout=0: leader)
+    route = haproxy.routes_to_leader(configuration=CFG)
+    assert route["routes_to_leader"] is routed and route["leader"] == leader
+
+
+def test_a_route_check_through_a_frozen_server_gives_up_in_time(monkeypatch) -> None:
+    monkeypatch.setattr(haproxy, "_reach", lambda settings, port, timeout: time.sleep(5) or {})
+    monkeypatch.setattr(patroni, "leader_name", lambda settings, timeout=0: "pg1")
+    started = time.monotonic()
+    route = haproxy._route(haproxy.load(CFG), 0.3)
+    assert route["routes_to_leader"] is False and "no answer through HAProxy" in route["error"]
+    assert time.monotonic() - started < 2.0
+
+
+def test_first_answer_does_not_wait_for_a_silent_peer() -> None:
+    started = time.monotonic()
+    value, errors = first_answer([lambda: time.sleep(5), lambda: "pg2"], 3.0)
+    assert value == "pg2" and time.monotonic() - started < 1.0
+    value, errors = first_answer([lambda: 1 / 0, lambda: time.sleep(5)], 0.2)
+    assert value is None and any("ZeroDivisionError" in e for e in errors)
+    assert any("no answer within" in e for e in errors)
