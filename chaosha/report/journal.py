@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-__all__ = ["Activity", "JournalView", "load_journal", "parse_time", "FAULT_FUNCS", "REPAIR_FUNCS"]
+__all__ = ["Activity", "JournalView", "load_journal", "parse_time", "FAULT_FUNCS", "REPAIR_FUNCS",
+           "SAFEGUARD_MODULE", "verdict_reasons"]
 
 #: chaosha actions that inject a fault and those that undo one.
 FAULT_FUNCS = frozenset({
@@ -19,7 +20,10 @@ FAULT_FUNCS = frozenset({
 REPAIR_FUNCS = frozenset({
     "start_container", "unpause_container", "heal_partition", "reconnect_network",
     "remove_latency", "heal", "resume_failover", "start_node"})
+#: actions that start or stop the workload: neither a fault nor a heal.
+WORKLOAD_FUNCS = frozenset({"start_workload", "stop_workload"})
 VERDICT_FUNC = "workload_verdict"
+SAFEGUARD_MODULE = "chaosha.controls.safeguard"
 PHASES = ("before", "method", "during", "after", "rollbacks")
 
 
@@ -59,6 +63,19 @@ class Activity:
         return self.kind == "action" and self.func in REPAIR_FUNCS
 
     @property
+    def is_heal(self) -> bool:
+        """A repair (start, unpause, reconnect, heal…) or any rollback
+        action other than the workload's own."""
+        if self.kind != "action" or self.func in WORKLOAD_FUNCS:
+            return False
+        return self.is_repair or self.phase == "rollbacks"
+
+    @property
+    def healed_at(self) -> Optional[float]:
+        """When the heal took effect: its end (its start while running)."""
+        return self.end if self.end is not None else self.start
+
+    @property
     def duration(self) -> Optional[float]:
         if self.start is None or self.end is None:
             return None
@@ -85,6 +102,19 @@ class JournalView:
     declared: List[str] = field(default_factory=list)
     verdict: Optional[Dict[str, Any]] = None
     verdict_declared: bool = False
+    safeguard: bool = False
+    safeguard_at: Optional[float] = None
+    safeguard_record: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def heals(self) -> List[Activity]:
+        return [a for a in self.activities if a.is_heal]
+
+    @property
+    def failed_actions(self) -> List[Activity]:
+        """Method actions that failed (Chaos Toolkit still calls such a run
+        completed)."""
+        return [a for a in self.phase("method") if a.kind == "action" and a.status == "failed"]
 
     def phase(self, name: str) -> List[Activity]:
         return [a for a in self.activities if a.phase == name]
@@ -114,7 +144,12 @@ class JournalView:
 
     @property
     def problems(self) -> List[str]:
-        """Why this run does not pass, in plain words (empty: it passed).
+        """Why this run does not pass, in plain words (empty: it passed),
+        with the verdict's own reasons."""
+        return self.issues()
+
+    def issues(self, reasons: bool = True) -> List[str]:
+        """Why this run does not pass (``reasons``: with the verdict's).
         Passing needs status completed, no deviation, the steady state met
         before the method and, when the experiment asks for an integrity
         verdict, a passing verdict."""
@@ -128,10 +163,32 @@ class JournalView:
         if self.deviated:
             found.append("the system deviated: the steady state was not met after the method")
         if self.verdict is not None and not self.verdict.get("passed"):
-            found.append("the integrity verdict failed")
+            why = verdict_reasons(self.verdict) if reasons else []
+            found.append("the integrity verdict failed" + (f" ({'; '.join(why)})" if why else ""))
         elif self.verdict is None and self.verdict_declared:
             found.append("no integrity verdict was produced")
         return found
+
+
+def verdict_reasons(verdict: Optional[Dict[str, Any]]) -> List[str]:
+    """The verdict's ``reasons`` (why it did not pass); empty for older
+    verdicts that have none."""
+    reasons = (verdict or {}).get("reasons")
+    return [str(r) for r in reasons if r] if isinstance(reasons, list) else []
+
+
+def _safeguard(data: Dict[str, Any], experiment: Dict[str, Any]) -> Tuple[bool, Optional[float]]:
+    """Whether the safeguard control ran and when it healed: its own
+    record's ``at`` when the journal has one, else the run's end (it heals
+    right after the journal's end is set)."""
+    record = data.get("safeguard")
+    at = record.get("at") if isinstance(record, dict) else None
+    when = float(at) if isinstance(at, (int, float)) else parse_time(at)
+    controls = [c for c in _list(experiment.get("controls")) if isinstance(c, dict)]
+    declared = any(_provider(c).get("module") == SAFEGUARD_MODULE for c in controls)
+    if when is None and (declared or isinstance(record, dict)):
+        when = parse_time(data.get("end"))
+    return declared or isinstance(record, dict), when
 
 
 def _provider(activity: Dict[str, Any]) -> Dict[str, Any]:
@@ -166,29 +223,61 @@ def _activity(phase: str, run: Dict[str, Any]) -> Activity:
 
 
 def _declares_verdict(experiment: Dict[str, Any]) -> bool:
-    hypo = experiment.get("steady-state-hypothesis") or {}
-    declared = list(experiment.get("method") or []) + list(hypo.get("probes") or [])
+    hypo = _dict(experiment.get("steady-state-hypothesis"))
+    declared = _list(experiment.get("method")) + _list(hypo.get("probes"))
     return any(isinstance(a, dict) and _provider(a).get("func") == VERDICT_FUNC for a in declared)
+
+
+def _dict(value: Any) -> Dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> List[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _runs(data: Dict[str, Any], view: JournalView) -> List[Tuple[str, Any]]:
+    """Every executed activity with its phase (the method first, where the
+    verdict is looked for first); fills ``view.steady`` on the way."""
+    states = _dict(data.get("steady_states"))
+    runs: List[Tuple[str, Any]] = [("method", r) for r in _list(data.get("run"))]
+    view.steady = {"before": None, "after": None}
+    for phase in ("after", "before"):
+        state = states.get(phase)
+        view.steady[phase] = state.get("steady_state_met") if isinstance(state, dict) else None
+        runs += [(phase, r) for r in _list(_dict(state).get("probes"))]
+    during = [s for s in _list(states.get("during")) if isinstance(s, dict)]
+    if during:
+        view.steady["during"] = all(s.get("steady_state_met") is not False for s in during)
+        runs += [("during", r) for s in during for r in _list(s.get("probes"))]
+    return runs + [("rollbacks", r) for r in _list(data.get("rollbacks"))]
+
+
+def _read(view: JournalView) -> Optional[Dict[str, Any]]:
+    """The journal's JSON object, or None with ``view.error`` set."""
+    try:
+        data = json.loads(view.path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        view.error = f"the journal could not be read: {exc.strerror or exc}"
+        return None
+    except ValueError as exc:
+        view.error = (f"the journal is not valid JSON ({exc}); the run was probably killed "
+                      "while writing it or an activity returned a value JSON cannot hold")
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("experiment"), dict):
+        view.error = "the file is not a Chaos Toolkit journal (no experiment in it)"
+        return None
+    return data
 
 
 def load_journal(path: Union[str, Path]) -> JournalView:
     """The view of the journal at ``path``; never raises on bad content
     (``error`` says what is wrong) so a report can always be written."""
     view = JournalView(path=Path(path))
-    try:
-        data = json.loads(view.path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        view.error = f"the journal could not be read: {exc.strerror or exc}"
+    data = _read(view)
+    if data is None:
         return view
-    except ValueError as exc:
-        view.error = (f"the journal is not valid JSON ({exc}); the run was probably killed "
-                      "while writing it or an activity returned a value JSON cannot hold")
-        return view
-    if not isinstance(data, dict) or "experiment" not in data:
-        view.error = "the file is not a Chaos Toolkit journal (no experiment in it)"
-        return view
-    experiment = data.get("experiment") or {}
-    hypo = experiment.get("steady-state-hypothesis") or {}
+    experiment = data["experiment"]
     view.title = str(experiment.get("title") or "(untitled experiment)")
     view.description = str(experiment.get("description") or "")
     view.status = str(data.get("status") or "")
@@ -196,31 +285,19 @@ def load_journal(path: Union[str, Path]) -> JournalView:
     view.start, view.end = parse_time(data.get("start")), parse_time(data.get("end"))
     view.node = str(data.get("node") or "")
     view.chaoslib_version = str(data.get("chaoslib-version") or "")
-    view.hypothesis_title = str(hypo.get("title") or "")
-    view.declared = [str(a.get("name") or "?") for a in experiment.get("method") or []
+    view.hypothesis_title = str(_dict(experiment.get("steady-state-hypothesis")).get("title") or "")
+    view.declared = [str(a.get("name") or "?") for a in _list(experiment.get("method"))
                      if isinstance(a, dict) and a.get("type") in ("action", "probe")]
     view.verdict_declared = _declares_verdict(experiment)
-    states = data.get("steady_states") or {}
-    # The verdict is looked for in the method first, then the hypotheses.
-    runs: List[Tuple[str, Any]] = [("method", r) for r in data.get("run") or []]
-    view.steady = {"before": None, "after": None}
-    for phase in ("after", "before"):
-        state = states.get(phase)
-        view.steady[phase] = state.get("steady_state_met") if isinstance(state, dict) else None
-        if isinstance(state, dict):
-            runs += [(phase, r) for r in state.get("probes") or []]
-    during = [s for s in states.get("during") or [] if isinstance(s, dict)]
-    if during:
-        view.steady["during"] = all(s.get("steady_state_met") is not False for s in during)
-        runs += [("during", r) for s in during for r in s.get("probes") or []]
-    runs += [("rollbacks", r) for r in data.get("rollbacks") or []]
-    for phase, run in runs:
+    view.safeguard, view.safeguard_at = _safeguard(data, experiment)
+    view.safeguard_record = _dict(data.get("safeguard"))
+    for phase, run in _runs(data, view):
         if not isinstance(run, dict):
             continue
         activity = _activity(phase, run)
         view.activities.append(activity)
-        act = run.get("activity") or {}
-        if view.verdict is None and activity.status == "succeeded" and _is_verdict(act, activity.output):
+        if view.verdict is None and activity.status == "succeeded" and _is_verdict(
+                _dict(run.get("activity")), activity.output):
             view.verdict = activity.output
     view.activities.sort(key=lambda a: (a.start is None, a.start or 0.0))
     return view

@@ -73,6 +73,7 @@ def test_before_not_met_is_a_failure_although_chaos_says_completed() -> None:
     (None, "could not be read"),
     ("{\"experiment\": {", "not valid JSON"),
     ("[1, 2]", "not a Chaos Toolkit journal"),
+    ('{"experiment": 1}', "not a Chaos Toolkit journal"),
 ])
 def test_unreadable_files_give_an_error_not_an_exception(tmp_path: Path, content, words) -> None:
     path = tmp_path / "j.json"
@@ -146,3 +147,19 @@ def test_hand_made_journals_use_chaostoolkit_keys() -> None:
         assert keys <= set(data), path.name
         for run in data["run"]:
             assert {"activity", "output", "start"} <= set(run)
+
+
+def test_odd_shapes_inside_a_journal_do_not_raise(tmp_path: Path) -> None:
+    path = tmp_path / "j.json"
+    path.write_text(json.dumps({"experiment": {"method": 3, "controls": "x"}, "run": {"a": 1},
+                                "steady_states": [], "rollbacks": None, "safeguard": "y"}))
+    v = load_journal(path)
+    assert v.error == "" and v.activities == [] and v.safeguard_at is None
+
+
+def test_heals_and_failed_actions() -> None:
+    v = view("completed.json")
+    assert [a.name for a in v.heals] == ["restart-old-primary"] and v.failed_actions == []
+    assert not [a for a in v.activities if a.func == "start_workload"][0].is_heal
+    failed = view("action-failed.json").failed_actions
+    assert [a.name for a in failed] == ["kill-the-primary"] and "paused" in failed[0].error
