@@ -1,26 +1,45 @@
 """The timeline picture (PNG, matplotlib Agg): the run's activities with
-the fault marked and, from the ledger, writes and errors per second with
-leader changes and the longest write gap."""
+the fault and the heals marked and, from the ledger, writes and errors per
+second with leader changes, the longest write gap and the incidents (two
+nodes writable, two primaries acknowledging) of the verdict.  One key for
+the whole picture sits above it, outside the plots, so it covers nothing."""
 
-from typing import Any, List, Optional, Tuple
+import textwrap
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 from chaosha.report.figure import png_bytes
 from chaosha.report.journal import Activity, JournalView, parse_time
 from chaosha.report.ledger import Series, leader_changes
 
-__all__ = ["render_timeline", "TimelineUnavailable", "COLOURS"]
+__all__ = ["render_timeline", "draw_timeline", "incidents", "Incident", "TimelineUnavailable",
+           "COLOURS", "LABEL_WIDTH", "activity_label", "origin_note",
+           "moment_word"]
 
-# Okabe-Ito: distinguishable with colour-vision deficiencies.
+# Okabe-Ito (plus a red for two primaries): distinguishable with colour-vision deficiencies.
 COLOURS = {
     "ok": "#0072B2", "fault": "#D55E00", "repair": "#009E73", "failed": "#CC79A7",
     "probe": "#999999", "writes": "#0072B2", "errors": "#D55E00", "reads": "#009E73",
-    "leader": "#6A3D9A", "gap": "#F0E442",
+    "leader": "#6A3D9A", "gap": "#F0E442", "writable": "#56B4E9", "primaries": "#B3261E",
 }
-LEGEND = "Activities (fault vermillion, repair green, failed hatched, hypothesis grey)"
+#: characters per line of an activity's label (wrapped, never cut).
+LABEL_WIDTH = 40
+WIDTH_IN = 11.5
 
 
 class TimelineUnavailable(RuntimeError):
     """The picture cannot be drawn (matplotlib missing, nothing to draw)."""
+
+
+@dataclass
+class Incident:
+    """A window of the verdict: two nodes writable or two primaries."""
+
+    kind: str
+    start: float
+    end: float
+    seconds: float
+    servers: List[str]
 
 
 def _pyplot() -> Any:
@@ -35,14 +54,142 @@ def _pyplot() -> Any:
     return plt
 
 
-def _colour(activity: Activity) -> str:
+def incidents(verdict: Optional[Dict[str, Any]]) -> List[Incident]:
+    """The verdict's two-writable and two-primary incidents that have times."""
+    found: List[Incident] = []
+    for kind, key in (("two nodes writable", "two_writable_incidents"),
+                      ("two primaries acknowledging", "two_primary_incidents")):
+        for item in (verdict or {}).get(key) or []:
+            if not isinstance(item, dict):
+                continue
+            start, end = parse_time(item.get("from")), parse_time(item.get("to"))
+            if start is None:
+                continue
+            seconds = float(item.get("seconds") or ((end or start) - start))
+            found.append(Incident(kind, start, end if end is not None else start + seconds, seconds,
+                                  [str(s) for s in item.get("servers") or []]))
+    return found
+
+
+def _colour(activity: Activity) -> Tuple[str, str]:
+    """The bar's colour and its legend label."""
     if activity.status != "succeeded":
-        return COLOURS["failed"]
+        return COLOURS["failed"], "failed or unfinished (hatched)"
     if activity.is_fault:
-        return COLOURS["fault"]
-    if activity.is_repair:
-        return COLOURS["repair"]
-    return COLOURS["probe"] if activity.phase != "method" else COLOURS["ok"]
+        return COLOURS["fault"], "fault"
+    if activity.is_heal:
+        return COLOURS["repair"], "heal / thaw / rollback"
+    if activity.phase != "method":
+        return COLOURS["probe"], "hypothesis probe"
+    return COLOURS["ok"], "method action or probe"
+
+
+def activity_label(activity: Activity) -> str:
+    """``phase: name`` wrapped at ``LABEL_WIDTH`` characters (hyphens break)."""
+    return "\n".join(textwrap.wrap(f"{activity.phase}: {activity.name}", LABEL_WIDTH))
+
+
+class _Key:
+    """Labels each kind of mark once, for the one legend of the figure."""
+
+    def __init__(self) -> None:
+        self.order: List[str] = []
+
+    def __call__(self, label: str) -> str:
+        if label in self.order:
+            return "_nolegend_"
+        self.order.append(label)
+        return label
+
+    def legend(self, fig: Any, axes: List[Any]) -> None:
+        """One legend above the figure, in the order the marks were drawn."""
+        pairs = {label: handle for ax in axes for handle, label in
+                 zip(*ax.get_legend_handles_labels(), strict=True)}
+        labels = [label for label in self.order if label in pairs]
+        fig.legend([pairs[label] for label in labels], labels, loc="outside upper left", ncol=4,
+                   fontsize=8, frameon=False)
+
+
+@dataclass
+class _Frame:
+    view: JournalView
+    series: Series
+    zero: float
+    span: float
+    key: _Key
+
+
+def _activity_bars(ax: Any, frame: _Frame) -> None:
+    timed = [a for a in frame.view.activities if a.start is not None]
+    for row, activity in enumerate(timed):
+        assert activity.start is not None
+        width = max((activity.end or activity.start) - activity.start, frame.span * 0.004)
+        colour, label = _colour(activity)
+        ax.barh(row, width, left=activity.start - frame.zero, height=0.6, color=colour,
+                edgecolor="black" if activity.is_fault else "none",
+                hatch="//" if activity.status != "succeeded" else None, label=frame.key(label))
+    ax.set_yticks(range(len(timed)), [activity_label(a) for a in timed], fontsize=8)
+    ax.set_ylim(len(timed) - 0.4, -0.6)
+    ax.set_title("Activities", fontsize=9, loc="left")
+
+
+def _ledger_panel(ax: Any, frame: _Frame) -> None:
+    series, key, zero = frame.series, frame.key, frame.zero
+    xs = [series.t0 - zero + i + 0.5 for i in range(len(series.writes_ok))]
+    ax.plot(xs, series.writes_ok, color=COLOURS["writes"], label=key("acknowledged writes/s"), lw=1.5)
+    ax.bar(xs, [w + r for w, r in zip(series.writes_err, series.reads_err, strict=True)], width=1.0,
+           color=COLOURS["errors"], alpha=0.8, label=key("errors/s (writes + reads)"))
+    if any(series.reads_ok):
+        ax.plot(xs, series.reads_ok, color=COLOURS["reads"], lw=1, ls="--", label=key("reads/s"))
+    verdict = frame.view.verdict or {}
+    gap_from, gap_to = parse_time(verdict.get("rto_from")), parse_time(verdict.get("rto_to"))
+    if gap_from is not None:
+        end = gap_to if gap_to is not None else series.t0 + len(xs)
+        ax.axvspan(gap_from - zero, end - zero, color=COLOURS["gap"], alpha=0.35, zorder=0,
+                   label=key(f"longest write gap ({verdict.get('rto_s')} s)"))
+    for when, old, new in leader_changes(series, frame.view.verdict):
+        if when is not None:
+            ax.axvline(when - zero, color=COLOURS["leader"], lw=1.5, label=key("leader change"))
+            ax.annotate(f"{old} → {new}", (when - zero, 1.0), xycoords=("data", "axes fraction"),
+                        fontsize=8, color=COLOURS["leader"], xytext=(3, -12),
+                        textcoords="offset points")
+    ax.set_ylabel("per second", fontsize=8)
+    ax.set_title("Workload (from the ledger)", fontsize=9, loc="left")
+
+
+def _moments(axes: List[Any], frame: _Frame) -> None:
+    """Fault, heal and safeguard lines and the incidents, on every panel."""
+    view, zero, key = frame.view, frame.zero, frame.key
+    lines: List[Tuple[float, Dict[str, Any]]] = []
+    for fault in view.faults:
+        if fault.start is not None:
+            lines.append((fault.start, {"color": COLOURS["fault"], "ls": "--", "lw": 1.2,
+                                        "label": f"{moment_word(fault)} (dashed)"}))
+    for heal in view.heals:
+        if heal.healed_at is not None:
+            lines.append((heal.healed_at, {"color": COLOURS["repair"], "ls": ":", "lw": 1.6,
+                                           "label": f"{moment_word(heal)} (dotted)"}))
+    if view.safeguard_at is not None:
+        lines.append((view.safeguard_at, {"color": COLOURS["repair"], "ls": "-.", "lw": 1.4,
+                                          "label": "safeguard heal after the run (dash-dot)"}))
+    spans = [(i, COLOURS["writable" if i.kind.startswith("two nodes") else "primaries"])
+             for i in incidents(view.verdict)]
+    for ax in axes:
+        for when, style in lines:
+            ax.axvline(when - zero, zorder=3, **{**style, "label": key(style["label"])})
+        for incident, colour in spans:
+            width = max(incident.end - incident.start, frame.span * 0.006)
+            ax.axvspan(incident.start - zero, incident.start - zero + width, color=colour, alpha=0.55,
+                       zorder=2, hatch="xx", label=key(incident.kind))
+
+
+def moment_word(activity: Activity) -> str:
+    """What a fault or heal line means: done, or only attempted."""
+    done = "fault injected" if activity.is_fault else "healed / thawed"
+    if activity.status == "succeeded":
+        return done
+    attempt = "fault" if activity.is_fault else "heal"
+    return f"{attempt} attempted, {activity.status}"
 
 
 def _origin(view: JournalView, series: Series) -> float:
@@ -54,80 +201,47 @@ def _origin(view: JournalView, series: Series) -> float:
     return min(starts)
 
 
-def _activity_bars(ax: Any, view: JournalView, zero: float, span: float) -> None:
-    timed = [a for a in view.activities if a.start is not None]
-    labels: List[str] = []
-    for row, activity in enumerate(timed):
-        assert activity.start is not None
-        start = activity.start - zero
-        width = max((activity.end or activity.start) - activity.start, span * 0.004)
-        ax.barh(row, width, left=start, height=0.6, color=_colour(activity),
-                edgecolor="black" if activity.is_fault else "none",
-                hatch="//" if activity.status != "succeeded" else None)
-        labels.append(f"{activity.phase}: {activity.name}"[:48])
-    ax.set_yticks(range(len(labels)), labels, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_ylim(len(labels) - 0.4, -0.6)
-    ax.set_title(LEGEND, fontsize=9, loc="left")
+def _span(view: JournalView, series: Series, zero: float) -> float:
+    ends = [a.end or a.start for a in view.activities if a.start is not None]
+    ends += [t for t in (view.end, view.safeguard_at) if t is not None]
+    ends += [i.end for i in incidents(view.verdict)]
+    ends += [series.t0 + len(series.writes_ok)] if not series.empty else []
+    return max(max(e for e in ends if e is not None) - zero, 1.0)
 
 
-def _ledger_panel(ax: Any, view: JournalView, series: Series, zero: float) -> None:
-    xs = [series.t0 - zero + i + 0.5 for i in range(len(series.writes_ok))]
-    ax.plot(xs, series.writes_ok, color=COLOURS["writes"], label="acknowledged writes/s", lw=1.5)
-    ax.bar(xs, [w + r for w, r in zip(series.writes_err, series.reads_err, strict=True)], width=1.0,
-           color=COLOURS["errors"], alpha=0.8, label="errors/s (writes + reads)")
-    if any(series.reads_ok):
-        ax.plot(xs, series.reads_ok, color=COLOURS["reads"], lw=1, ls="--", label="reads/s")
-    verdict = view.verdict or {}
-    gap_from, gap_to = parse_time(verdict.get("rto_from")), parse_time(verdict.get("rto_to"))
-    if gap_from is not None:
-        end = gap_to if gap_to is not None else series.t0 + len(xs)
-        ax.axvspan(gap_from - zero, end - zero, color=COLOURS["gap"], alpha=0.35, zorder=0,
-                   label=f"longest write gap ({verdict.get('rto_s')} s)")
-    for when, old, new in leader_changes(series, view.verdict):
-        if when is not None:
-            ax.axvline(when - zero, color=COLOURS["leader"], lw=1.5)
-            ax.annotate(f"{old} → {new}", (when - zero, ax.get_ylim()[1]), fontsize=8,
-                        color=COLOURS["leader"], xytext=(3, -12), textcoords="offset points")
-    ax.set_ylabel("per second", fontsize=8)
-    ax.legend(fontsize=7, loc="lower left", framealpha=0.9)
-    ax.set_title("Workload (from the ledger)", fontsize=9, loc="left")
+def _heights(view: JournalView, series: Series) -> List[float]:
+    lines = sum(activity_label(a).count("\n") + 1 for a in view.activities if a.start is not None)
+    timed = sum(1 for a in view.activities if a.start is not None)
+    heights = [max(1.2, 0.14 * lines + 0.16 * timed + 0.4)]
+    return heights + ([2.6] if not series.empty else [])
+
+
+def draw_timeline(plt: Any, view: JournalView, series: Series) -> Any:
+    """The timeline as a matplotlib figure (the caller closes it)."""
+    zero = _origin(view, series)
+    frame = _Frame(view, series, zero, _span(view, series, zero), _Key())
+    heights = _heights(view, series)
+    fig = plt.figure(figsize=(WIDTH_IN, sum(heights) + 1.4), layout="constrained")
+    axes = list(fig.subplots(len(heights), 1, sharex=True, squeeze=False,
+                             height_ratios=heights)[:, 0])
+    _activity_bars(axes[0], frame)
+    if len(axes) > 1:
+        _ledger_panel(axes[1], frame)
+    _moments(axes, frame)
+    for ax in axes:
+        ax.grid(axis="x", color="#dddddd", lw=0.6)
+        ax.set_axisbelow(True)
+        ax.set_xlim(-frame.span * 0.01, frame.span * 1.02)
+    axes[-1].set_xlabel("seconds since the start of the experiment", fontsize=8)
+    frame.key.legend(fig, axes)
+    return fig
 
 
 def render_timeline(view: JournalView, series: Series) -> bytes:
     """The PNG bytes of the timeline; raises ``TimelineUnavailable``."""
     plt = _pyplot()
-    zero = _origin(view, series)
-    ends = [a.end or a.start for a in view.activities if a.start is not None]
-    ends += [view.end] if view.end is not None else []
-    ends += [series.t0 + len(series.writes_ok)] if not series.empty else []
-    span = max(max(e for e in ends if e is not None) - zero, 1.0)
-    timed = sum(1 for a in view.activities if a.start is not None)
-    panels: List[Tuple[str, float]] = [("activities", max(1.2, 0.28 * timed + 0.6))]
-    if not series.empty:
-        panels.append(("ledger", 2.6))
-    fig, axes = plt.subplots(len(panels), 1, sharex=True, squeeze=False,
-                             figsize=(11, sum(h for _, h in panels) + 0.8),
-                             gridspec_kw={"height_ratios": [h for _, h in panels]})
+    fig = draw_timeline(plt, view, series)
     try:
-        axes = [row[0] for row in axes]
-        _activity_bars(axes[0], view, zero, span)
-        if len(axes) > 1:
-            _ledger_panel(axes[1], view, series, zero)
-        for fault in view.faults:
-            if fault.start is None:
-                continue
-            for ax in axes:
-                ax.axvline(fault.start - zero, color=COLOURS["fault"], ls="--", lw=1.2, zorder=3)
-        if view.faults:
-            marks = ", ".join(f"{f.name} at {f.start - zero:.1f} s" for f in view.faults
-                              if f.start is not None)
-            axes[0].set_title(f"{LEGEND}; fault (dashed line): {marks}", fontsize=9, loc="left")
-        for ax in axes:
-            ax.grid(axis="x", color="#dddddd", lw=0.6)
-            ax.set_axisbelow(True)
-            ax.set_xlim(-span * 0.01, span * 1.02)
-        axes[-1].set_xlabel("seconds since the start of the experiment", fontsize=8)
         return png_bytes(fig)
     finally:
         plt.close(fig)
