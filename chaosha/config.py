@@ -18,7 +18,7 @@ set otherwise is the base plus its offset in :data:`PORT_KEYS`.
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, TypeVar
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
@@ -155,23 +155,12 @@ class Settings:
                 for n in _names(self.get("CHAOSHA_ZK_NODES"))]
 
     def pg_node(self, name: str) -> PgNode:
-        for node in self.pg_nodes:
-            if node.name == name:
-                return node
-        known = ", ".join(n.name for n in self.pg_nodes)
-        raise ActivityFailed(
-            f"unknown PostgreSQL node {name!r}: known nodes are {known} "
-            "(CHAOSHA_PG_NODES)"
-        )
+        """The PostgreSQL node ``name``; ActivityFailed naming the known ones."""
+        return _named(self.pg_nodes, name, "PostgreSQL", "CHAOSHA_PG_NODES")
 
     def zk_node(self, name: str) -> ZkNode:
-        for node in self.zk_nodes:
-            if node.name == name:
-                return node
-        known = ", ".join(n.name for n in self.zk_nodes)
-        raise ActivityFailed(
-            f"unknown ZooKeeper node {name!r}: known nodes are {known} (CHAOSHA_ZK_NODES)"
-        )
+        """The ZooKeeper member ``name``; ActivityFailed naming the known ones."""
+        return _named(self.zk_nodes, name, "ZooKeeper", "CHAOSHA_ZK_NODES")
 
     @property
     def env_file(self) -> str:
@@ -201,6 +190,17 @@ class Settings:
             path = Path(os.environ.get("XDG_STATE_HOME") or "~/.local/state").expanduser() / "chaosha"
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+N = TypeVar("N", PgNode, ZkNode)
+
+
+def _named(nodes: List[N], name: str, kind: str, setting: str) -> N:
+    for node in nodes:
+        if node.name == name:
+            return node
+    known = ", ".join(n.name for n in nodes)
+    raise ActivityFailed(f"unknown {kind} node {name!r}: known nodes are {known} ({setting})")
 
 
 def _names(raw: str) -> List[str]:

@@ -14,7 +14,7 @@ Paths follow the REST API explorer's Swagger definitions (tag 23.4.0):
 """
 
 import base64
-from typing import Any, Dict, Tuple, Union
+from typing import Any, Dict, Tuple
 
 import requests
 from chaoslib.exceptions import ActivityFailed
@@ -22,17 +22,14 @@ from chaoslib.exceptions import ActivityFailed
 from chaosha.config import Settings
 
 __all__ = ["AlfrescoSession", "client", "auth_mode", "authenticate", "login", "call_timeout",
-           "error_summary", "CORE", "AUTH", "READY_PATH", "LIVE_PATH", "CONNECT_TIMEOUT"]
+           "error_summary", "CORE", "AUTH", "READY_PATH", "CONNECT_TIMEOUT"]
 
 CORE = "/alfresco/api/-default-/public/alfresco/versions/1"
 AUTH = "/alfresco/api/-default-/public/authentication/versions/1"
 # The probes are a resource of the core API (ProbeEntityResource); this is the
 # path of the spec and of the official Compose healthcheck.
 READY_PATH = f"{CORE}/probes/-ready-"
-LIVE_PATH = f"{CORE}/probes/-live-"
 CONNECT_TIMEOUT = 5.0
-
-TimeoutArg = Union[float, Tuple[float, float]]
 
 
 class AlfrescoSession(requests.Session):
