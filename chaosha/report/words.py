@@ -2,10 +2,13 @@
 
 from typing import Any, Dict, List, Optional
 
-from chaosha.report.journal import JournalView
+from chaosha.report.journal import Activity, JournalView, verdict_reasons
 from chaosha.report.ledger import Series, leader_changes
 
-__all__ = ["headline", "verdict_sentences", "run_sentences", "seconds", "plural"]
+__all__ = ["headline", "banner_state", "reason_sentences", "verdict_sentences", "run_sentences",
+           "seconds", "plural", "error_text", "failed_actions_words"]
+
+_ERROR_PREFIXES = ("chaoslib.exceptions.ActivityFailed: ", "ActivityFailed: ")
 
 
 def seconds(value: Any) -> str:
@@ -18,15 +21,57 @@ def plural(count: Any, word: str, many: Optional[str] = None) -> str:
     return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
+def error_text(error: str) -> str:
+    """An activity's error without Chaos Toolkit's exception class."""
+    text = error.strip()
+    for prefix in _ERROR_PREFIXES:
+        if text.startswith(prefix):
+            return text[len(prefix):].strip()
+    return text
+
+
+def _named(activity: Activity) -> str:
+    return f"{activity.name} ({error_text(activity.error)})" if activity.error else activity.name
+
+
+def failed_actions_words(view: JournalView) -> str:
+    """``1 method action failed: kill-the-leader (why)``; empty when none did."""
+    failed = view.failed_actions
+    if not failed:
+        return ""
+    return f"{plural(len(failed), 'method action')} failed: " + "; ".join(_named(a) for a in failed)
+
+
 def headline(view: JournalView) -> str:
-    """One sentence: passed or failed, and the main reason."""
+    """One sentence: passed or failed, the main reason, and any method
+    action that failed (a run can complete, integrity intact, without its
+    fault ever being injected)."""
     if view.error:
         return f"No result: {view.error}."
-    problems = view.problems
+    problems = view.issues(reasons=False)  # the banner lists the verdict's reasons below
+    actions = failed_actions_words(view)
+    if not problems and actions:
+        held = "Integrity held" if view.verdict is not None else "The steady state held"
+        return f"{held}, but {actions}."
     if not problems:
         return "Passed: the experiment completed, the steady state held and no data was lost."
-    text = "; ".join(problems)
+    text = "; ".join(problems + ([actions] if actions else []))
     return f"Failed: {text[0].lower() + text[1:]}."
+
+
+def banner_state(view: JournalView) -> str:
+    """``pass``, ``warn`` (passed, but a method action failed), ``fail``
+    or ``unknown`` (the journal cannot be read)."""
+    if view.error:
+        return "unknown"
+    if view.problems:
+        return "fail"
+    return "warn" if view.failed_actions else "pass"
+
+
+def reason_sentences(verdict: Optional[Dict[str, Any]]) -> List[str]:
+    """The verdict's own reasons for not passing, as sentences."""
+    return [r[0].upper() + r[1:] + ("" if r.endswith(".") else ".") for r in verdict_reasons(verdict)]
 
 
 def _ids(values: Any) -> str:
@@ -83,8 +128,7 @@ def verdict_sentences(verdict: Optional[Dict[str, Any]], series: Series) -> List
     else:
         out.append("There was never more than one primary acknowledging writes.")
     if v.get("two_writable"):
-        out.append(f"Two nodes answered as writable at once for {seconds(v.get('two_writable_s') or 0)} "
-                   "(an old primary before Patroni demoted it); none of its writes was acknowledged.")
+        out.append(_two_writable(v))
     unexpected = v.get("unexpected")
     if unexpected:
         out.append(f"{plural(unexpected, 'row')} appeared that the workload never attempted "
@@ -105,6 +149,15 @@ def verdict_sentences(verdict: Optional[Dict[str, Any]], series: Series) -> List
     else:
         out.append(f"The nodes were not shown consistent: {v.get('audit_error') or 'no audit'}.")
     return out
+
+
+def _two_writable(v: Dict[str, Any]) -> str:
+    incidents = v.get("two_writable_incidents") or []
+    servers = sorted({s for i in incidents for s in i.get("servers") or []})
+    who = f"{' and '.join(servers)}; " if servers else ""
+    text = (f"Two nodes answered as writable at once for {seconds(v.get('two_writable_s') or 0)} "
+            f"({who}{plural(len(incidents), 'incident')}): an old primary before Patroni demoted it")
+    return text + ("." if v.get("two_primaries") else "; none of its writes was acknowledged.")
 
 
 def run_sentences(view: JournalView) -> List[str]:

@@ -86,3 +86,11 @@ def test_without_matplotlib_the_report_still_comes(tmp_path: Path, monkeypatch) 
     monkeypatch.setattr(builtins, "__import__", no_matplotlib)
     report = build_report(DATA / "completed.json", tmp_path / "r.html")
     assert report.png is None and "pip install matplotlib" in report.html.read_text()
+
+
+def test_outputs_are_tables_not_cut_json(tmp_path: Path) -> None:
+    page = build_report(DATA / "real-master-kill.json", tmp_path / "r.html").html.read_text()
+    assert " …" not in page and "<table class='kv'>" in page
+    assert ">sync_<wbr>standby</th><td>pg2<" in page  # a list of scalars, comma-separated
+    assert "<a href='#verdict'>The integrity verdict (passed)</a>" in page
+    assert "<h3>Marked moments</h3>" in page and "safeguard heal after the run" in page
