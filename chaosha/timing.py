@@ -9,7 +9,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from chaoslib.exceptions import ActivityFailed, InterruptExecution
 
-__all__ = ["parse_duration", "wait_until", "Deadline", "first_answer"]
+__all__ = ["parse_duration", "wait_until", "Deadline", "first_answer", "Pacer"]
 
 T = TypeVar("T")
 logger = logging.getLogger("chaostoolkit")
@@ -115,3 +115,28 @@ def first_answer(calls: Sequence[Callable[[], T]], timeout: float) -> Tuple[Opti
             return value, errors
         errors.append(error or "no answer")
     return None, errors
+
+
+class Pacer:
+    """Beats every ``interval`` seconds (0: no pause) until ``stop`` is set;
+    a late beat starts the count afresh instead of bursting to catch up."""
+
+    def __init__(self, interval: float, stop: threading.Event) -> None:
+        self.interval = interval
+        self.stop = stop
+        self.next_at = time.monotonic()
+
+    def wait(self) -> None:
+        """Sleep until the next beat (returns at once when ``stop`` is set)."""
+        if not self.interval:
+            return
+        self.next_at += self.interval
+        delay = self.next_at - time.monotonic()
+        if delay > 0:
+            self.stop.wait(delay)
+        else:
+            self.restart()
+
+    def restart(self) -> None:
+        """Count the next beat from now (after a pause such as a backoff)."""
+        self.next_at = time.monotonic()

@@ -14,6 +14,7 @@ from chaosha.integrity.ledger import Ledger
 from chaosha.integrity.session import Session, Watchdog, error_text
 from chaosha.patroni import client as patroni
 from chaosha.postgres.client import server_identity
+from chaosha.timing import Pacer
 
 __all__ = ["Sampler", "sample_node"]
 
@@ -68,17 +69,12 @@ class Sampler:
     def _node_loop(self, node: PgNode) -> None:
         session = Session(self.settings, node.name, max(self.timeout, 2.0),
                           watchdog=self.watchdog, op_timeout=self.timeout)
-        next_at = time.monotonic()
+        pacer = Pacer(self.interval, self.stop)
         try:
             while not self.stop.is_set():
                 self.ledger.append(sample_node(node, session, self.timeout))
                 with self._lock:
                     self.count += 1
-                next_at += self.interval
-                delay = next_at - time.monotonic()
-                if delay > 0:
-                    self.stop.wait(delay)
-                else:
-                    next_at = time.monotonic()
+                pacer.wait()
         finally:
             session.close()

@@ -27,7 +27,7 @@ from chaosha.postgres.client import (
     node_addresses,
     unsynced,
 )
-from chaosha.timing import wait_until
+from chaosha.timing import Pacer, wait_until
 
 __all__ = ["TABLE_SQL", "INSERT_SQL", "READ_SQL", "ensure_table", "NodeMap", "Writer", "Reader"]
 
@@ -143,8 +143,7 @@ class _Loop:
     def run(self) -> Dict[str, int]:
         """Loop until the stop event (or ``more()`` is false); the counts."""
         backoff = BACKOFF_MIN
-        interval = 1.0 / self.rate if self.rate > 0 else 0.0
-        next_at = time.monotonic()
+        pacer = Pacer(1.0 / self.rate if self.rate > 0 else 0.0, self.stop)
         try:
             while not self.stop.is_set() and self.more():
                 record = self.attempt(self.new_record())
@@ -154,16 +153,10 @@ class _Loop:
                     self.session.close()
                     self.stop.wait(backoff)
                     backoff = min(backoff * 2, BACKOFF_MAX)
-                    next_at = time.monotonic()
+                    pacer.restart()
                     continue
                 backoff = BACKOFF_MIN
-                if interval:
-                    next_at += interval
-                    delay = next_at - time.monotonic()
-                    if delay > 0:
-                        self.stop.wait(delay)
-                    else:
-                        next_at = time.monotonic()
+                pacer.wait()
         finally:
             self.session.close()
         return self.counts
