@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
 
@@ -79,6 +79,16 @@ class Stack:
     def __post_init__(self) -> None:
         if self.env_file is None:
             self.env_file = self.compose_dir / ".env"
+
+    @classmethod
+    def isolated(cls, project: str, port_base: int, folder: Path, **fields: Any) -> "Stack":
+        """A stack of its own: Compose project ``project``, its twelve ports
+        from ``port_base`` (CHAOSHA_PORT_BASE), env file ``folder/<project>.env``
+        — what tests and benchmarks use beside a user's stack."""
+        folder.mkdir(parents=True, exist_ok=True)
+        overrides = {"CHAOSHA_PROJECT": project, "CHAOSHA_PORT_BASE": str(port_base)}
+        return cls(compose_dir=find_compose_dir(), env_file=folder / f"{project}.env",
+                   overrides=overrides, **fields)
 
     # -- configuration --------------------------------------------------
     def ensure_env(self) -> Dict[str, str]:

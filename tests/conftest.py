@@ -19,7 +19,7 @@ from typing import Dict, Iterator
 import pytest
 
 from chaosha.config import Settings
-from chaosha.stack import PORT_KEYS, Stack, docker_available
+from chaosha.stack import Stack, docker_available
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("CHAOSHA_STATE_DIR", str(ROOT / ".chaosha" / "test-state"))
@@ -38,10 +38,7 @@ class StackHandle:
 def _test_stack(tmp_root: Path) -> Stack:
     project = os.environ.get("CHAOSHA_TEST_PROJECT", "chaosha-test")
     base = int(os.environ.get("CHAOSHA_TEST_PORT_BASE", "41000"))
-    overrides = {"CHAOSHA_PROJECT": project}
-    overrides.update({key: str(base + i) for i, key in enumerate(PORT_KEYS)})
-    env_file = tmp_root / f"{project}.env"
-    return Stack(compose_dir=ROOT / "compose", env_file=env_file, overrides=overrides)
+    return Stack.isolated(project, base, tmp_root)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
-from chaosha.stack import PORT_KEYS, Stack, StackError
+from chaosha.stack import Stack, StackError
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
@@ -34,11 +34,9 @@ class BenchStack(Stack):
 def bench_stack(project: str, port_base: int, extra_files: Sequence[Path] = ()) -> BenchStack:
     """A stack named ``project`` publishing its 12 ports from ``port_base``
     (in PORT_KEYS order), env file under .chaosha/bench/."""
-    overrides = {"CHAOSHA_PROJECT": project}
-    overrides.update({key: str(port_base + i) for i, key in enumerate(PORT_KEYS)})
-    STATE.mkdir(parents=True, exist_ok=True)
-    return BenchStack(compose_dir=ROOT / "compose", env_file=STATE / f"{project}.env",
-                      overrides=overrides, extra_files=tuple(extra_files))
+    stack = BenchStack.isolated(project, port_base, STATE, extra_files=tuple(extra_files))
+    assert isinstance(stack, BenchStack)
+    return stack
 
 
 def up_with_retry(stack: Stack, attempts: int = 4, wait: float = 300) -> Dict[str, object]:
