@@ -19,6 +19,7 @@ A run killed outright (SIGKILL) runs no control: use ``chaosha heal``.
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any, Dict, List
 
 from chaoslib.exceptions import InterruptExecution
@@ -79,6 +80,7 @@ def after_experiment_control(context: Experiment, state: Journal, configuration:
         report = _stop_and_heal(configuration, secrets)
     finally:
         project.let_go(settings, project.EXPERIMENT_LOCK)
+    state["safeguard"] = {"at": datetime.now(UTC).isoformat(), **report}  # the journal keeps it
     logger.info("chaosha safeguard after the run (%s): %s", state.get("status"), report)
     if before_hypothesis_failed(state):
         logger.error("chaosha: the steady state was not met before the method, so no fault was "

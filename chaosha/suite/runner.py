@@ -178,6 +178,7 @@ def run_one(options: SuiteOptions, result: ExperimentResult, say: "Say") -> None
         except Exception as exc:  # noqa: BLE001 - a report bug must not stop the suite
             say(f"[{result.name}] report failed: {exc}")
         result.problems += result.view.problems
+        result.problems += [f"method action {a.name} failed: {a.error}" for a in result.view.failed_actions]
     elif not result.problems:
         result.problems = [f"chaos exited with code {result.exit_code} without a journal "
                            f"(see {result.log.name} and {result.name}.out)"]

@@ -43,6 +43,7 @@ def test_a_run_that_failed_its_first_hypothesis_is_marked_failed(quiet):
     safeguard.before_experiment_control({"title": "x"})
     safeguard.after_experiment_control({"title": "x"}, journal)
     assert journal["status"] == "failed" and calls == ["stop", "heal"]
+    assert journal["safeguard"]["heal"] == {} and journal["safeguard"]["at"].startswith("20")
     ok = {"status": "completed", "steady_states": {"before": {"steady_state_met": True}}}
     safeguard.before_experiment_control({"title": "x"})
     safeguard.after_experiment_control({"title": "x"}, ok)
