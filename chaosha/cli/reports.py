@@ -8,7 +8,7 @@ import click
 
 from chaosha.cli.common import CONTEXT, POSITIVE, Failed
 from chaosha.config import load
-from chaosha.report.cli import build_report
+from chaosha.report.build import build_report
 from chaosha.report.journal import load_journal
 from chaosha.suite.runner import (
     DEFAULT_EXPERIMENTS,

@@ -1,9 +1,27 @@
-"""Render a matplotlib figure to PNG bytes."""
+"""matplotlib, loaded when a picture is drawn, and a figure as PNG bytes."""
 
 import io
 from typing import Any
 
-__all__ = ["png_bytes"]
+__all__ = ["png_bytes", "pyplot", "TimelineUnavailable"]
+
+
+class TimelineUnavailable(RuntimeError):
+    """The picture cannot be drawn (matplotlib missing, nothing to draw)."""
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend.  Imported here, not at the
+    top: matplotlib takes ~0.5 s to load, and only reports and trends draw."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise TimelineUnavailable("matplotlib is not installed (pip install matplotlib), "
+                                  "so the timeline picture was not drawn") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def png_bytes(fig: Any, dpi: int = 100) -> bytes:

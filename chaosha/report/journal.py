@@ -24,7 +24,6 @@ REPAIR_FUNCS = frozenset({
 WORKLOAD_FUNCS = frozenset({"start_workload", "stop_workload"})
 VERDICT_FUNC = "workload_verdict"
 SAFEGUARD_MODULE = "chaosha.controls.safeguard"
-PHASES = ("before", "method", "during", "after", "rollbacks")
 
 
 def parse_time(value: Any) -> Optional[float]:

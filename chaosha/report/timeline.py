@@ -8,11 +8,11 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-from chaosha.report.figure import png_bytes
+from chaosha.report.figure import TimelineUnavailable, png_bytes, pyplot
 from chaosha.report.journal import Activity, JournalView, parse_time
 from chaosha.report.ledger import Series, leader_changes
 
-__all__ = ["render_timeline", "draw_timeline", "incidents", "Incident", "TimelineUnavailable",
+__all__ = ["render_timeline", "draw_timeline", "incidents", "Incident",
            "COLOURS", "LABEL_WIDTH", "activity_label", "origin_note",
            "moment_word"]
 
@@ -27,10 +27,6 @@ LABEL_WIDTH = 40
 WIDTH_IN = 11.5
 
 
-class TimelineUnavailable(RuntimeError):
-    """The picture cannot be drawn (matplotlib missing, nothing to draw)."""
-
-
 @dataclass
 class Incident:
     """A window of the verdict: two nodes writable or two primaries."""
@@ -40,18 +36,6 @@ class Incident:
     end: float
     seconds: float
     servers: List[str]
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError:
-        raise TimelineUnavailable("matplotlib is not installed (pip install matplotlib), "
-                                  "so the timeline picture was not drawn") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def incidents(verdict: Optional[Dict[str, Any]]) -> List[Incident]:
@@ -239,7 +223,7 @@ def draw_timeline(plt: Any, view: JournalView, series: Series) -> Any:
 
 def render_timeline(view: JournalView, series: Series) -> bytes:
     """The PNG bytes of the timeline; raises ``TimelineUnavailable``."""
-    plt = _pyplot()
+    plt = pyplot()
     fig = draw_timeline(plt, view, series)
     try:
         return png_bytes(fig)

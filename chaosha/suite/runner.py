@@ -18,7 +18,7 @@ from typing import IO, Iterator, List, Optional, Tuple
 
 from chaosha import state
 from chaosha.config import Settings, load
-from chaosha.report.cli import build_report
+from chaosha.report.build import build_report
 from chaosha.report.journal import JournalView, load_journal
 from chaosha.suite.junit import write_junit
 from chaosha.suite.summary import write_summary

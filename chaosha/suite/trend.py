@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from chaosha.report.figure import png_bytes
+from chaosha.report.figure import png_bytes, pyplot
 from chaosha.report.journal import load_journal
 
 __all__ = ["TrendRow", "collect", "table", "render_png", "run_folders"]
@@ -71,9 +71,7 @@ def table(rows: List[TrendRow]) -> str:
 
 def render_png(rows: List[TrendRow]) -> bytes:
     """Write RTO (top) and lost writes (bottom) per experiment over the runs."""
-    from chaosha.report.timeline import _pyplot
-
-    plt = _pyplot()
+    plt = pyplot()
     runs = sorted({r.run for r in rows})
     index = {run: i for i, run in enumerate(runs)}
     by_experiment: Dict[str, List[TrendRow]] = {}

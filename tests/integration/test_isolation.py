@@ -74,3 +74,32 @@ def test_a_command_without_env_file_says_which_project_it_acts_on(tmp_path: Path
     if (ROOT / "compose" / ".env").is_file():
         pytest.skip("this checkout has a compose/.env: the fallback is not used")
     assert "no env file found" in done.stderr and "'chaosha-nobody'" in done.stderr
+
+
+def test_a_second_experiment_against_the_stack_is_refused_and_the_first_passes(healthy, tmp_path: Path) -> None:
+    """Two `chaos run` at once against one stack: the second is interrupted
+    before it touches anything; the first completes and its verdict passes."""
+    chaos = str(Path(sys.executable).with_name("chaos"))
+    env = dict(os.environ, CHAOSHA_ENV_FILE=healthy.settings.env_file)
+
+    def run(name: str) -> subprocess.Popen:
+        return subprocess.Popen([chaos, "--log-file", str(tmp_path / f"{name}.log"), "run", "--journal-path",
+                                 str(tmp_path / f"{name}.json"), str(ROOT / "experiments" / f"{name}.json")],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    first = run("master-stop")
+    assert first.stdout is not None
+    for line in first.stdout:  # the first holds the lock once its workload runs
+        if "start-ledger-workload" in line:
+            break
+    second = run("zk-session-expiry")
+    second_out, _ = second.communicate(timeout=300)
+    first_out, _ = first.communicate(timeout=600)
+    refused = json.loads((tmp_path / "zk-session-expiry.json").read_text())
+    assert refused["status"] == "interrupted", second_out[-2000:]
+    assert "is busy" in second_out and "chaos run" in second_out
+    assert not [r for r in refused["run"] if r["activity"]["name"] == "expire-the-leaders-session"]
+    done = json.loads((tmp_path / "master-stop.json").read_text())
+    assert done["status"] == "completed" and done["deviated"] is False, first_out[-3000:]
+    verdict = next(r["output"] for r in done["run"] if r["activity"]["name"] == "integrity-verdict")
+    assert verdict["passed"] is True, verdict

@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from chaosha.report.cli import build_report
+from chaosha.report.build import build_report
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "journals"
 WIDTH = 1280

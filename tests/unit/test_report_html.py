@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chaosha.cli import main
-from chaosha.report.cli import build_report
+from chaosha.report.build import build_report
 from chaosha.report.words import headline
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "journals"

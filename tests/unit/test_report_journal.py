@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosha.report.cli import find_ledger
+from chaosha.report.build import find_ledger
 from chaosha.report.journal import load_journal
 from chaosha.report.ledger import leader_changes, load_series
 from chaosha.report.words import headline, run_sentences, verdict_sentences

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosha.report.cli import build_report, find_ledger
+from chaosha.report.build import build_report, find_ledger
 from chaosha.report.html import moments, value_html
 from chaosha.report.journal import load_journal
 from chaosha.report.ledger import load_series

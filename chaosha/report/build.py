@@ -1,18 +1,17 @@
-"""``chaosha report JOURNAL [-o report.html]``: the HTML report of a
-journal, with its timeline also written as a PNG beside it."""
+"""Build the report of a journal: the HTML page, with its timeline also
+written as a PNG beside it (``chaosha report`` calls :func:`build_report`)."""
 
-import argparse
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import Optional, Union
 
+from chaosha.report.figure import TimelineUnavailable
 from chaosha.report.html import render_html
 from chaosha.report.journal import JournalView, load_journal
 from chaosha.report.ledger import Series, load_series
-from chaosha.report.timeline import TimelineUnavailable, origin_note, render_timeline
+from chaosha.report.timeline import origin_note, render_timeline
 
-__all__ = ["run_report_cli", "build_report", "Report", "find_ledger"]
+__all__ = ["build_report", "Report", "find_ledger"]
 
 
 @dataclass
@@ -66,24 +65,3 @@ def build_report(journal: Union[str, Path], html: Optional[Union[str, Path]] = N
                        png_path.name if png_path else "")
     out.write_text(page, encoding="utf-8")
     return Report(html=out, png=png_path, view=view, series=series, note=note)
-
-
-def run_report_cli(argv: List[str]) -> int:
-    """Exit 0 when the report was written (whatever the run's outcome),
-    2 when the journal cannot be read at all."""
-    parser = argparse.ArgumentParser(prog="chaosha report", description=__doc__)
-    parser.add_argument("journal", help="a Chaos Toolkit journal (journal.json)")
-    parser.add_argument("-o", "--output", help="the HTML file (default: JOURNAL with .html)")
-    parser.add_argument("--ledger", help="the workload ledger, when it moved since the run")
-    args = parser.parse_args(argv)
-    if not Path(args.journal).is_file():
-        print(f"chaosha report: no such journal: {args.journal}", file=sys.stderr)
-        return 2
-    report = build_report(args.journal, args.output, args.ledger)
-    print(f"{report.html}: {report.view.outcome if not report.view.error else 'unreadable'}")
-    if report.png:
-        print(f"{report.png}: timeline")
-    for problem in [report.note, report.series.error if report.view.verdict else ""]:
-        if problem:
-            print(f"note: {problem}", file=sys.stderr)
-    return 0
