@@ -67,7 +67,7 @@ def stack() -> Iterator[StackHandle]:
         handle_stack.up(wait=240)
     from chaosha.patroni.probes import wait_for_healthy
 
-    wait_for_healthy("120s", configuration=configuration)
+    wait_for_healthy(120, configuration=configuration)
     yield handle
     if not keep:
         handle_stack.down(volumes=True)
@@ -79,9 +79,9 @@ def healthy(stack: StackHandle) -> Iterator[StackHandle]:
     from chaosha.docker.actions import heal
     from chaosha.patroni.probes import wait_for_healthy
 
-    wait_for_healthy("120s", configuration=stack.configuration)
+    wait_for_healthy(120, configuration=stack.configuration)
     try:
         yield stack
     finally:
         heal(configuration=stack.configuration)
-        wait_for_healthy("180s", configuration=stack.configuration)
+        wait_for_healthy(180, configuration=stack.configuration)
