@@ -23,6 +23,8 @@ from chaosha.stack import PORT_KEYS, Stack, docker_available
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("CHAOSHA_STATE_DIR", str(ROOT / ".chaosha" / "test-state"))
+# `chaos` subprocesses import this checkout's chaosha too, not whichever the venv has installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
 @dataclass
