@@ -97,11 +97,13 @@ def forget(settings: Settings, kind: str, service: str) -> None:
 
 def remember_target(settings: Settings, service: str) -> None:
     """Note the service the latest destructive action aimed at (so a probe
-    can wait for a leader other than the one just faulted)."""
+    can wait for a leader other than the one just faulted, and an undo can
+    aim at ``@faulted``)."""
     (project_dir(settings) / "last-target").write_text(service)
 
 
 def last_target(settings: Settings) -> str:
+    """The service noted by :func:`remember_target` ("" when none yet)."""
     try:
         return (project_dir(settings) / "last-target").read_text().strip()
     except FileNotFoundError:

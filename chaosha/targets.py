@@ -2,7 +2,8 @@
 
 Targets are Compose service names, or roles resolved when the action runs:
 ``@leader`` (the Patroni leader), ``@replica`` (a streaming replica),
-``@sync`` (the synchronous standby).  Guards refuse, unless ``force``, to
+``@sync`` (the synchronous standby), ``@faulted`` (the service the latest
+destructive action aimed at: an undo aims where its fault did).  Guards refuse, unless ``force``, to
 take down the last PostgreSQL node that could serve and to break
 ZooKeeper's quorum.  They count only what serves *now*: a container that
 Docker says runs unpaused and that answers itself (its own Patroni REST API
@@ -22,11 +23,13 @@ from chaoslib.exceptions import ActivityFailed
 from chaosha.config import PgNode, Settings
 from chaosha.docker import client as docker_client
 from chaosha.patroni import client as patroni
+from chaosha.state import last_target
 from chaosha.zookeeper.ensemble import guard_removal, survey
 
-__all__ = ["resolve", "resolve_all", "guard", "pg_serving", "zk_serving", "SERVE_TIMEOUT"]
+__all__ = ["resolve", "resolve_all", "guard", "pg_serving", "zk_serving", "SERVE_TIMEOUT", "FAULTED"]
 
 ROLES = {"@leader": ("leader",), "@sync": ("sync_standby",), "@replica": ("sync_standby", "replica")}
+FAULTED = "@faulted"  # the service the latest destructive action aimed at (chaosha.state.last_target)
 SERVE_TIMEOUT = 1.5  # s: a node that could serve answers its own REST API well within this
 
 
@@ -40,20 +43,32 @@ def resolve_all(settings: Settings, targets: Sequence[str]) -> List[str]:
     names: List[str] = []
     for target in targets:
         if not target:
-            raise ActivityFailed("no target service given: name a service (pg1, zk2, haproxy...) or @leader")
+            raise ActivityFailed("no target given: name a service (pg1, zk2, haproxy...) or @leader")
         if not target.startswith("@"):
             names.append(target)
             continue
+        if target == FAULTED:
+            names.append(_faulted(settings))
+            continue
         if target not in ROLES:
-            raise ActivityFailed(f"unknown role target {target!r}: use @leader, @replica or @sync")
+            raise ActivityFailed(f"unknown role target {target!r}: use @leader, @replica, @sync or @faulted")
         members = patroni.members(settings) if members is None else members
         names.append(_with_role(members, target))
     return names
 
 
 def resolve(settings: Settings, target: str) -> str:
-    """Service name for ``target`` (a service, ``@leader``, ``@replica``, ``@sync``)."""
+    """Service name for ``target`` (a service, ``@leader``, ``@replica``,
+    ``@sync`` or ``@faulted``)."""
     return resolve_all(settings, [target])[0]
+
+
+def _faulted(settings: Settings) -> str:
+    service = last_target(settings)
+    if not service:
+        raise ActivityFailed(f"target {FAULTED}: no destructive action has aimed at a service of project "
+                             f"{settings.project!r} yet; name the service to undo instead (pg1, zk2, ...)")
+    return service
 
 
 def _with_role(members: List[Dict[str, Any]], target: str) -> str:

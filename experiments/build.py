@@ -53,13 +53,13 @@ def hypothesis(extra: List[Dict[str, Any]] = ()) -> Dict[str, Any]:  # type: ign
             "probes": probes + list(extra)}
 
 
-START = action("start-ledger-workload", "integrity", "start_workload", duration=300, rate=200)
+START = action("start-ledger-workload", "integrity", "start_workload", duration_s=300, rate=200)
 HEAL = action("heal-every-fault", "docker", "heal")
-WAIT_ROUTE = probe("wait-until-haproxy-routes-to-a-leader", "haproxy", "wait_for_route", timeout="120s")
+WAIT_ROUTE = probe("wait-until-haproxy-routes-to-a-leader", "haproxy", "wait_for_route", timeout_s=120)
 WAIT_NEW_LEADER = probe("wait-until-haproxy-routes-to-a-new-leader", "haproxy", "wait_for_route",
-                        timeout="120s", new_leader=True)
-WAIT_HEALTHY = probe("wait-until-every-member-streams", "patroni", "wait_for_healthy", timeout="180s")
-VERDICT = probe("integrity-verdict", "integrity", "workload_verdict", heal_timeout=120)
+                        timeout_s=120, new_leader=True)
+WAIT_HEALTHY = probe("wait-until-every-member-streams", "patroni", "wait_for_healthy", timeout_s=180)
+VERDICT = probe("integrity-verdict", "integrity", "workload_verdict", heal_timeout_s=120)
 
 
 def experiment(name: str, title: str, description: str, tags: List[str], method: List[Dict[str, Any]],
@@ -95,21 +95,21 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         "leader's ZooKeeper session expires (~ttl), HAProxy must route 5432 to it, no acknowledged write "
         "may be lost, no two primaries, and after heal the old leader rejoins as a replica.",
         ["kill", "failover"],
-        leader_fault(action("kill-the-leader", "docker", "kill_container", service="@leader", signal="SIGKILL")),
+        leader_fault(action("kill-the-leader", "docker", "kill_container", target="@leader", signal="SIGKILL")),
         45),
     "master-stop": experiment(
         "master-stop", "Graceful stop of the leader hands over in seconds",
         "Stops the leader's container gracefully: Patroni releases the leader key on shutdown, so a "
         "replica takes over without waiting for the session to expire.",
         ["stop", "failover"],
-        leader_fault(action("stop-the-leader", "docker", "stop_container", service="@leader", grace="30s")),
+        leader_fault(action("stop-the-leader", "docker", "stop_container", target="@leader", grace_s=30)),
         15),
     "replica-kill": experiment(
         "replica-kill", "Losing the replica keeps writes going",
         "Kills the synchronous replica. Synchronous mode is not strict: Patroni drops the replica from "
         "synchronous_standby_names and the primary keeps acknowledging writes; after heal it streams again.",
         ["kill", "replica"],
-        [paused(action("kill-the-replica", "docker", "kill_container", service="@replica"), before=3, after=10),
+        [paused(action("kill-the-replica", "docker", "kill_container", target="@replica"), before=3, after=10),
          HEAL, WAIT_HEALTHY],
         15),
     "master-pause": experiment(
@@ -118,14 +118,14 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         "leader thaws it finds it lost the key, demotes itself and rejoins. No write may be acknowledged "
         "by both.",
         ["pause", "freeze", "split-brain"],
-        leader_fault(action("freeze-the-leader", "docker", "pause_container", service="@leader")),
+        leader_fault(action("freeze-the-leader", "docker", "pause_container", target="@leader")),
         45),
     "master-partition": experiment(
         "master-partition", "A leader cut off from everything is replaced",
         "Takes the leader's container off the network. It loses ZooKeeper and demotes itself; a replica "
         "takes over after the session expires; after reconnecting the old leader rejoins as a replica.",
         ["network", "partition"],
-        leader_fault(action("disconnect-the-leader", "docker", "disconnect_network", service="@leader")),
+        leader_fault(action("disconnect-the-leader", "docker", "disconnect_network", target="@leader")),
         45),
     "leader-dcs-partition": experiment(
         "leader-dcs-partition", "A leader that cannot reach ZooKeeper steps down",
@@ -133,7 +133,7 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         "failsafe_mode is off, so the leader demotes itself after retry_timeout; a replica takes over.",
         ["network", "zookeeper", "partition"],
         leader_fault(action("cut-the-leader-from-zookeeper", "docker", "partition_container",
-                            service="@leader", peers="zk1,zk2,zk3")),
+                            target="@leader", peers="zk1,zk2,zk3")),
         45),
     "zk-session-expiry": experiment(
         "zk-session-expiry", "Expiring a healthy leader's ZooKeeper session causes no failover",
@@ -146,7 +146,7 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         "zk-node-loss", "One ZooKeeper node down changes nothing",
         "Stops one ZooKeeper node. The ensemble keeps its quorum; no failover is expected.",
         ["zookeeper", "quorum"],
-        [paused(action("stop-one-zookeeper-node", "zookeeper", "stop_node", node="zk1"), before=3, after=15),
+        [paused(action("stop-one-zookeeper-node", "zookeeper", "stop_node", target="zk1"), before=3, after=15),
          probe("quorum-still-present", "zookeeper", "quorum_present"), HEAL, WAIT_HEALTHY],
         5),
     "zk-quorum-loss": experiment(
@@ -155,15 +155,15 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         "when it cannot renew the leader key, so nobody accepts writes without coordination. After heal "
         "a leader is elected again and no acknowledged write is missing.",
         ["zookeeper", "quorum"],
-        [paused(action("stop-zookeeper-1", "zookeeper", "stop_node", node="zk1"), before=3),
-         paused(action("stop-zookeeper-2", "zookeeper", "stop_node", node="zk2", force=True), after=30),
+        [paused(action("stop-zookeeper-1", "zookeeper", "stop_node", target="zk1"), before=3),
+         paused(action("stop-zookeeper-2", "zookeeper", "stop_node", target="zk2", force=True), after=30),
          HEAL, WAIT_ROUTE, WAIT_HEALTHY],
         150),
     "haproxy-restart": experiment(
         "haproxy-restart", "Restarting HAProxy interrupts writes only briefly",
         "Restarts the HAProxy container: connections drop, the writer reconnects within seconds.",
         ["haproxy"],
-        [paused(action("restart-haproxy", "docker", "restart_container", service="haproxy"), before=3),
+        [paused(action("restart-haproxy", "docker", "restart_container", target="haproxy"), before=3),
          WAIT_ROUTE],
         15),
     "switchover-under-load": experiment(
@@ -178,22 +178,22 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         "Adds 200 ms of latency to the synchronous standby's interface (tc netem): each acknowledged "
         "commit waits for it. Needs a kernel with sch_netem.",
         ["network", "latency"],
-        [paused(action("delay-the-replica", "docker", "add_latency", service="@sync", delay="200ms"),
+        [paused(action("delay-the-replica", "docker", "add_latency", target="@sync", delay_s=0.2),
                 before=3, after=10),
-         action("remove-the-delay", "docker", "remove_latency", service="@replica"), WAIT_HEALTHY],
+         action("remove-the-delay", "docker", "remove_latency", target="@faulted"), WAIT_HEALTHY],
         10),
     "full-stack-restart": experiment(
         "full-stack-restart", "Everything down, then up: no acknowledged write lost",
         "Stops the replica, the leader, HAProxy and the ZooKeeper ensemble (forced), then starts all of "
         "them again. The cluster must come back with the same data.",
         ["restart", "full"],
-        [paused(action("stop-the-replica", "docker", "stop_container", service="@replica", force=True),
+        [paused(action("stop-the-replica", "docker", "stop_container", target="@replica", force=True),
                 before=3),
-         action("stop-the-leader", "docker", "stop_container", service="@leader", force=True),
-         action("stop-haproxy", "docker", "stop_container", service="haproxy", force=True),
-         action("stop-zk1", "docker", "stop_container", service="zk1", force=True),
-         action("stop-zk2", "docker", "stop_container", service="zk2", force=True),
-         action("stop-zk3", "docker", "stop_container", service="zk3", force=True),
+         action("stop-the-leader", "docker", "stop_container", target="@leader", force=True),
+         action("stop-haproxy", "docker", "stop_container", target="haproxy", force=True),
+         action("stop-zk1", "docker", "stop_container", target="zk1", force=True),
+         action("stop-zk2", "docker", "stop_container", target="zk2", force=True),
+         action("stop-zk3", "docker", "stop_container", target="zk3", force=True),
          HEAL, WAIT_ROUTE, WAIT_HEALTHY],
         180),
     "alfresco-write-during-failover": experiment(
@@ -202,8 +202,8 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         "pool and transaction retries must ride out the failover: the write-success probe succeeds again "
         "within budget.",
         ["alfresco", "kill", "failover"],
-        leader_fault(action("kill-the-leader", "docker", "kill_container", service="@leader"),
-                     probe("alfresco-write-during-failover", "alfresco", "write_succeeds", timeout=120)),
+        leader_fault(action("kill-the-leader", "docker", "kill_container", target="@leader"),
+                     probe("alfresco-write-during-failover", "alfresco", "write_succeeds", timeout_s=120)),
         60,
         [dict(probe("alfresco-is-ready", "alfresco", "ready"),
               tolerance={"type": "jsonpath", "path": "$.ready", "expect": True}),

@@ -23,6 +23,8 @@ from chaosha.stack import Stack, docker_available
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("CHAOSHA_STATE_DIR", str(ROOT / ".chaosha" / "test-state"))
+# `chaos` subprocesses import this checkout's chaosha too, not whichever the venv has installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
 @dataclass
@@ -64,7 +66,7 @@ def stack() -> Iterator[StackHandle]:
         handle_stack.up(wait=240)
     from chaosha.patroni.probes import wait_for_healthy
 
-    wait_for_healthy("120s", configuration=configuration)
+    wait_for_healthy(120, configuration=configuration)
     yield handle
     if not keep:
         handle_stack.down(volumes=True)
@@ -76,9 +78,9 @@ def healthy(stack: StackHandle) -> Iterator[StackHandle]:
     from chaosha.docker.actions import heal
     from chaosha.patroni.probes import wait_for_healthy
 
-    wait_for_healthy("120s", configuration=stack.configuration)
+    wait_for_healthy(120, configuration=stack.configuration)
     try:
         yield stack
     finally:
         heal(configuration=stack.configuration)
-        wait_for_healthy("180s", configuration=stack.configuration)
+        wait_for_healthy(180, configuration=stack.configuration)

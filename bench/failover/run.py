@@ -88,7 +88,7 @@ def _expire(conf: Conf, leader: str) -> Dict[str, Any]:
 
 def _switchover(conf: Conf, leader: str) -> Dict[str, Any]:
     remember_target(load(conf), leader)
-    return switchover(timeout="60s", configuration=conf)
+    return switchover(timeout_s=60, configuration=conf)
 
 
 FAULTS: Dict[str, Callable[[Conf, str], Dict[str, Any]]] = {
@@ -153,11 +153,11 @@ def bring_up(config: Config) -> Dict[str, Any]:
     started = time.monotonic()
     benchlib.up_with_retry(stack)
     conf = benchlib.configuration(stack)
-    wait_for_healthy("180s", configuration=conf)
+    wait_for_healthy(180, configuration=conf)
     info: Dict[str, Any] = {"project": config.project, "up_s": round(time.monotonic() - started, 1)}
     if config.dcs:
         info.update(apply_dcs(conf, config.dcs))
-        wait_for_healthy("120s", configuration=conf)
+        wait_for_healthy(120, configuration=conf)
     else:
         info["zk_session_timeouts_ms"] = zk_session_timeouts(conf)
     info["dcs_config"] = patroni_config(conf)
@@ -183,10 +183,10 @@ VERDICT_KEYS = ("rto_s", "reroute_s", "lost", "lost_ids", "two_primaries", "unex
 
 def run_round(config: str, conf: Conf, fault: str, index: int, rate: float,
               baseline: float) -> Dict[str, Any]:
-    health = wait_for_healthy("180s", configuration=conf)
+    health = wait_for_healthy(180, configuration=conf)
     leader = health["leader"]
     record: Dict[str, Any] = {"config": config, "fault": fault, "round": index, "leader": leader}
-    workload = start_workload(duration=300, rate=rate, startup_timeout=30, configuration=conf)
+    workload = start_workload(duration_s=300, rate=rate, startup_timeout_s=30, configuration=conf)
     try:
         time.sleep(baseline)
         fault_at = time.time()
@@ -195,9 +195,9 @@ def run_round(config: str, conf: Conf, fault: str, index: int, rate: float,
             record["action"] = _short(FAULTS[fault](conf, leader))
             if fault in NO_FAILOVER:
                 time.sleep(SESSION_WAIT_S)
-                route = wait_for_route("60s", configuration=conf)
+                route = wait_for_route(60, configuration=conf)
             else:
-                route = wait_for_route("120s", new_leader=True, configuration=conf)
+                route = wait_for_route(120, new_leader=True, configuration=conf)
             record["route_s"] = round(time.time() - fault_at, 3)
             record["new_leader"] = route["leader"]
         except ActivityFailed as exc:
@@ -205,10 +205,10 @@ def run_round(config: str, conf: Conf, fault: str, index: int, rate: float,
         finally:
             record["heal"] = _heal(conf)
         try:
-            record["healthy_after_s"] = wait_for_healthy("180s", configuration=conf)["waited_s"]
+            record["healthy_after_s"] = wait_for_healthy(180, configuration=conf)["took_s"]
         except ActivityFailed as exc:
             record["error"] = (record.get("error", "") + f"; not healthy: {exc}")[:800]
-        verdict = workload_verdict(run_id=workload["run_id"], heal_timeout=120,
+        verdict = workload_verdict(run_id=workload["run_id"], heal_timeout_s=120,
                                    fault_at=str(fault_at), configuration=conf)
     except BaseException:
         stop_workload(run_id=workload["run_id"], configuration=conf)

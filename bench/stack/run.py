@@ -144,7 +144,7 @@ def main(argv: List[str]) -> int:
     try:
         result["bring_up_s"] = bring_up(stack, args.rounds)
         result["bring_up_median_s"] = round(statistics.median(result["bring_up_s"]), 1)
-        wait_for_healthy("120s", configuration=benchlib.configuration(stack))
+        wait_for_healthy(120, configuration=benchlib.configuration(stack))
         time.sleep(args.settle)
         result["memory_mib"] = memory(PROJECT)
         result["memory_total_mib"] = round(sum(result["memory_mib"].values()), 1)

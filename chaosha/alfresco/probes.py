@@ -35,16 +35,16 @@ _BAD_NAME = re.compile(r'[*"<>\\?:|]|[. ]$')
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
-def ready(timeout: float = 10, configuration: Configuration = None,
+def ready(timeout_s: float = 10, configuration: Configuration = None,
           secrets: Secrets = None) -> Dict[str, Any]:
     """Alfresco's readiness probe (``GET .../probes/-ready-``, which touches
     the database): ``ready`` is true on HTTP 200.  Never raises for an
     unreachable or failing repository: ``ready`` is false and ``message``
-    says why.  ``timeout`` (seconds) bounds the call."""
+    says why.  ``timeout_s`` bounds the call; ``took_s`` is what it took."""
     settings = load(configuration, secrets)
-    seconds = _positive(timeout, "alfresco ready: timeout")
+    seconds = _positive(timeout_s, "alfresco ready: timeout_s")
     result: Dict[str, Any] = {"ready": False, "http_status": None, "message": "",
-                              "elapsed_ms": 0.0}
+                              "took_s": 0.0}
     start = time.monotonic()
     with client(settings, timeout=seconds, auth="none") as session:
         url = session.base_url + READY_PATH
@@ -59,11 +59,11 @@ def ready(timeout: float = 10, configuration: Configuration = None,
                 result["message"] = _entry(response).get("message", "")
             else:
                 result["message"] = error_summary(response) or f"HTTP {response.status_code}"
-    result["elapsed_ms"] = _ms(start)
+    result["took_s"] = _took(start)
     return result
 
 
-def write_succeeds(folder: str = "chaos-probe", timeout: float = 60, settle: float = 5,
+def write_succeeds(folder: str = "chaos-probe", timeout_s: float = 60, settle_s: float = 5,
                    configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Create ``probe-<uuid>.txt`` in ``folder`` (under Company Home, created
@@ -71,15 +71,16 @@ def write_succeeds(folder: str = "chaos-probe", timeout: float = 60, settle: flo
     compare sha256, delete it permanently and check it is gone.
 
     A timeout, 5xx or 409 on the create is never retried: the node is looked
-    up by path (for up to ``settle`` seconds) and ``outcome`` becomes
+    up by path (for up to ``settle_s`` seconds) and ``outcome`` becomes
     ``committed-late`` (found: the probe carries on) or ``lost``.  Otherwise
     ``outcome`` is ``ok`` or ``failed``; ``ok`` is true when the document was
-    durable, intact and cleaned up.  ``steps`` holds each call's ``ms`` and
-    ``http_status``.  ``timeout`` (seconds) bounds the whole probe."""
+    durable, intact and cleaned up.  ``steps`` holds each call's seconds
+    ``s`` and ``http_status``.  ``timeout_s`` bounds the whole probe;
+    ``took_s`` is what it took."""
     settings = load(configuration, secrets)
     path = _check_folder(folder)
-    seconds = _positive(timeout, "alfresco write_succeeds: timeout")
-    grace = parse_duration(settle, "alfresco write_succeeds: settle")
+    seconds = _positive(timeout_s, "alfresco write_succeeds: timeout_s")
+    grace = parse_duration(settle_s, "alfresco write_succeeds: settle_s")
     mode = auth_mode(settings)
     name = f"probe-{uuid.uuid4()}.txt"
     payload = f"chaosha write probe {name}\nnonce {uuid.uuid4().hex}\n".encode()
@@ -110,7 +111,7 @@ def write_succeeds(folder: str = "chaos-probe", timeout: float = 60, settle: flo
     if result["error"] and result["outcome"] in ("ok", "committed-late"):
         result["outcome"] = "failed"
     result["ok"] = result["error"] is None
-    result["elapsed_ms"] = round(run.deadline.elapsed() * 1000, 1)
+    result["took_s"] = round(run.deadline.elapsed(), 3)
     return result
 
 
@@ -135,7 +136,7 @@ class _Run:
     def budget(self, step: str) -> float:
         remaining = self.deadline.remaining()
         if remaining <= 0:
-            self.steps.setdefault(step, {"ms": 0.0, "http_status": None, "skipped": "deadline"})
+            self.steps.setdefault(step, {"s": 0.0, "http_status": None, "skipped": "deadline"})
             raise _Stop(f"deadline of {self.deadline.end - self.deadline.start:g}s "
                         f"exceeded before step {step}")
         return min(self.per_call, remaining)
@@ -147,10 +148,10 @@ class _Run:
         try:
             response = self.session.request(method, path, timeout=seconds, **kwargs)
         except requests.RequestException as exc:
-            self.steps[step] = {"ms": _ms(start), "http_status": None,
+            self.steps[step] = {"s": _took(start), "http_status": None,
                                 "error": _reason(exc, seconds)}
             raise
-        self.steps[step] = {"ms": _ms(start), "http_status": response.status_code}
+        self.steps[step] = {"s": _took(start), "http_status": response.status_code}
         return response
 
     def must(self, step: str, method: str, path: str, expect: int,
@@ -171,9 +172,9 @@ class _Run:
         try:
             authenticate(self.session, settings, "ticket", seconds)
         except ActivityFailed as exc:
-            self.steps["login"] = {"ms": _ms(start), "http_status": None}
+            self.steps["login"] = {"s": _took(start), "http_status": None}
             raise _Stop(f"login: {exc}") from None
-        self.steps["login"] = {"ms": _ms(start), "http_status": 201}
+        self.steps["login"] = {"s": _took(start), "http_status": 201}
 
 
 def _create(run: _Run, folder: str, name: str, settle: float) -> Tuple[str, str]:
@@ -301,8 +302,9 @@ def _not_sent(exc: requests.RequestException) -> bool:
         and "Failed to establish a new connection" in str(exc))
 
 
-def _ms(start: float) -> float:
-    return round((time.monotonic() - start) * 1000, 1)
+def _took(start: float) -> float:
+    """Seconds since ``start`` (monotonic), to the millisecond."""
+    return round(time.monotonic() - start, 3)
 
 
 def _positive(value: Any, what: str) -> float:

@@ -79,4 +79,4 @@ def heal(deep: bool, force: bool, wait: float) -> None:
     against the stack (it heals when it ends) unless --force."""
     click.echo(json.dumps(heal_all(deep=deep, force=force), indent=2))
     if wait:
-        click.echo(json.dumps(wait_for_healthy(f"{wait}s"), indent=2))
+        click.echo(json.dumps(wait_for_healthy(wait), indent=2))

@@ -3,11 +3,13 @@ container; partition it (iptables, or leaving the network); add latency or
 loss (tc netem).  Every fault is recorded before it is applied and has its
 undo, and ``heal`` undoes them all.
 
-Targets are Compose service names or ``@leader``/``@replica``/``@sync``;
-only service containers Compose created for the configured project are
+Every action aims at ``target``: a Compose service name or
+``@leader``/``@replica``/``@sync``/``@faulted`` (an undo aims where its
+fault did); only service containers Compose created for the configured project are
 touched.  Every destructive action takes ``dry_run`` (report, do nothing,
 record nothing) and refuses to take the last serving PostgreSQL node or
-ZooKeeper's quorum down unless ``force``.
+ZooKeeper's quorum down unless ``force``.  Results name the ``service`` the
+target resolved to, the ``action``, when it started (``at``) and ``took_s``.
 """
 
 import time
@@ -54,85 +56,85 @@ def _plan(service: str, would: str, **extra: Any) -> Dict[str, Any]:
 
 def _result(service: str, action: str, started: float, **extra: Any) -> Dict[str, Any]:
     return dict(extra, service=service, action=action, at=started,
-                seconds=round(time.time() - started, 3))
+                took_s=round(time.time() - started, 3))
 
 
-def kill_container(service: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
+def kill_container(target: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
                    configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Send ``signal`` (default SIGKILL) to the service's container.
+    """Send ``signal`` (default SIGKILL) to the target's container.
     Undo: start_container, or for SIGSTOP heal (sends SIGCONT)."""
     settings = load(configuration, secrets)
     sig = lifecycle.parse_signal(signal)
-    service, target = _aim(settings, service, force)
+    service, found = _aim(settings, target, force)
     if dry_run:
         return _plan(service, f"send {sig} to {service}")
     started = time.time()
     registry.remember_target(settings, service)
-    lifecycle.kill(settings, service, target, sig)
+    lifecycle.kill(settings, service, found, sig)
     return _result(service, "kill", started, signal=sig)
 
 
-def stop_container(service: str, grace: str = "30s", force: bool = False, dry_run: bool = False,
+def stop_container(target: str, grace_s: float = 30, force: bool = False, dry_run: bool = False,
                    configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Stop the service's container gracefully (SIGTERM/its stop signal,
-    then SIGKILL after ``grace``).  Undo: start_container."""
+    """Stop the target's container gracefully (SIGTERM/its stop signal,
+    then SIGKILL after ``grace_s`` seconds).  Undo: start_container."""
     settings = load(configuration, secrets)
-    seconds = parse_duration(grace, "grace")
-    service, target = _aim(settings, service, force)
+    seconds = parse_duration(grace_s, "grace_s")
+    service, found = _aim(settings, target, force)
     if dry_run:
         return _plan(service, f"stop {service} (grace {seconds:g}s)")
     started = time.time()
     registry.remember_target(settings, service)
-    lifecycle.stop(settings, service, target, seconds)
+    lifecycle.stop(settings, service, found, seconds)
     return _result(service, "stop", started)
 
 
-def start_container(service: str, configuration: Configuration = None,
+def start_container(target: str, configuration: Configuration = None,
                     secrets: Secrets = None) -> Dict[str, Any]:
-    """Start the service's container (undo of kill/stop; also thaws a
+    """Start the target's container (undo of kill/stop; also thaws a
     paused one and sends SIGCONT to a running one)."""
     settings = load(configuration, secrets)
-    service, target = _target(settings, service)
+    service, found = _target(settings, target)
     started = time.time()
-    steps = lifecycle.revive(settings, service, target)
+    steps = lifecycle.revive(settings, service, found)
     return _result(service, "start", started, steps=steps)
 
 
-def restart_container(service: str, grace: str = "10s", force: bool = False, dry_run: bool = False,
+def restart_container(target: str, grace_s: float = 10, force: bool = False, dry_run: bool = False,
                       configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Restart the service's container (stop with ``grace``, then start)."""
+    """Restart the target's container (stop with ``grace_s`` seconds, then start)."""
     settings = load(configuration, secrets)
-    seconds = parse_duration(grace, "grace")
-    service, target = _aim(settings, service, force)
+    seconds = parse_duration(grace_s, "grace_s")
+    service, found = _aim(settings, target, force)
     if dry_run:
         return _plan(service, f"restart {service}")
     started = time.time()
     registry.remember_target(settings, service)
-    lifecycle.restart(settings, service, target, seconds)
+    lifecycle.restart(settings, service, found, seconds)
     return _result(service, "restart", started)
 
 
-def pause_container(service: str, force: bool = False, dry_run: bool = False,
+def pause_container(target: str, force: bool = False, dry_run: bool = False,
                     configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Freeze every process of the service's container (docker pause, with
+    """Freeze every process of the target's container (docker pause, with
     a cgroup-freezer fallback).  Undo: unpause_container."""
     settings = load(configuration, secrets)
-    service, target = _aim(settings, service, force)
+    service, found = _aim(settings, target, force)
     if dry_run:
         return _plan(service, f"pause {service}")
     started = time.time()
     registry.remember_target(settings, service)
-    method = lifecycle.pause(settings, service, target)
+    method = lifecycle.pause(settings, service, found)
     return _result(service, "pause", started, method=method)
 
 
-def unpause_container(service: str, configuration: Configuration = None,
+def unpause_container(target: str, configuration: Configuration = None,
                       secrets: Secrets = None) -> Dict[str, Any]:
-    """Thaw the service's container, even when docker unpause hangs."""
+    """Thaw the target's container, even when docker unpause hangs."""
     settings = load(configuration, secrets)
-    service, target = _target(settings, service)
+    service, found = _target(settings, target)
     started = time.time()
-    method = lifecycle.unpause(settings, service, target)
+    method = lifecycle.unpause(settings, service, found)
     return _result(service, "unpause", started, method=method)
 
 
@@ -143,14 +145,14 @@ def _peer_addresses(settings: Settings, service: str, peers: str) -> Dict[str, s
     return {p: network.address_of(settings, p) for p in resolved}
 
 
-def _apply_in_netns(settings: Settings, kind: str, service: str, target: Container, script: str,
+def _apply_in_netns(settings: Settings, kind: str, service: str, found: Container, script: str,
                     **details: Any) -> None:
     """Record the fault, apply it; on failure remove all of it again."""
     registry.record(settings, kind, service, **details)
     try:
-        network.run_in_netns(settings, target, script)
+        network.run_in_netns(settings, found, script)
     except ActivityFailed as exc:
-        network.run_in_netns(settings, target, network.CLEAR_SCRIPT)  # nothing half-applied
+        network.run_in_netns(settings, found, network.CLEAR_SCRIPT)  # nothing half-applied
         registry.forget(settings, kind, service)
         if "qdisc kind is unknown" in str(exc):
             raise ActivityFailed(
@@ -160,17 +162,17 @@ def _apply_in_netns(settings: Settings, kind: str, service: str, target: Contain
         raise
 
 
-def partition_container(service: str, peers: str = "", direction: str = "both", ports: str = "",
+def partition_container(target: str, peers: str = "", direction: str = "both", ports: str = "",
                         loss_percent: float = 100.0, force: bool = False, dry_run: bool = False,
                         configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Drop the service's traffic with ``peers`` (comma-separated services;
+    """Drop the target's traffic with ``peers`` (comma-separated services;
     empty: everything but loopback), ``direction`` both/in/out, optionally
     only TCP ``ports`` of the peers (comma-separated), with iptables rules
     in the container's network namespace.  ``loss_percent`` below 100
     drops that share of packets at random instead (needs no netem).
     Undo: heal_partition."""
     settings = load(configuration, secrets)
-    service, target = _aim(settings, service, force)
+    service, found = _aim(settings, target, force)
     addresses = _peer_addresses(settings, service, peers)
     try:
         port_list = [int(p) for p in ports.split(",") if p.strip()]
@@ -181,107 +183,108 @@ def partition_container(service: str, peers: str = "", direction: str = "both", 
         return _plan(service, script, peers=addresses)
     started = time.time()
     registry.remember_target(settings, service)
-    _apply_in_netns(settings, "partition", service, target, script, peers=addresses)
+    _apply_in_netns(settings, "partition", service, found, script, peers=addresses)
     return _result(service, "partition", started, peers=addresses, direction=direction)
 
 
-def heal_partition(service: str, configuration: Configuration = None,
+def heal_partition(target: str, configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
-    """Remove chaosha's iptables rules and netem qdisc from the service."""
+    """Remove chaosha's iptables rules and netem qdisc from the target."""
     settings = load(configuration, secrets)
-    service, target = _target(settings, service)
+    service, found = _target(settings, target)
     started = time.time()
-    network.run_in_netns(settings, target, network.CLEAR_SCRIPT)
+    network.run_in_netns(settings, found, network.CLEAR_SCRIPT)
     registry.forget(settings, "partition", service)
     registry.forget(settings, "netem", service)
     return _result(service, "heal-partition", started)
 
 
-def disconnect_network(service: str, force: bool = False, dry_run: bool = False,
+def disconnect_network(target: str, force: bool = False, dry_run: bool = False,
                        configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Take the service's container off the project network (a two-way
+    """Take the target's container off the project network (a two-way
     partition; its published ports go dark too).  Undo: reconnect_network."""
     settings = load(configuration, secrets)
-    service, target = _aim(settings, service, force)
-    name = network.project_network(settings, target)
+    service, found = _aim(settings, target, force)
+    name = network.project_network(settings, found)
     if dry_run:
         return _plan(service, f"disconnect {service} from {name}")
     started = time.time()
     registry.remember_target(settings, service)
-    registry.record(settings, "disconnect", service, network=name, aliases=network.aliases_for(target))
+    registry.record(settings, "disconnect", service, network=name, aliases=network.aliases_for(found))
     try:
-        net = lifecycle.call("finding the network of", service, target.client.networks.get, name)
-        lifecycle.call("disconnecting", service, net.disconnect, target, force=True)
+        net = lifecycle.call("finding the network of", service, found.client.networks.get, name)
+        lifecycle.call("disconnecting", service, net.disconnect, found, force=True)
     except ActivityFailed:
         registry.forget(settings, "disconnect", service)
         raise
     return _result(service, "disconnect", started, network=name)
 
 
-def _reconnect(settings: Settings, service: str, target: Container) -> bool:
+def _reconnect(settings: Settings, service: str, found: Container) -> bool:
     """Put the container back on the project network; True if it was off."""
-    name = network.project_network(settings, target)
-    if name in target.attrs["NetworkSettings"]["Networks"]:
+    name = network.project_network(settings, found)
+    if name in found.attrs["NetworkSettings"]["Networks"]:
         return False
-    net = lifecycle.call("finding the network of", service, target.client.networks.get, name)
-    lifecycle.call("reconnecting", service, net.connect, target, aliases=network.aliases_for(target))
+    net = lifecycle.call("finding the network of", service, found.client.networks.get, name)
+    lifecycle.call("reconnecting", service, net.connect, found, aliases=network.aliases_for(found))
     return True
 
 
-def reconnect_network(service: str, configuration: Configuration = None,
+def reconnect_network(target: str, configuration: Configuration = None,
                       secrets: Secrets = None) -> Dict[str, Any]:
-    """Put the service's container back on the project network with its DNS
+    """Put the target's container back on the project network with its DNS
     aliases (service name and container name)."""
     settings = load(configuration, secrets)
-    service, target = _target(settings, service)
+    service, found = _target(settings, target)
     started = time.time()
-    _reconnect(settings, service, target)
+    _reconnect(settings, service, found)
     registry.forget(settings, "disconnect", service)
-    return _result(service, "reconnect", started, network=network.project_network(settings, target))
+    return _result(service, "reconnect", started, network=network.project_network(settings, found))
 
 
-def add_latency(service: str, delay: str = "200ms", jitter: str = "0ms", loss_percent: float = 0.0,
+def add_latency(target: str, delay_s: float = 0.2, jitter_s: float = 0, loss_percent: float = 0.0,
                 dry_run: bool = False, configuration: Configuration = None,
                 secrets: Secrets = None) -> Dict[str, Any]:
-    """Delay (and/or drop ``loss_percent`` % of) every packet the service's
-    container sends, with tc netem on its interfaces.  Undo: remove_latency."""
+    """Delay by ``delay_s`` seconds (± ``jitter_s``), and/or drop
+    ``loss_percent`` % of, every packet the target's container sends, with
+    tc netem on its interfaces.  Undo: remove_latency (on ``@faulted``)."""
     settings = load(configuration, secrets)
-    service, target = _target(settings, service)  # a slow node still serves: no guard
-    args = network.netem_args(parse_duration(delay, "delay") * 1000,
-                              parse_duration(jitter, "jitter") * 1000, float(loss_percent))
+    service, found = _target(settings, target)  # a slow node still serves: no guard
+    args = network.netem_args(parse_duration(delay_s, "delay_s") * 1000,
+                              parse_duration(jitter_s, "jitter_s") * 1000, float(loss_percent))
     script = f"for dev in {network.IFACES}; do tc qdisc replace dev $dev root {args} || exit 1; done"
     if dry_run:
         return _plan(service, script)
     started = time.time()
     registry.remember_target(settings, service)
-    _apply_in_netns(settings, "netem", service, target, script, netem=args)
+    _apply_in_netns(settings, "netem", service, found, script, netem=args)
     return _result(service, "latency", started, netem=args)
 
 
-def remove_latency(service: str, configuration: Configuration = None,
+def remove_latency(target: str, configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
-    """Remove the netem qdisc from the service's container."""
+    """Remove the netem qdisc from the target's container."""
     settings = load(configuration, secrets)
-    service, target = _target(settings, service)
+    service, found = _target(settings, target)
     started = time.time()
-    network.run_in_netns(settings, target,
+    network.run_in_netns(settings, found,
                          f"for dev in {network.IFACES}; do tc qdisc del dev $dev root 2>/dev/null; done; true")
     registry.forget(settings, "netem", service)
     return _result(service, "remove-latency", started)
 
 
-def _heal_container(settings: Settings, target: Container, faults: List[Dict[str, Any]],
+def _heal_container(settings: Settings, found: Container, faults: List[Dict[str, Any]],
                     deep: bool) -> List[str]:
     """Undo every fault on one container; the steps taken."""
-    service = target.labels.get(SERVICE_LABEL, target.name)
+    service = found.labels.get(SERVICE_LABEL, found.name)
     kinds: Set[str] = {f["kind"] for f in faults if f["service"] == service}
-    lifecycle.call("inspecting", service, target.reload)
-    steps = lifecycle.revive(settings, service, target, sigcont=deep or lifecycle.SIGSTOP in kinds)
-    if _reconnect(settings, service, target):
+    lifecycle.call("inspecting", service, found.reload)
+    steps = lifecycle.revive(settings, service, found, sigcont=deep or lifecycle.SIGSTOP in kinds)
+    if _reconnect(settings, service, found):
         steps.append("reconnect")
     registry.forget(settings, "disconnect", service)
     if deep or kinds & {"partition", "netem"}:
-        network.run_in_netns(settings, target, network.CLEAR_SCRIPT)
+        network.run_in_netns(settings, found, network.CLEAR_SCRIPT)
         steps.append("clear-netfilter")
     for kind in ("partition", "netem"):
         registry.forget(settings, kind, service)
@@ -306,10 +309,10 @@ def heal(deep: bool = False, force: bool = False, configuration: Configuration =
     if stopped:
         done["workload"] = [f"stopped:{run}" for run in stopped]
     faults = registry.pending(settings)
-    for target in containers(settings):
-        service = target.labels.get(SERVICE_LABEL, target.name)
+    for found in containers(settings):
+        service = found.labels.get(SERVICE_LABEL, found.name)
         try:
-            steps = _heal_container(settings, target, faults, deep)
+            steps = _heal_container(settings, found, faults, deep)
         except (ActivityFailed, docker.errors.DockerException) as exc:
             errors.append(f"{service}: {exc}")
             continue

@@ -7,14 +7,18 @@ from chaoslib.types import Configuration, Secrets
 from chaosha import state as registry
 from chaosha.config import load
 from chaosha.docker.client import SERVICE_LABEL, container, containers
+from chaosha.targets import resolve
 
 __all__ = ["container_state", "project_containers", "pending_faults"]
 
 
-def container_state(service: str, configuration: Configuration = None,
+def container_state(target: str, configuration: Configuration = None,
                     secrets: Secrets = None) -> Dict[str, Any]:
-    """State of the service's container: running, paused, exit code, restarts."""
-    state = container(load(configuration, secrets), service).attrs["State"]
+    """State of the target's container (a service or a role such as
+    ``@leader``): ``service``, running, paused, exit code, start time."""
+    settings = load(configuration, secrets)
+    service = resolve(settings, target)
+    state = container(settings, service).attrs["State"]
     return {"service": service, "state": state.get("Status"), "running": bool(state.get("Running")),
             "paused": bool(state.get("Paused")), "exit_code": state.get("ExitCode"),
             "started_at": state.get("StartedAt")}

@@ -35,26 +35,27 @@ def backend_states(backend: str = "primary", configuration: Configuration = None
 ROUTE_CHECK_S = 0.75
 
 
-def _reach(settings: Settings, port: str, timeout: float) -> Dict[str, Any]:
-    """Connect through ``port`` and ask the server who it is (its member
+def _reach(settings: Settings, target: str, timeout: float) -> Dict[str, Any]:
+    """Connect through ``target`` and ask the server who it is (its member
     name comes from the server itself: ``chaosha.member``)."""
-    host, number = endpoint(settings, port)
+    host, number = endpoint(settings, target)
     try:
-        with connect(settings, port, timeout) as conn, conn.deadline(timeout):
+        with connect(settings, target, timeout) as conn, conn.deadline(timeout):
             identity = server_identity(conn)
     except psycopg.Error as exc:
         return {"reached": False, "port": number, "node": "", "error": " ".join(str(exc).split())}
     return dict(identity, node=identity.get("member") or "", reached=True, port=number)
 
 
-def reached_node(port: str = "rw", configuration: Configuration = None,
+def reached_node(target: str = "rw", configuration: Configuration = None,
                  secrets: Secrets = None) -> Dict[str, Any]:
-    """Open a connection through ``port`` (``rw``, ``ro`` or a number) and
-    ask the server who it is: address, recovery state, timeline and node
-    (the Patroni member name the server reports).  ``reached`` is False,
-    with ``error``, when no connection could be made."""
+    """Open a connection through ``target`` (``rw``, ``ro``, a port number
+    or a node name) and ask the server who it is: address, ``port``,
+    recovery state, timeline and ``node`` (the Patroni member name the
+    server reports).  ``reached`` is False, with ``error``, when no
+    connection could be made."""
     settings = load(configuration, secrets)
-    return _reach(settings, port, min(settings.timeout, 5))
+    return _reach(settings, target, min(settings.timeout, 5))
 
 
 def _route(settings: Settings, timeout: float) -> Dict[str, Any]:
@@ -78,13 +79,13 @@ def routes_to_leader(configuration: Configuration = None, secrets: Secrets = Non
     return _route(settings, min(settings.timeout, 5))
 
 
-def wait_for_route(timeout: str = "90s", new_leader: bool = False, configuration: Configuration = None,
+def wait_for_route(timeout_s: float = 90, new_leader: bool = False, configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
-    """Wait until HAProxy's read-write port reaches the Patroni leader and
+    """Wait up to ``timeout_s`` seconds until HAProxy's read-write port reaches the Patroni leader and
     it is writable (e.g. after the leader was killed); each check gives up
     after 0.75 s, so it returns soon after writes resume.  With
     ``new_leader`` the leader must also differ from the service the latest
-    chaosha fault aimed at.  Returns the route and ``waited_s``; raises
+    chaosha fault aimed at.  Returns the route and ``took_s``; raises
     ActivityFailed at the deadline."""
     settings = load(configuration, secrets)
     faulted = last_target(settings) if new_leader else ""
@@ -93,6 +94,6 @@ def wait_for_route(timeout: str = "90s", new_leader: bool = False, configuration
         route = _route(settings, ROUTE_CHECK_S)
         return route if route["routes_to_leader"] and route["leader"] != faulted else {}
 
-    route, waited = wait_until(routed, parse_duration(timeout, "timeout"), 0.1,
+    route, waited = wait_until(routed, parse_duration(timeout_s, "timeout_s"), 0.1,
                                "HAProxy to route writes to a Patroni leader")
-    return dict(route, waited_s=round(waited, 3))
+    return dict(route, took_s=round(waited, 3))

@@ -14,36 +14,38 @@ from chaosha.timing import parse_duration
 __all__ = ["start_workload", "stop_workload"]
 
 
-def start_workload(duration: float = 300, rate: float = 200, max_writes: int = 1000000,
+def start_workload(duration_s: float = 300, rate: float = 200, max_writes: int = 1000000,
                    target: str = "rw", read_target: str = "ro", reads: bool = True,
-                   sampler: bool = True, read_rate: float = 20, sample_interval: float = 0.25,
-                   op_timeout: float = 3, startup_timeout: float = 30,
+                   sampler: bool = True, read_rate: float = 20, sample_interval_s: float = 0.25,
+                   op_timeout_s: float = 3, startup_timeout_s: float = 30,
                    configuration: Configuration = None,
                    secrets: Secrets = None) -> Dict[str, Any]:
     """Start the integrity workload in the background and return once its
-    first write is acknowledged: ``{run_id, pid, ledger, log, started}``.
+    first write is acknowledged (within ``startup_timeout_s`` seconds):
+    ``{run_id, pid, ledger, log, started}``.
 
     One unique id per transaction through ``target`` (default HAProxy rw)
-    at ``rate`` writes/s (0 = flat out), reads through ``read_target`` and
-    samples every node's role, until ``duration`` seconds or
+    at ``rate`` writes/s (0 = flat out), each given ``op_timeout_s``
+    seconds; reads through ``read_target`` and samples every node's role
+    every ``sample_interval_s`` seconds, until ``duration_s`` seconds or
     ``max_writes`` attempts.  Stop it with ``stop_workload`` or the
     ``workload_verdict`` probe."""
     settings = load(configuration, secrets)
-    seconds = parse_duration(duration, "start_workload duration")
+    seconds = parse_duration(duration_s, "start_workload duration_s")
     args = ["--duration", str(seconds), "--rate", str(rate), "--max-writes", str(int(max_writes)),
-            "--target", str(target), "--read-target", str(read_target),
-            "--read-rate", str(read_rate), "--sample-interval", str(sample_interval),
-            "--op-timeout", str(parse_duration(op_timeout, "op_timeout"))]
+            "--target", str(target), "--read-target", str(read_target), "--read-rate", str(read_rate),
+            "--sample-interval", str(parse_duration(sample_interval_s, "sample_interval_s")),
+            "--op-timeout", str(parse_duration(op_timeout_s, "op_timeout_s"))]
     args += [] if reads else ["--no-reads"]
     args += [] if sampler else ["--no-sampler"]
-    state = start_process(settings, args, True, parse_duration(startup_timeout, "startup_timeout"))
+    state = start_process(settings, args, True, parse_duration(startup_timeout_s, "startup_timeout_s"))
     return {k: state[k] for k in ("run_id", "pid", "ledger", "log", "started")}
 
 
-def stop_workload(run_id: str = "", timeout: float = 15, force: bool = False,
+def stop_workload(run_id: str = "", timeout_s: float = 15, force: bool = False,
                   configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Stop the workload ``run_id`` (default: the latest): SIGTERM, wait up
-    to ``timeout`` seconds, then SIGKILL.  Safe to call twice (rollbacks).
+    to ``timeout_s`` seconds, then SIGKILL.  Safe to call twice (rollbacks).
     Without ``run_id`` it refuses, unless ``force``, while an experiment
     runs against the stack in another process (the latest run is its own).
     Returns ``{run_id, ledger, stopped}`` and the writer's final counts."""
@@ -52,7 +54,7 @@ def stop_workload(run_id: str = "", timeout: float = 15, force: bool = False,
         refuse_while_busy(settings, "stopping the latest workload", force)
     if not run_id and not (state_dir(settings) / "current").is_file():
         return {"run_id": "", "ledger": "", "stopped": "none-started"}
-    state = stop_process(settings, run_id, parse_duration(timeout, "stop_workload timeout"))
+    state = stop_process(settings, run_id, parse_duration(timeout_s, "stop_workload timeout_s"))
     result: Dict[str, Any] = {k: state[k] for k in ("run_id", "ledger", "stopped")}
     for record in read_records(state["ledger"]):
         if record.get("k") == "end":

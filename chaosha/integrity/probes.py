@@ -25,11 +25,11 @@ def _verdict_path(settings: Settings, run_id: str) -> Path:
     return state_dir(settings) / f"{run_id}.verdict.json"
 
 
-def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout: float = 120,
+def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout_s: float = 120,
                      fault_at: str = "", configuration: Configuration = None,
                      secrets: Secrets = None) -> Dict[str, Any]:
     """Stop the workload ``run_id`` (default: the latest; ``stop`` false
-    leaves it running), wait up to ``heal_timeout`` seconds for one primary
+    leaves it running), wait up to ``heal_timeout_s`` seconds for one primary
     and every replica to replay past its LSN, and return the verdict:
     ``lost``, ``unexpected``, ``in_doubt``, ``recovered``, ``acknowledged``,
     ``attempted``, ``two_primaries``, ``two_primary_incidents``, ``rto_s``,
@@ -43,7 +43,7 @@ def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout: float = 
     else:
         state = {**load_state(settings, run_id), "stopped": "no"}
     result = audited_verdict(settings, state["ledger"],
-                             parse_duration(heal_timeout, "heal_timeout"), parse_time(fault_at))
+                             parse_duration(heal_timeout_s, "heal_timeout_s"), parse_time(fault_at))
     result.update(run_id=state["run_id"], stopped=state["stopped"])
     _verdict_path(settings, state["run_id"]).write_text(json.dumps(result, default=str))
     return result

@@ -20,7 +20,7 @@ def _check_candidate(settings: Settings, candidate: str, leader: str) -> None:
         raise ActivityFailed(f"{candidate} already leads the cluster: name another member as candidate")
 
 
-def _planned(kind: str, body: Dict[str, Any], timeout: str, dry_run: bool,
+def _planned(kind: str, body: Dict[str, Any], timeout_s: float, dry_run: bool,
              configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:
     settings = load(configuration, secrets)
     leader = client.leader_name(settings)
@@ -32,31 +32,33 @@ def _planned(kind: str, body: Dict[str, Any], timeout: str, dry_run: bool,
     body = {k: v for k, v in body.items() if v}
     if dry_run:
         return {"dry_run": True, "would": f"POST /{kind}", "body": body, "leader": leader}
-    deadline = Deadline(parse_duration(timeout, "timeout"))
+    deadline = Deadline(parse_duration(timeout_s, "timeout_s"))
     code, text = client.post(settings, f"/{kind}", body, timeout=max(deadline.remaining(), 1))
     if code not in (200, 202):
         raise ActivityFailed(f"Patroni refused the {kind} from {leader or 'no leader'} "
                              f"({code}): {text}")
     new, _ = client.wait_for_primary(settings, max(deadline.remaining(), 0.1), exclude=leader)
     return {"previous_leader": leader, "leader": new, "http_code": code,
-            "message": text, "seconds": round(deadline.elapsed(), 3)}
+            "message": text, "took_s": round(deadline.elapsed(), 3)}
 
 
-def switchover(candidate: str = "", timeout: str = "60s", dry_run: bool = False,
+def switchover(candidate: str = "", timeout_s: float = 60, dry_run: bool = False,
                configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Planned switchover from the current leader to ``candidate`` (any
-    healthy member when empty); waits until the new leader runs as primary.
-    Returns previous and new leader and the seconds it took."""
-    return _planned("switchover", {"candidate": candidate}, timeout, dry_run, configuration, secrets)
+    healthy member when empty); waits up to ``timeout_s`` seconds until the
+    new leader runs as primary.  Returns ``previous_leader``, ``leader`` and
+    ``took_s``."""
+    return _planned("switchover", {"candidate": candidate}, timeout_s, dry_run, configuration, secrets)
 
 
-def failover(candidate: str, timeout: str = "60s", dry_run: bool = False,
+def failover(candidate: str, timeout_s: float = 60, dry_run: bool = False,
              configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Manual failover to ``candidate`` (works without a healthy leader);
-    waits until the candidate runs as primary."""
+    waits up to ``timeout_s`` seconds until the candidate runs as primary.
+    Returns the same as ``switchover``."""
     if not candidate:
         raise ActivityFailed("failover needs a candidate member name")
-    return _planned("failover", {"candidate": candidate}, timeout, dry_run, configuration, secrets)
+    return _planned("failover", {"candidate": candidate}, timeout_s, dry_run, configuration, secrets)
 
 
 def _set_pause(paused: bool, dry_run: bool, configuration: Configuration,

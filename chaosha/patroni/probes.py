@@ -105,24 +105,25 @@ def history(configuration: Configuration = None, secrets: Secrets = None) -> Lis
              "new_leader": r[4] if len(r) > 4 else None} for r in rows]
 
 
-def wait_for_leader(timeout: str = "60s", exclude: str = "", configuration: Configuration = None,
+def wait_for_leader(timeout_s: float = 60, exclude: str = "", configuration: Configuration = None,
                     secrets: Secrets = None) -> Dict[str, Any]:
-    """Wait until a member (other than ``exclude``, if given) holds the
-    leader key and runs as primary.  Returns the leader and seconds waited;
-    raises ActivityFailed at the deadline."""
-    name, waited = client.wait_for_primary(load(configuration, secrets), parse_duration(timeout, "timeout"),
-                                           exclude)
-    return {"leader": name, "waited_s": round(waited, 3)}
+    """Wait up to ``timeout_s`` seconds until a member (other than
+    ``exclude``, if given) holds the leader key and runs as primary.
+    Returns ``leader`` and ``took_s``; raises ActivityFailed at the deadline."""
+    name, waited = client.wait_for_primary(load(configuration, secrets),
+                                           parse_duration(timeout_s, "timeout_s"), exclude)
+    return {"leader": name, "took_s": round(waited, 3)}
 
 
-def wait_for_healthy(timeout: str = "120s", max_lag_bytes: int = 1048576, settle: str = "3s",
+def wait_for_healthy(timeout_s: float = 120, max_lag_bytes: int = 1048576, settle_s: float = 3,
                      configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Wait until :func:`cluster_health` has said healthy for ``settle``
-    without a break (a rejoining node can stream for a moment, then restart
-    for pg_rewind).  Returns the health summary plus ``waited_s``; raises
-    ActivityFailed at the deadline with the last reason."""
+    """Wait up to ``timeout_s`` seconds until :func:`cluster_health` has
+    said healthy for ``settle_s`` seconds without a break (a rejoining node
+    can stream for a moment, then restart for pg_rewind).  Returns the
+    health summary plus ``took_s``; raises ActivityFailed at the deadline
+    with the last reason."""
     last: Dict[str, Any] = {}
-    quiet = parse_duration(settle, "settle")
+    quiet = parse_duration(settle_s, "settle_s")
     healthy_since: List[float] = []
 
     def check() -> Dict[str, Any]:
@@ -136,7 +137,7 @@ def wait_for_healthy(timeout: str = "120s", max_lag_bytes: int = 1048576, settle
         return last if time.monotonic() - healthy_since[0] >= quiet else {}
 
     try:
-        health, waited = wait_until(check, parse_duration(timeout, "timeout"), 0.5, "a healthy cluster")
+        health, waited = wait_until(check, parse_duration(timeout_s, "timeout_s"), 0.5, "a healthy cluster")
     except ActivityFailed as exc:
         raise ActivityFailed(f"{exc}: {last.get('reason', '')}") from None
-    return dict(health, waited_s=round(waited, 3))
+    return dict(health, took_s=round(waited, 3))

@@ -24,10 +24,10 @@ __all__ = ["is_primary", "node_roles", "replication_status", "timeline", "row_co
            "write_succeeds", "write_check"]
 
 
-def is_primary(node: str, configuration: Configuration = None, secrets: Secrets = None) -> bool:
-    """True when ``node`` accepts writes (not in recovery).  Raises
-    ActivityFailed when the node cannot be reached."""
-    return not query(load(configuration, secrets), node, "SELECT pg_is_in_recovery()")[0][0]
+def is_primary(target: str, configuration: Configuration = None, secrets: Secrets = None) -> bool:
+    """True when ``target`` (a node name, ``rw``, ``ro`` or a port) accepts
+    writes (not in recovery).  Raises ActivityFailed when it cannot be reached."""
+    return not query(load(configuration, secrets), target, "SELECT pg_is_in_recovery()")[0][0]
 
 
 def node_roles(configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
@@ -54,13 +54,13 @@ FROM pg_stat_replication ORDER BY application_name
 """
 
 
-def replication_status(node: str = "rw", configuration: Configuration = None,
+def replication_status(target: str = "rw", configuration: Configuration = None,
                        secrets: Secrets = None) -> Dict[str, Any]:
     """Replication as the primary sees it (``pg_stat_replication``), asked
-    through ``node`` (default: HAProxy's read-write port): one entry per
+    through ``target`` (default: HAProxy's read-write port): one entry per
     standby with state, sync state and lag in bytes; ``streaming`` counts
     standbys in state streaming; ``max_lag_bytes`` is the worst replay lag."""
-    rows = query(load(configuration, secrets), node, REPLICATION_SQL)
+    rows = query(load(configuration, secrets), target, REPLICATION_SQL)
     standbys = [{"name": r[0], "state": r[1], "sync_state": r[2],
                  "replay_lag_bytes": r[3], "flush_lag_bytes": r[4]} for r in rows]
     lags = [s["replay_lag_bytes"] for s in standbys if s["replay_lag_bytes"] is not None]
@@ -69,26 +69,26 @@ def replication_status(node: str = "rw", configuration: Configuration = None,
             "max_lag_bytes": max(lags) if lags else 0}
 
 
-def timeline(node: str = "rw", configuration: Configuration = None, secrets: Secrets = None) -> int:
-    """The timeline ``node`` is on (a primary: its current WAL's timeline)."""
+def timeline(target: str = "rw", configuration: Configuration = None, secrets: Secrets = None) -> int:
+    """The timeline ``target`` is on (a primary: its current WAL's timeline)."""
     settings = load(configuration, secrets)
     try:
-        with connect(settings, node) as conn:
+        with connect(settings, target) as conn:
             return int(server_identity(conn)["timeline"])
     except psycopg.Error as exc:
-        host, port = endpoint(settings, node)
-        raise ActivityFailed(f"PostgreSQL {node} ({host}:{port}): {str(exc).strip()}") from None
+        host, port = endpoint(settings, target)
+        raise ActivityFailed(f"PostgreSQL {target} ({host}:{port}): {str(exc).strip()}") from None
 
 
-def row_count(table: str, node: str = "rw", configuration: Configuration = None,
+def row_count(table: str, target: str = "rw", configuration: Configuration = None,
               secrets: Secrets = None) -> int:
-    """``count(*)`` of ``table`` (``schema.table`` allowed) on ``node``."""
+    """``count(*)`` of ``table`` (``schema.table`` allowed) on ``target``."""
     parts = table.split(".")
     if not table or len(parts) > 2 or not all(p.replace("_", "").isalnum() for p in parts):
         raise ActivityFailed(f"table name {table!r} is not a plain [schema.]table identifier")
     ident = psycopg.sql.Identifier(*parts)
     sql = psycopg.sql.SQL("SELECT count(*) FROM {}").format(ident)
-    return int(query(load(configuration, secrets), node, sql.as_string(None))[0][0])
+    return int(query(load(configuration, secrets), target, sql.as_string(None))[0][0])
 
 
 PROBE_TABLE_SQL = ("CREATE TABLE IF NOT EXISTS chaosha_probe "
@@ -97,23 +97,23 @@ PROBE_INSERT_SQL = "INSERT INTO chaosha_probe (token) VALUES (%s)"
 PROBE_CLEAN_SQL = "DELETE FROM chaosha_probe WHERE at < now() - interval '1 hour'"
 
 
-def write_check(node: str = "rw", timeout_s: float = 0, configuration: Configuration = None,
+def write_check(target: str = "rw", timeout_s: float = 0, configuration: Configuration = None,
                 secrets: Secrets = None) -> Dict[str, Any]:
-    """Write and commit one row through ``node`` (default: HAProxy's
+    """Write and commit one row through ``target`` (default: HAProxy's
     read-write port) within ``timeout_s`` seconds in all (default
     ``CHAOSHA_TIMEOUT``), connect and a COMMIT's wait for the synchronous
     standby included.  Returns ``ok`` (committed in time and synchronously
-    replicated), ``seconds``, ``waited_past_deadline``, ``synchronous``
+    replicated), ``took_s``, ``waited_past_deadline``, ``synchronous``
     (false: committed locally only, null: unknown), ``warning``, ``error``.
     Never raises."""
     settings = load(configuration, secrets)
     seconds = float(timeout_s) or settings.timeout
     started = time.monotonic()
-    result: Dict[str, Any] = {"ok": False, "seconds": None, "waited_past_deadline": False,
+    result: Dict[str, Any] = {"ok": False, "took_s": None, "waited_past_deadline": False,
                               "synchronous": None, "warning": None, "error": None}
     conn: Optional[GuardedConnection] = None
     try:
-        with connect(settings, node, seconds) as conn:
+        with connect(settings, target, seconds) as conn:
             with conn.deadline(max(seconds - (time.monotonic() - started), 0.05)):
                 conn.execute(PROBE_TABLE_SQL)
                 conn.notices.clear()
@@ -125,15 +125,15 @@ def write_check(node: str = "rw", timeout_s: float = 0, configuration: Configura
         result["error"] = " ".join(str(exc).split())[:300] or type(exc).__name__
     elapsed = time.monotonic() - started
     late = bool(conn is not None and conn.deadline_hit) or elapsed > seconds
-    result.update(seconds=round(elapsed, 3), waited_past_deadline=late)
+    result.update(took_s=round(elapsed, 3), waited_past_deadline=late)
     result["ok"] = result["error"] is None and result["synchronous"] is True and not late
     return result
 
 
-def write_succeeds(node: str = "rw", configuration: Configuration = None,
+def write_succeeds(target: str = "rw", configuration: Configuration = None,
                    secrets: Secrets = None) -> bool:
     """True when a row can be written, committed and synchronously
-    replicated through ``node`` (default: HAProxy's read-write port) within
+    replicated through ``target`` (default: HAProxy's read-write port) within
     ``CHAOSHA_TIMEOUT`` (see ``write_check``).  Never raises: an
     unreachable, read-only or too slow endpoint gives False."""
-    return bool(write_check(node, 0, configuration, secrets)["ok"])
+    return bool(write_check(target, 0, configuration, secrets)["ok"])

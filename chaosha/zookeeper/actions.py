@@ -1,6 +1,12 @@
 """ZooKeeper actions: take a member down (behind a quorum guard), bring it
-back, and expire a Patroni member's ZooKeeper session."""
+back, and expire a Patroni member's ZooKeeper session.
 
+``target`` is a ZooKeeper member's service (``zk1``) or ``@faulted`` (the
+service the latest destructive action aimed at); for ``expire_session`` a
+Patroni member (``pg1``) or a role (``@leader``, ``@replica``, ``@sync``).
+"""
+
+import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import docker
@@ -14,7 +20,7 @@ from chaosha import state as registry
 from chaosha.config import Settings, ZkNode, load
 from chaosha.docker import lifecycle
 from chaosha.docker.client import container
-from chaosha.targets import guard
+from chaosha.targets import guard, resolve
 from chaosha.timing import Deadline, parse_duration, wait_until
 from chaosha.zookeeper import client
 from chaosha.zookeeper.ensemble import VOTING_MODES, WORD_TIMEOUT, node_status
@@ -27,26 +33,26 @@ POLL_INTERVAL = 0.02  # s between znode polls: expiry takes milliseconds
 
 # -- members ------------------------------------------------------------
 
-def stop_node(node: str, force: bool = False, dry_run: bool = False,
+def stop_node(target: str, force: bool = False, dry_run: bool = False,
               configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Stop the container of ZooKeeper member ``node`` (``docker stop``).
+    """Stop the container of ZooKeeper member ``target`` (``docker stop``).
 
     Refuses (raises ActivityFailed) when the members serving now, minus
-    ``node``, would no longer be a majority of the configured ensemble,
+    the target, would no longer be a majority of the configured ensemble,
     unless ``force``.  ``dry_run`` checks everything and acts on nothing.
-    Returns node, container, ``serving_before``/``serving_after``,
-    ``majority``, ``quorum_after``, ``dry_run``, ``forced`` and
-    ``container_state``.  Undo with ``start_node``.
+    Returns ``service``, container, ``serving_before``/``serving_after``,
+    ``majority``, ``quorum_after``, ``dry_run``, ``forced``,
+    ``container_state`` and ``took_s``.  Undo with ``start_node``.
     """
     settings = load(configuration, secrets)
     grace = max(1.0, float(int(settings.timeout)))
-    return _take_down(settings, node, "stop", force, dry_run,
-                      lambda found: lifecycle.stop(settings, node, found, grace))
+    return _take_down(settings, target, "stop", force, dry_run,
+                      lambda service, found: lifecycle.stop(settings, service, found, grace))
 
 
-def kill_node(node: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
+def kill_node(target: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
               configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Send ``signal`` (default SIGKILL) to ZooKeeper member ``node``'s container.
+    """Send ``signal`` (default SIGKILL) to ZooKeeper member ``target``'s container.
 
     Same quorum guard, ``dry_run`` and result as ``stop_node`` (plus
     ``signal``).  Docker counts a kill as a manual stop: the restart
@@ -54,38 +60,40 @@ def kill_node(node: str, signal: str = "SIGKILL", force: bool = False, dry_run: 
     (it also resumes a member frozen by SIGSTOP; so does heal).
     """
     if not signal.strip():
-        raise ActivityFailed(f"kill_node {node!r}: signal is empty; use e.g. SIGKILL or SIGSTOP")
+        raise ActivityFailed(f"kill_node {target!r}: signal is empty; use e.g. SIGKILL or SIGSTOP")
     sig = lifecycle.parse_signal(signal)
     settings = load(configuration, secrets)
-    result = _take_down(settings, node, "kill", force, dry_run,
-                        lambda found: lifecycle.kill(settings, node, found, sig))
+    result = _take_down(settings, target, "kill", force, dry_run,
+                        lambda service, found: lifecycle.kill(settings, service, found, sig))
     result["signal"] = sig
     return result
 
 
-def start_node(node: str, wait: str = "60s", configuration: Configuration = None,
+def start_node(target: str, wait_s: float = 60, configuration: Configuration = None,
                secrets: Secrets = None) -> Dict[str, Any]:
-    """Start ZooKeeper member ``node``'s container and wait until it serves.
+    """Start ZooKeeper member ``target``'s container and wait until it serves.
 
     Undoes ``stop_node`` and ``kill_node`` (a running container gets
-    SIGCONT, a paused one is unpaused).  Returns node, container,
-    ``container_state``, ``mode`` and ``waited_ms``.
+    SIGCONT, a paused one is unpaused).  Returns ``service``, container,
+    ``container_state``, ``mode`` and ``took_s``.
     Raises ActivityFailed when it does not serve (leader or follower)
-    within ``wait`` (``"0"`` = do not wait).
+    within ``wait_s`` seconds (0 = do not wait).
     """
+    started = time.monotonic()
     settings = load(configuration, secrets)
-    member = settings.zk_node(node)
-    seconds = parse_duration(wait, "start_node wait")
-    found = container(settings, node)
-    lifecycle.revive(settings, node, found)
-    result: Dict[str, Any] = {"node": node, "container": found.name, "action": "start"}
-    mode, waited = None, 0.0
+    service = resolve(settings, target)
+    member = settings.zk_node(service)
+    seconds = parse_duration(wait_s, "start_node wait_s")
+    found = container(settings, service)
+    lifecycle.revive(settings, service, found)
+    result: Dict[str, Any] = {"service": service, "container": found.name, "action": "start"}
+    mode = None
     if seconds > 0:
         word_timeout = min(settings.timeout, WORD_TIMEOUT)
-        mode, waited = wait_until(lambda: _voting_mode(member, word_timeout), seconds, interval=0.5,
-                                  what=f"ZooKeeper {node} to serve (see `chaosha stack logs {node}`)")
+        mode, _ = wait_until(lambda: _voting_mode(member, word_timeout), seconds, interval=0.5,
+                             what=f"ZooKeeper {service} to serve (see `chaosha stack logs {service}`)")
     result.update({"container_state": _state(found), "mode": mode,
-                   "waited_ms": round(waited * 1000)})
+                   "took_s": round(time.monotonic() - started, 3)})
     return result
 
 
@@ -94,17 +102,19 @@ def _voting_mode(member: ZkNode, timeout: float) -> Optional[str]:
     return mode if mode in VOTING_MODES else None
 
 
-def _take_down(settings: Settings, node: str, verb: str, force: bool, dry_run: bool,
-               act: Callable[[Container], Any]) -> Dict[str, Any]:
-    settings.zk_node(node)
-    found = container(settings, node)
-    checked = guard(settings, node, force)
-    result: Dict[str, Any] = {"node": node, "container": found.name, "action": verb,
+def _take_down(settings: Settings, target: str, verb: str, force: bool, dry_run: bool,
+               act: Callable[[str, Container], Any]) -> Dict[str, Any]:
+    started = time.monotonic()
+    service = resolve(settings, target)
+    settings.zk_node(service)
+    found = container(settings, service)
+    checked = guard(settings, service, force)
+    result: Dict[str, Any] = {"service": service, "container": found.name, "action": verb,
                               "dry_run": dry_run, "forced": force, **checked}
     if not dry_run:
-        registry.remember_target(settings, node)
-        act(found)
-    result["container_state"] = _state(found)
+        registry.remember_target(settings, service)
+        act(service, found)
+    result.update(container_state=_state(found), took_s=round(time.monotonic() - started, 3))
     return result
 
 
@@ -118,17 +128,18 @@ def _state(found: Container) -> str:
 
 # -- sessions -------------------------------------------------------------
 
-def expire_session(member: str = "", dry_run: bool = False,
+def expire_session(target: str = "", dry_run: bool = False,
                    configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Expire the ZooKeeper session of Patroni ``member`` ("" = the leader).
+    """Expire the ZooKeeper session of Patroni member ``target`` (a name or
+    a role such as ``@sync``; "" or ``@leader`` = the leader).
 
     Reattaches to the session (id = the ephemeralOwner of the leader or
     member znode; password derived as the server does) and closes it: the
     server ends it at once and deletes its ephemeral znodes, as on a real
-    expiry.  Returns member, ``session_id``/``session_hex``,
+    expiry.  Returns ``member``, ``session_id``/``session_hex``,
     ``was_leader``, ``path`` watched, ``vanished`` and
-    ``vanished_after_ms`` (false: the znode outlived CHAOSHA_TIMEOUT), ``retaken`` /
-    ``retaken_after_ms`` / ``new_session_hex`` (the znode re-created under
+    ``vanished_after_s`` (false: the znode outlived CHAOSHA_TIMEOUT), ``retaken`` /
+    ``retaken_after_s`` / ``new_session_hex`` (the znode re-created under
     a new session), ``leader_before``, ``leader_after`` and ``failover``.
     A healthy leader takes its key back within ~0.3 s: ``retaken`` with
     ``failover`` false is the expected outcome, not a failure.
@@ -137,14 +148,15 @@ def expire_session(member: str = "", dry_run: bool = False,
     there is no leader to default to, or when ZooKeeper is unreachable.
     """
     settings = load(configuration, secrets)
+    member = "" if target in ("", "@leader") else resolve(settings, target)
     with client.connected(settings) as zk:
-        target = _session_target(zk, settings, member)
-        result: Dict[str, Any] = {**target, "dry_run": dry_run}
+        session = _session_target(zk, settings, member)
+        result: Dict[str, Any] = {**session, "dry_run": dry_run}
         if dry_run:
             return result
-        clock = _reattach_and_close(settings, target["session_id"])
-        result.update(_watch_expiry(zk, settings, target, clock))
-        result.update(_leader_after(zk, settings, target["leader_before"]))
+        clock = _reattach_and_close(settings, session["session_id"])
+        result.update(_watch_expiry(zk, settings, session, clock))
+        result.update(_leader_after(zk, settings, session["leader_before"]))
     return result
 
 
@@ -157,7 +169,7 @@ def _session_target(zk: KazooClient, settings: Settings, member: str) -> Dict[st
     members = client.children(zk, client.patroni_path(settings, "members"), timeout)
     if not member and leader is None:
         raise ActivityFailed(
-            f"no Patroni leader key at {leader_path}: name the member whose session to expire "
+            f"no Patroni leader key at {leader_path}: name as target the member whose session to expire "
             f"(known members: {', '.join(members) or 'none'})"
         )
     name = member or str(leader_name)
@@ -201,10 +213,10 @@ def _owner(zk: KazooClient, path: str, timeout: float) -> Optional[Tuple[int, st
     return (found[1].ephemeralOwner, found[0].decode("utf-8", "replace")) if found else None
 
 
-def _watch_expiry(zk: KazooClient, settings: Settings, target: Dict[str, Any],
+def _watch_expiry(zk: KazooClient, settings: Settings, session: Dict[str, Any],
                   clock: Deadline) -> Dict[str, Any]:
     """Poll the watched znode: gone (or re-owned), then re-created."""
-    old, path = target["session_id"], target["path"]
+    old, path = session["session_id"], session["path"]
 
     def gone() -> bool:
         now = _owner(zk, path, settings.timeout)
@@ -214,19 +226,19 @@ def _watch_expiry(zk: KazooClient, settings: Settings, target: Dict[str, Any],
         now = _owner(zk, path, settings.timeout)
         return now if now is not None and now[0] != old else None
 
-    result: Dict[str, Any] = {"vanished": False, "vanished_after_ms": None, "retaken": False,
-                              "retaken_after_ms": None, "new_session_hex": None}
+    result: Dict[str, Any] = {"vanished": False, "vanished_after_s": None, "retaken": False,
+                              "retaken_after_s": None, "new_session_hex": None}
     try:
         wait_until(gone, clock.remaining(), interval=POLL_INTERVAL, what=f"{path} to vanish")
     except ActivityFailed:
         return result
-    result.update(vanished=True, vanished_after_ms=round(clock.elapsed() * 1000, 1))
+    result.update(vanished=True, vanished_after_s=round(clock.elapsed(), 3))
     try:
         owner, _ = wait_until(back, settings.timeout, interval=POLL_INTERVAL,
                               what=f"{path} to be re-created")
     except ActivityFailed:
         return result
-    result.update(retaken=True, retaken_after_ms=round(clock.elapsed() * 1000, 1),
+    result.update(retaken=True, retaken_after_s=round(clock.elapsed(), 3),
                   new_session_hex=session_hex(owner[0]))
     return result
 

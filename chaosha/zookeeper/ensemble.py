@@ -55,7 +55,7 @@ def parse_srvr(text: str) -> Dict[str, Any]:
         "node_count": _maybe_int(fields.get("Node count")),
         "connections": _maybe_int(fields.get("Connections")),
         "outstanding": _maybe_int(fields.get("Outstanding")),
-        "latency_ms": dict(zip(("min", "avg", "max"), latency, strict=False)),
+        "latency_s": dict(zip(("min", "avg", "max"), (round(v / 1000, 6) for v in latency), strict=False)),
     }
 
 
@@ -134,7 +134,7 @@ def node_status(node: ZkNode, timeout: float) -> Dict[str, Any]:
     try:
         status.update(parse_srvr(client.four_letter_word(node, "srvr", timeout)))
         status["reachable"] = True
-        status["response_ms"] = round((time.monotonic() - started) * 1000, 1)
+        status["response_s"] = round(time.monotonic() - started, 3)
         if status["serving"]:
             status.update(_mntr_extract(client.four_letter_word(node, "mntr", timeout)))
     except ActivityFailed as exc:

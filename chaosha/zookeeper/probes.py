@@ -23,7 +23,7 @@ def ensemble_status(configuration: Configuration = None, secrets: Secrets = None
 
     Returns ``nodes`` (per member: ``reachable``, ``serving``, ``mode``
     leader/follower/standalone or null, ``zxid``, ``epoch``, ``node_count``,
-    ``connections``, ``latency_ms`` {min, avg, max}, ``response_ms``,
+    ``connections``, ``latency_s`` {min, avg, max}, ``response_s``,
     ``peer_state``, ``ephemerals``, ``error`` when unreachable), ``serving``
     (names of serving voters), ``configured``, ``majority``, ``leader``
     (name or null) and ``quorum`` (a leader exists and a majority serves).

@@ -40,19 +40,19 @@ def test_kill_leader_fails_over_and_heal_rejoins_old_leader(healthy):
     result = actions.kill_container("@leader", configuration=cfg)
     assert result["service"] == old and result["signal"] == "SIGKILL"
     assert not probes.container_state(old, configuration=cfg)["running"]
-    new = wait_for_leader("60s", exclude=old, configuration=cfg)["leader"]
+    new = wait_for_leader(60, exclude=old, configuration=cfg)["leader"]
     assert new != old
     wait_until(lambda: routes_to_leader(configuration=cfg)["routes_to_leader"], 20, 0.5, "routing")
     assert write_succeeds(configuration=cfg)
     actions.heal(configuration=cfg)
-    health = wait_for_healthy("120s", configuration=cfg)
+    health = wait_for_healthy(120, configuration=cfg)
     assert health["leader"] == new and health["streaming"] == [old]
 
 
 def test_guard_refuses_to_take_down_the_last_serving_node(healthy):
     cfg = healthy.configuration
     replica = replica_of(cfg)
-    actions.stop_container(replica, grace="5s", configuration=cfg)
+    actions.stop_container(replica, grace_s=5, configuration=cfg)
     with pytest.raises(ActivityFailed, match="no other PostgreSQL node is serving"):
         actions.kill_container("@leader", configuration=cfg)
     assert write_succeeds(configuration=cfg)
@@ -77,7 +77,7 @@ def test_partition_replica_from_leader_stops_streaming_until_healed(healthy):
     wait_until(lambda: replication_status(configuration=cfg)["streaming"] == 0, 60, 1,
                "the leader to lose its replica")
     actions.heal_partition(replica, configuration=cfg)
-    wait_for_healthy("90s", configuration=cfg)
+    wait_for_healthy(90, configuration=cfg)
 
 
 def test_latency_slows_synchronous_commits_or_is_refused_cleanly(healthy):
@@ -93,7 +93,7 @@ def test_latency_slows_synchronous_commits_or_is_refused_cleanly(healthy):
         return time.monotonic() - start
 
     try:
-        actions.add_latency(replica, delay="300ms", configuration=cfg)
+        actions.add_latency(replica, delay_s=0.3, configuration=cfg)
     except ActivityFailed as exc:
         assert "has no netem" in str(exc)
         assert probes.pending_faults(configuration=cfg) == []
@@ -147,4 +147,4 @@ def test_heal_continues_a_sigstopped_container(healthy):
     assert [f["kind"] for f in probes.pending_faults(configuration=cfg)] == ["sigstop"]
     assert actions.heal(configuration=cfg)["healed"][replica] == ["sigcont"]
     assert probes.pending_faults(configuration=cfg) == []
-    wait_for_healthy("60s", configuration=cfg)
+    wait_for_healthy(60, configuration=cfg)

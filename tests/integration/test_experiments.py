@@ -36,7 +36,7 @@ def chaos_run(stack, name: str) -> subprocess.Popen:
 
 def assert_healed(stack) -> None:
     cfg = stack.configuration
-    wait_for_healthy("180s", configuration=cfg)
+    wait_for_healthy(180, configuration=cfg)
     states = project_containers(configuration=cfg)
     assert all(c["state"] == "running" and not c["paused"] for c in states), states
     assert pending_faults(configuration=cfg) == []
@@ -44,7 +44,7 @@ def assert_healed(stack) -> None:
 
 @pytest.mark.parametrize("name", CORE)
 def test_experiment_completes_without_deviation_or_loss(stack, name):
-    wait_for_healthy("180s", configuration=stack.configuration)
+    wait_for_healthy(180, configuration=stack.configuration)
     proc = chaos_run(stack, name)
     output, _ = proc.communicate(timeout=600)
     journal = json.loads((JOURNALS / f"{name}.json").read_text())
@@ -64,7 +64,7 @@ def test_experiment_completes_without_deviation_or_loss(stack, name):
     ("master-kill", signal.SIGINT, "Action: start-ledger-workload"),
 ])
 def test_interrupted_run_ends_interrupted_and_heals(stack, name, sig, after):
-    wait_for_healthy("180s", configuration=stack.configuration)
+    wait_for_healthy(180, configuration=stack.configuration)
     proc = chaos_run(stack, name)
     seen = []
     assert proc.stdout is not None

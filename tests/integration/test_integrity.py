@@ -27,7 +27,7 @@ def config(stack: Any, tmp_path: Path) -> Dict[str, str]:
 
 def test_clean_run_passes(stack: Any, tmp_path: Path) -> None:
     cfg = config(stack, tmp_path)
-    started = start_workload(duration=60, rate=100, configuration=cfg)
+    started = start_workload(duration_s=60, rate=100, configuration=cfg)
     time.sleep(3)
     progress = workload_progress(started["run_id"], configuration=cfg)
     assert progress["running"] is True and progress["ok"] > 50
@@ -45,7 +45,7 @@ def test_clean_run_passes(stack: Any, tmp_path: Path) -> None:
 def test_deleted_and_foreign_rows_are_reported(stack: Any, tmp_path: Path) -> None:
     cfg = config(stack, tmp_path)
     settings = load(cfg)
-    started = start_workload(duration=60, rate=100, configuration=cfg)
+    started = start_workload(duration_s=60, rate=100, configuration=cfg)
     run = started["run_id"]
     time.sleep(2)
     acked = [r["id"] for r in read_records(started["ledger"])

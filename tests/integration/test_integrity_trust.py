@@ -88,14 +88,14 @@ def test_swapped_ips_credit_each_write_to_the_right_member(healthy: Any, engine:
     settings = load(cfg)
     before = members_by_address(healthy)
     leader_before = patroni.leader_name(settings, 5)
-    started = start_workload(duration=240, rate=50, configuration=cfg)
+    started = start_workload(duration_s=240, rate=50, configuration=cfg)
     time.sleep(4)
     swapped, order = False, ["pg1", "pg2"]
     phases = [(0.0, before)]  # (restart began, address -> member the servers reported after it)
     for _attempt in range(3):
         ips = {s: ip_of(engine, healthy, s) for s in ("pg1", "pg2")}
         began = restart_in_order(engine, healthy, order)
-        wait_for_healthy("180s", configuration=cfg)
+        wait_for_healthy(180, configuration=cfg)
         phases.append((began, members_by_address(healthy)))
         now = {s: ip_of(engine, healthy, s) for s in ("pg1", "pg2")}
         if now["pg1"] == ips["pg2"] and now["pg2"] == ips["pg1"]:
@@ -149,7 +149,7 @@ def test_node_roles_timelines_agree_with_patroni_around_a_switchover(healthy: An
 
     def switch() -> None:
         try:
-            outcome.update(switchover(timeout="60s", configuration=cfg))
+            outcome.update(switchover(timeout_s=60, configuration=cfg))
         finally:
             done.set()
 
@@ -157,7 +157,7 @@ def test_node_roles_timelines_agree_with_patroni_around_a_switchover(healthy: An
     while not done.is_set() or len(samples) < 20:
         samples.append(_sample(settings, cfg))
         time.sleep(0.2)
-    wait_for_healthy("120s", configuration=cfg)
+    wait_for_healthy(120, configuration=cfg)
     samples += [_sample(settings, cfg) for _ in range(4)]
     assert outcome.get("leader") and outcome["leader"] != outcome.get("previous_leader"), outcome
     compared = 0
@@ -198,4 +198,4 @@ def test_sql_deadline_covers_a_commit_waiting_for_a_frozen_sync_standby(healthy:
     assert result["ok"] is False and result["waited_past_deadline"] is True, result
     assert result["synchronous"] in (False, None), result
     assert succeeded is False and took_bool <= 4.0
-    wait_for_healthy("120s", configuration=cfg)
+    wait_for_healthy(120, configuration=cfg)

@@ -55,7 +55,7 @@ def test_switchover_to_a_named_candidate_then_failover_back(healthy):
     other = next(n for n in ("pg1", "pg2") if n != leader)
     done = patroni_actions.switchover(candidate=other, configuration=cfg)
     assert done["previous_leader"] == leader and done["leader"] == other
-    patroni_probes.wait_for_healthy("120s", configuration=cfg)
+    patroni_probes.wait_for_healthy(120, configuration=cfg)
     back = patroni_actions.failover(candidate=leader, configuration=cfg)
     assert back["leader"] == leader
 
@@ -67,7 +67,7 @@ def test_pause_and_resume_automatic_failover(healthy):
         assert patroni_probes.cluster_health(configuration=cfg)["paused"] is True
     finally:
         patroni_actions.resume_failover(configuration=cfg)
-    patroni_probes.wait_for_healthy("60s", configuration=cfg)
+    patroni_probes.wait_for_healthy(60, configuration=cfg)
     assert docker_probes.pending_faults(configuration=cfg) == []
 
 
@@ -84,7 +84,7 @@ def test_container_probes_and_restart(healthy):
     services = {c["service"] for c in docker_probes.project_containers(configuration=cfg)}
     assert {"haproxy", "pg1", "pg2", "zk1", "zk2", "zk3"} <= services
     before = docker_probes.container_state("haproxy", configuration=cfg)["started_at"]
-    docker_actions.restart_container("haproxy", grace="2s", configuration=cfg)
+    docker_actions.restart_container("haproxy", grace_s=2, configuration=cfg)
     after = docker_probes.container_state("haproxy", configuration=cfg)
     assert after["running"] and after["started_at"] != before
     assert docker_actions.start_container("haproxy", configuration=cfg)["service"] == "haproxy"
@@ -98,7 +98,7 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(stack, tmp_path):
     with pytest.raises(ActivityFailed, match="already leads"):
         patroni_actions.switchover(candidate=leader, configuration=cfg)
     with pytest.raises(ActivityFailed, match="not a duration"):
-        docker_actions.stop_container("pg1", grace="soonish", configuration=cfg)
+        docker_actions.stop_container("pg1", grace_s="soonish", configuration=cfg)
     with pytest.raises(ActivityFailed, match="refused the credentials"):
         patroni_actions.pause_failover(configuration=dict(cfg, CHAOSHA_PATRONI_API_PASSWORD="wrong"))
     with pytest.raises(ActivityFailed, match="no Patroni REST API answered"):

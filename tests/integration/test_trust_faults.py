@@ -44,7 +44,7 @@ def test_leader_guard_holds_while_the_cluster_still_lists_a_dead_replica(healthy
     assert probes.container_state(old_leader, configuration=cfg)["running"]
     assert [f["kind"] for f in probes.pending_faults(configuration=cfg)] == ["down"]
     assert actions.heal(configuration=cfg)["healed"][replica] == ["start"]
-    wait_for_healthy("120s", configuration=cfg)
+    wait_for_healthy(120, configuration=cfg)
 
 
 def _follower(cfg: Any) -> str:
@@ -84,7 +84,7 @@ def test_dry_runs_and_refusals_record_nothing(healthy: Any) -> None:
 STARTER = """
 import sys, time
 from chaosha.integrity.actions import start_workload
-start_workload(duration=300, rate=50, configuration={"CHAOSHA_ENV_FILE": sys.argv[1]})
+start_workload(duration_s=300, rate=50, configuration={"CHAOSHA_ENV_FILE": sys.argv[1]})
 print("started", flush=True)
 time.sleep(600)
 """

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def _heal(config: Dict[str, Any]) -> None:
     """Bring every member back and wait for a quorum of all three."""
     for node in ("zk1", "zk2", "zk3"):
-        actions.start_node(node, wait="60s", configuration=config)
+        actions.start_node(node, wait_s=60, configuration=config)
     wait_until(lambda: len(probes.ensemble_status(configuration=config)["serving"]) == 3,
                60, what="all three ZooKeeper members serving")
     wait_until(lambda: probes.patroni_leader_znode(configuration=config)["exists"], 60,
@@ -71,7 +71,7 @@ def test_expire_session_of_the_leader_key_is_retaken(stack: Any) -> None:
         result = actions.expire_session(configuration=config)
         assert result["member"] == before["member"]
         assert result["session_hex"] == before["session_hex"]
-        assert result["vanished"] is True and result["vanished_after_ms"] < 1000
+        assert result["vanished"] is True and result["vanished_after_s"] < 1
         # a healthy leader takes its key back at once under a new session: no failover
         assert result["retaken"] is True
         assert result["new_session_hex"] != result["session_hex"]
@@ -88,7 +88,7 @@ def test_expire_session_of_a_replica_recreates_its_member_znode(stack: Any) -> N
     leader = probes.patroni_leader_znode(configuration=config)["member"]
     replica = next(n.name for n in stack.settings.pg_nodes if n.name != leader)
     try:
-        result = actions.expire_session(member=replica, configuration=config)
+        result = actions.expire_session(target=replica, configuration=config)
         assert result["was_leader"] is False
         assert result["path"] == f"/service/chaosha/members/{replica}"
         assert result["vanished"] is True and result["retaken"] is True
@@ -99,7 +99,7 @@ def test_expire_session_of_a_replica_recreates_its_member_znode(stack: Any) -> N
 
 def test_expire_session_of_an_unknown_member_lists_the_known_ones(stack: Any) -> None:
     with pytest.raises(ActivityFailed) as caught:
-        actions.expire_session(member="pg9", dry_run=True, configuration=stack.configuration)
+        actions.expire_session(target="pg9", dry_run=True, configuration=stack.configuration)
     message = str(caught.value)
     assert "'pg9'" in message and "pg1" in message and "pg2" in message
 

@@ -48,7 +48,7 @@ def test_ready_true_with_alfresco_message(stub: AlfrescoStub) -> None:
     assert result["ready"] is True
     assert result["http_status"] == 200
     assert result["message"] == "readyProbe: Success - Tested"
-    assert result["elapsed_ms"] >= 0
+    assert result["took_s"] >= 0
     assert "status" not in result
     assert stub.calls == [("GET", READY_PATH, {})]
 
@@ -69,7 +69,7 @@ def test_ready_needs_no_credentials(stub: AlfrescoStub) -> None:
 def test_ready_unreachable_is_false_and_quick() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     start = time.monotonic()
-    result = probes.ready(timeout=10, configuration={"CHAOSHA_ALFRESCO_URL": url})
+    result = probes.ready(timeout_s=10, configuration={"CHAOSHA_ALFRESCO_URL": url})
     assert time.monotonic() - start < 3
     assert result["ready"] is False
     assert result["http_status"] is None
@@ -80,7 +80,7 @@ def test_ready_unreachable_is_false_and_quick() -> None:
 def test_ready_slow_repository_times_out_without_raising(stub: AlfrescoStub) -> None:
     stub.delay = 1.5
     start = time.monotonic()
-    result = probes.ready(timeout=0.3, configuration=cfg(stub))
+    result = probes.ready(timeout_s=0.3, configuration=cfg(stub))
     assert time.monotonic() - start < 1.2
     assert result["ready"] is False
     assert "no answer within 0.3s" in result["message"]
@@ -88,7 +88,7 @@ def test_ready_slow_repository_times_out_without_raising(stub: AlfrescoStub) -> 
 
 def test_ready_rejects_bad_timeout(stub: AlfrescoStub) -> None:
     with pytest.raises(ActivityFailed, match="timeout"):
-        probes.ready(timeout=0, configuration=cfg(stub))
+        probes.ready(timeout_s=0, configuration=cfg(stub))
 
 
 # -- write_succeeds: happy paths ---------------------------------------------
@@ -101,7 +101,7 @@ def test_write_happy_path_records_every_step(stub: AlfrescoStub) -> None:
     assert "status" not in result
     assert list(result["steps"]) == STEPS
     for step in STEPS:
-        assert isinstance(result["steps"][step]["ms"], float)
+        assert isinstance(result["steps"][step]["s"], float)
     assert {s: v["http_status"] for s, v in result["steps"].items()} == {
         "create": 201, "upload": 200, "read-node": 200, "read-content": 200,
         "delete": 204, "verify-gone": 404}
@@ -137,9 +137,9 @@ def test_write_with_ticket_auth_sends_basic_ticket(stub: AlfrescoStub) -> None:
 
 def test_write_slow_responses_still_succeed_and_timings_show_it(stub: AlfrescoStub) -> None:
     stub.delay = 0.2
-    result = probes.write_succeeds(timeout=10, configuration=cfg(stub))
+    result = probes.write_succeeds(timeout_s=10, configuration=cfg(stub))
     assert result["ok"] is True, result
-    assert all(step["ms"] >= 190 for step in result["steps"].values())
+    assert all(step["s"] >= 0.19 for step in result["steps"].values())
 
 
 # -- write_succeeds: failures ------------------------------------------------
@@ -162,7 +162,7 @@ def test_create_commit_then_timeout_is_committed_late_without_a_second_create(
         stub: AlfrescoStub) -> None:
     stub.create_mode, stub.hang = "commit-timeout", 3.0
     start = time.monotonic()
-    result = probes.write_succeeds(timeout=8, configuration=cfg(stub, chaosha_timeout="0.5"))
+    result = probes.write_succeeds(timeout_s=8, configuration=cfg(stub, chaosha_timeout="0.5"))
     assert time.monotonic() - start < 3
     assert result["outcome"] == "committed-late", result
     assert result["steps"]["create"]["http_status"] is None
@@ -184,7 +184,7 @@ def test_create_commit_500_is_committed_late(stub: AlfrescoStub) -> None:
 
 def test_create_lost_is_reported_and_not_retried(stub: AlfrescoStub) -> None:
     stub.create_mode = "lost"
-    result = probes.write_succeeds(settle=0.3, configuration=cfg(stub))
+    result = probes.write_succeeds(settle_s=0.3, configuration=cfg(stub))
     assert result["ok"] is False
     assert result["outcome"] == "lost"
     assert "write lost" in result["error"]
@@ -249,7 +249,7 @@ def test_wrong_credentials_with_ticket_fail_at_login(stub: AlfrescoStub) -> None
 def test_write_unreachable_fails_fast_without_reconciling() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     start = time.monotonic()
-    result = probes.write_succeeds(timeout=10,
+    result = probes.write_succeeds(timeout_s=10,
                                    configuration={"CHAOSHA_ALFRESCO_URL": url,
                                                   "CHAOSHA_ENV_FILE": "/nonexistent/.env"})
     assert time.monotonic() - start < 3
@@ -263,7 +263,7 @@ def test_repository_failing_after_create_leaves_outcome_unknown(stub: AlfrescoSt
     stub.create_mode = "lost"
     stub.down_after_create = True  # every later node call answers 500
     start = time.monotonic()
-    result = probes.write_succeeds(timeout=1.5, settle=0.2, configuration=cfg(stub))
+    result = probes.write_succeeds(timeout_s=1.5, settle_s=0.2, configuration=cfg(stub))
     assert time.monotonic() - start < 2.2
     assert result["ok"] is False
     assert result["outcome"] == "failed"  # neither "lost" nor "committed-late": unknown
@@ -275,7 +275,7 @@ def test_repository_failing_after_create_leaves_outcome_unknown(stub: AlfrescoSt
 def test_total_deadline_bounds_a_slow_repository(stub: AlfrescoStub) -> None:
     stub.delay = 0.4
     start = time.monotonic()
-    result = probes.write_succeeds(timeout=1.0, settle=0, configuration=cfg(stub))
+    result = probes.write_succeeds(timeout_s=1.0, settle_s=0, configuration=cfg(stub))
     assert time.monotonic() - start < 1.6
     assert result["ok"] is False
     assert "deadline of 1s exceeded" in result["error"]
@@ -286,7 +286,7 @@ def test_total_deadline_bounds_a_slow_repository(stub: AlfrescoStub) -> None:
 def test_total_deadline_caps_each_call(stub: AlfrescoStub) -> None:
     stub.delay = 2.0  # longer than the probe's deadline, shorter than CHAOSHA_TIMEOUT
     start = time.monotonic()
-    result = probes.write_succeeds(timeout=0.8, settle=0, configuration=cfg(stub))
+    result = probes.write_succeeds(timeout_s=0.8, settle_s=0, configuration=cfg(stub))
     assert time.monotonic() - start < 1.4
     assert result["ok"] is False
     assert "no answer within 0.8s" in result["steps"]["create"]["error"]

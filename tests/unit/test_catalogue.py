@@ -50,3 +50,24 @@ def test_conventions_and_tolerance_traps(path):
             assert "arguments" in tolerance["provider"]
     verdicts = [a for a in doc["method"] if a["name"] == "integrity-verdict"]
     assert len(verdicts) == 1
+
+
+UNDOS = {"start_container", "unpause_container", "heal_partition", "reconnect_network", "remove_latency",
+         "start_node"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_argument_is_a_parameter_and_undos_aim_where_the_fault_did(path):
+    import importlib
+    import inspect
+
+    doc = json.loads(path.read_text())
+    for activity in walk_activities(doc):
+        provider = activity["provider"]
+        func = getattr(importlib.import_module(provider["module"]), provider["func"])
+        unknown = set(provider.get("arguments", {})) - set(inspect.signature(func).parameters)
+        assert not unknown, (activity["name"], unknown)
+        target = provider.get("arguments", {}).get("target", "")
+        if provider["func"] in UNDOS and target.startswith("@"):
+            assert target == "@faulted", (activity["name"], "an undo after a role-targeted fault "
+                                          "must aim at @faulted, not re-resolve the role")

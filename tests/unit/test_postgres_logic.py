@@ -165,7 +165,7 @@ def test_write_check_outcomes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert result["ok"] is False and result["waited_past_deadline"] is True
     result, ok = check(monkeypatch, tmp_path, psycopg.OperationalError("refused"), 2)
     assert result["ok"] is False and result["error"] == "refused" and ok is False
-    assert set(result) == {"ok", "seconds", "waited_past_deadline", "synchronous", "warning",
+    assert set(result) == {"ok", "took_s", "waited_past_deadline", "synchronous", "warning",
                            "error"}
 
 
@@ -174,7 +174,7 @@ def test_write_check_is_discoverable() -> None:
 
     found = {p["name"]: p for p in discover_probes("chaosha.postgres.probes")}
     assert "write_check" in found and "write_succeeds" in found
-    assert [a["name"] for a in found["write_check"]["arguments"]][:2] == ["node", "timeout_s"]
+    assert [a["name"] for a in found["write_check"]["arguments"]][:2] == ["target", "timeout_s"]
     assert "write_check" in probes.__all__
 
 

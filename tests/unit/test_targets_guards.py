@@ -118,6 +118,19 @@ def test_roles_resolve_with_one_cluster_read(world: Dict[str, Any], monkeypatch:
         targets.resolve(world["settings"], "@boss")
 
 
+def test_faulted_aims_where_the_latest_fault_did_and_is_refused_before_any(
+        world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    def members(settings: Any, timeout: float = 0) -> List[Dict[str, Any]]:
+        raise AssertionError("@faulted needs no Patroni read")
+
+    monkeypatch.setattr(targets.patroni, "members", members)
+    with pytest.raises(ActivityFailed, match="@faulted: no destructive action has aimed"):
+        targets.resolve(world["settings"], "@faulted")
+    registry.remember_target(world["settings"], "pg2")
+    assert targets.resolve(world["settings"], "@faulted") == "pg2"
+    assert targets.resolve_all(world["settings"], ["@faulted", "zk1"]) == ["pg2", "zk1"]
+
+
 def test_a_refused_pause_leaves_no_fault(world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     seen: List[Any] = []
 

@@ -53,14 +53,14 @@ def test_parse_srvr_follower() -> None:
     assert parsed == {
         "serving": True, "mode": "follower", "version": "3.8.0", "zxid": "0x100000035",
         "epoch": 1, "node_count": 15, "connections": 2, "outstanding": 0,
-        "latency_ms": {"min": 0.0, "avg": 0.4477, "max": 12.0},
+        "latency_s": {"min": 0.0, "avg": 0.000448, "max": 0.012},
     }
 
 
 def test_parse_srvr_leader_ignores_extra_lines() -> None:
     parsed = parse_srvr(SRVR_LEADER)
     assert parsed["mode"] == "leader"
-    assert parsed["latency_ms"]["max"] == 10.0
+    assert parsed["latency_s"]["max"] == 0.01
 
 
 def test_parse_srvr_not_serving() -> None:
@@ -71,7 +71,7 @@ def test_parse_srvr_tolerates_missing_fields() -> None:
     parsed = parse_srvr("Mode: standalone\n")
     assert parsed["mode"] == "standalone"
     assert parsed["zxid"] is None and parsed["node_count"] is None
-    assert parsed["latency_ms"] == {}
+    assert parsed["latency_s"] == {}
 
 
 def test_parse_mntr_types_and_prefix() -> None:

@@ -36,14 +36,14 @@ def activity(name: str, kind: str, module: str, func: str, arguments: Optional[D
 HEALTH = activity("cluster-is-healthy", "probe", "chaosha.patroni.probes", "cluster_health",
                   tolerance={"type": "jsonpath", "path": "$.healthy", "expect": True})
 START = activity("start-workload", "action", "chaosha.integrity.actions", "start_workload",
-                 {"duration": 120, "rate": 20})
+                 {"duration_s": 120, "rate": 20})
 PROGRESS = activity("workload-is-writing", "probe", "chaosha.integrity.probes", "workload_progress")
 KILL = activity("kill-the-primary", "action", "chaosha.docker.actions", "kill_container",
-                {"service": "pg1"})
+                {"target": "pg1"})
 VERDICT = activity("workload-verdict", "probe", "chaosha.integrity.probes", "workload_verdict",
                    {"fault_at": ""}, tolerance={"type": "jsonpath", "path": "$.passed", "expect": True})
 RESTART = activity("restart-old-primary", "action", "chaosha.docker.actions", "start_container",
-                   {"service": "pg1"})
+                   {"target": "pg1"})
 
 
 def experiment(title: str, after_verdict: bool = False) -> Dict[str, Any]:
