@@ -27,7 +27,6 @@ included) at the end unless --keep.
 import argparse
 import importlib.util
 import json
-import socket
 import statistics
 import sys
 import time
@@ -47,6 +46,7 @@ from chaosha.patroni.actions import switchover
 from chaosha.patroni.probes import wait_for_healthy
 from chaosha.state import remember_target
 from chaosha.zookeeper.actions import expire_session
+from chaosha.zookeeper.client import four_letter_word
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("benchlib", HERE.parent / "stack" / "benchlib.py")
@@ -114,15 +114,10 @@ def zk_session_timeouts(conf: Conf) -> List[int]:
     found: List[int] = []
     for node in settings.zk_nodes:
         try:
-            with socket.create_connection((node.host, node.port), timeout=5) as sock:
-                sock.settimeout(5)
-                sock.sendall(b"cons")
-                data = b""
-                while chunk := sock.recv(65536):
-                    data += chunk
-        except OSError:
+            text = four_letter_word(node, "cons", 5)
+        except ActivityFailed:
             continue
-        for line in data.decode(errors="replace").splitlines():
+        for line in text.splitlines():
             if "to=" in line and "sid=" in line and not line.strip().split(":")[0].endswith(".1"):
                 found.append(int(line.split("to=")[1].split(",")[0].rstrip(")")))
     return sorted(found)
