@@ -5,11 +5,12 @@ import queue
 import re
 import threading
 import time
-from typing import Callable, List, Optional, Sequence, Tuple, TypeVar, Union
+from datetime import UTC, datetime
+from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar, Union
 
 from chaoslib.exceptions import ActivityFailed, InterruptExecution
 
-__all__ = ["parse_duration", "wait_until", "Deadline", "first_answer", "Pacer"]
+__all__ = ["parse_duration", "epoch", "wait_until", "Deadline", "first_answer", "Pacer"]
 
 T = TypeVar("T")
 logger = logging.getLogger("chaostoolkit")
@@ -37,6 +38,25 @@ def parse_duration(value: Union[str, int, float], what: str = "duration") -> flo
     if seconds < 0:
         raise ActivityFailed(f"{what}: {value!r} must not be negative")
     return seconds
+
+
+def epoch(value: Any) -> Optional[float]:
+    """Epoch seconds from a number, a numeric string or an ISO-8601
+    timestamp (one without a zone is UTC); None when empty or unreadable."""
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 class Deadline:

@@ -10,7 +10,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaosha.cli.common import CONTEXT, POSITIVE, SECONDS, Failed
 from chaosha.config import load
 from chaosha.integrity.actions import stop_workload
-from chaosha.integrity.audit import audited_verdict, parse_time
+from chaosha.integrity.audit import audited_verdict, fault_time
 from chaosha.integrity.probes import workload_progress
 from chaosha.integrity.verdict import verdict_from_ledger
 from chaosha.integrity.workload import WorkloadOptions, run_workload
@@ -78,7 +78,7 @@ def verdict(ledger: Path, timeout: float, fault_at: str, final_ids: Optional[Pat
     """Audit the healed cluster against LEDGER and print the verdict as
     JSON; exit 1 when it did not pass."""
     try:
-        at = parse_time(fault_at)
+        at = fault_time(fault_at)
         if final_ids is not None:
             result = verdict_from_ledger(ledger, [int(x) for x in final_ids.read_text().split()], None, at)
         else:

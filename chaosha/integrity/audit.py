@@ -1,7 +1,6 @@
 """The post-heal audit: the run's ids as held by the leader and by every
 node once each replica has replayed past the primary's current LSN."""
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Dict, List, Tuple, Union
 
@@ -15,9 +14,9 @@ from chaosha.integrity.session import error_text
 from chaosha.integrity.verdict import reasons_of, verdict_from_ledger
 from chaosha.patroni import client as patroni
 from chaosha.postgres.client import connect, identities
-from chaosha.timing import Deadline, wait_until
+from chaosha.timing import Deadline, epoch, wait_until
 
-__all__ = ["find_primary", "run_ids", "audit_cluster", "audited_verdict", "parse_time"]
+__all__ = ["find_primary", "run_ids", "audit_cluster", "audited_verdict", "fault_time"]
 
 IDS_SQL = "SELECT id FROM chaosha_ledger WHERE run = %s"
 REPLAY_SQL = "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn, pg_last_wal_replay_lsn()::text"
@@ -122,25 +121,16 @@ def audit_cluster(settings: Settings, run: str, timeout: float = 60.0) -> Dict[s
     return {"primary": primary, "final_ids": final, "target_lsn": lsn, "nodes": nodes}
 
 
-def parse_time(value: Any) -> float:
-    """Epoch seconds from a number or an ISO-8601 timestamp; 0 for empty."""
+def fault_time(value: Any) -> float:
+    """Epoch seconds of a ``fault_at`` given as epoch seconds or ISO-8601;
+    0 for empty; ActivityFailed for anything else."""
     if value in (None, "", 0):
         return 0.0
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    found = epoch(value)
+    if found is None:
         raise ActivityFailed(f"fault_at={value!r} is neither epoch seconds nor an ISO-8601 "
-                             "timestamp (2026-11-26T23:05:00Z)") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+                             "timestamp (2026-11-26T23:05:00Z)")
+    return found
 
 
 def audited_verdict(settings: Settings, ledger: Union[str, Path], timeout: float = 120.0,

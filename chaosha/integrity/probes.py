@@ -11,7 +11,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosha.config import Settings, load
-from chaosha.integrity.audit import audited_verdict, parse_time
+from chaosha.integrity.audit import audited_verdict, fault_time
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
 from chaosha.integrity.runner import load_state, process_alive, state_dir, stop_process
 from chaosha.timing import parse_duration
@@ -38,12 +38,18 @@ def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout_s: float 
     or ISO time) limits recovery gaps to those ending after it.  Returns a
     failing verdict rather than raising when the cluster is still down."""
     settings = load(configuration, secrets)
+    return _judge(settings, run_id, stop, parse_duration(heal_timeout_s, "heal_timeout_s"),
+                  fault_time(fault_at))
+
+
+def _judge(settings: Settings, run_id: str, stop: bool, heal_timeout: float,
+           fault_at: float) -> Dict[str, Any]:
+    """The verdict of ``run_id`` (kept beside its ledger for later probes)."""
     if stop:
         state = stop_process(settings, run_id)
     else:
         state = {**load_state(settings, run_id), "stopped": "no"}
-    result = audited_verdict(settings, state["ledger"],
-                             parse_duration(heal_timeout_s, "heal_timeout_s"), parse_time(fault_at))
+    result = audited_verdict(settings, state["ledger"], heal_timeout, fault_at)
     result.update(run_id=state["run_id"], stopped=state["stopped"])
     _verdict_path(settings, state["run_id"]).write_text(json.dumps(result, default=str))
     return result
@@ -94,13 +100,12 @@ def integrity_holds(max_rto_s: float = 60, configuration: Configuration = None,
         return {"judged": False, "acceptable": True, "reason": "no workload run in this experiment yet"}
     cached = _verdict_path(settings, state["run_id"])
     verdict = (json.loads(cached.read_text()) if cached.is_file()
-               else workload_verdict(state["run_id"], configuration=configuration, secrets=secrets))
+               else _judge(settings, state["run_id"], True, 120.0, 0.0))
     rto = verdict.get("rto_s") or 0.0
     within = rto <= float(max_rto_s)
-    reason = "" if verdict.get("passed") and within else (
-        f"lost={verdict.get('lost')} unexpected={verdict.get('unexpected')} "
-        f"two_primaries={verdict.get('two_primaries')} nodes_consistent={verdict.get('nodes_consistent')} "
-        f"rto_s={rto} (budget {max_rto_s})")
+    reasons = list(verdict.get("reasons") or ([] if verdict.get("passed") else ["the verdict did not pass"]))
+    reasons += [] if within else [f"rto_s={rto} over the budget of {max_rto_s} s"]
+    reason = "; ".join(reasons)
     return {"judged": True, "acceptable": bool(verdict.get("passed")) and within,
             "reason": reason, "run_id": state["run_id"], "lost": verdict.get("lost"),
             "two_primaries": verdict.get("two_primaries"), "rto_s": rto, "max_rto_s": float(max_rto_s)}

@@ -74,6 +74,42 @@ def _describe(settings: Settings, target: str) -> str:
     return f"{host}:{port}"
 
 
+def _open(settings: Settings, options: WorkloadOptions, run_id: str, ledger: Ledger) -> "NodeMap":
+    """Make the table and write the run header; on failure the ledger gets
+    its end record (the run did not start) and ``ActivityFailed`` is raised."""
+    try:
+        if options.writes:
+            ensure_table(settings, options.target, min(30.0, max(options.duration, 5.0)))
+        nodes = NodeMap(settings, ledger)
+        nodes.refresh()
+        ledger.append({"k": "run", "run": run_id, "t": round(time.time(), 6), "pid": os.getpid(),
+                       "target": _describe(settings, options.target),
+                       "read_target": _describe(settings, options.read_target) if options.reads
+                       else None,
+                       "duration": options.duration, "max_writes": options.max_writes,
+                       "rate": options.rate, "op_timeout": options.op_timeout,
+                       "nodes": dict(nodes.map), "members": [n.name for n in settings.pg_nodes]},
+                      flush=True)
+        return nodes
+    except ActivityFailed as exc:
+        ledger.append({"k": "end", "t": round(time.time(), 6), "reason": f"error: {exc}"})
+        ledger.close()
+        raise
+
+
+def _wait_for_end(options: WorkloadOptions, stop: threading.Event, writer_thread: Optional[threading.Thread],
+                  errors: List[str]) -> str:
+    """Why the run ends: ``duration``, ``count`` (the writer is done),
+    ``signal`` or ``error`` (``stop`` was set)."""
+    deadline = time.monotonic() + options.duration
+    while not stop.wait(min(0.1, max(deadline - time.monotonic(), 0.001))):
+        if time.monotonic() >= deadline:
+            return "duration"
+        if writer_thread is not None and not writer_thread.is_alive():
+            return "count"
+    return "signal" if not errors else "error"
+
+
 def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]:
     """Run until done; returns the summary also written as the ``end``
     record.  Raises ``ActivityFailed`` when the ledger table cannot be made."""
@@ -82,24 +118,7 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
     stop = threading.Event()
     ledger = Ledger(path)
     started = time.time()
-    reason = "duration"
-    try:
-        if options.writes:
-            ensure_table(settings, options.target, min(30.0, max(options.duration, 5.0)))
-        nodes = NodeMap(settings, ledger)
-        nodes.refresh()
-        ledger.append({"k": "run", "run": run_id, "t": round(started, 6), "pid": os.getpid(),
-                       "target": _describe(settings, options.target),
-                       "read_target": _describe(settings, options.read_target) if options.reads
-                       else None,
-                       "duration": options.duration, "max_writes": options.max_writes,
-                       "rate": options.rate, "op_timeout": options.op_timeout,
-                       "nodes": dict(nodes.map), "members": [n.name for n in settings.pg_nodes]},
-                      flush=True)
-    except ActivityFailed as exc:
-        ledger.append({"k": "end", "t": round(time.time(), 6), "reason": f"error: {exc}"})
-        ledger.close()
-        raise
+    nodes = _open(settings, options, run_id, ledger)
     watchdog = Watchdog()
     common = (settings, ledger, run_id)
     writer = (Writer(*common, options.target, options.op_timeout, options.rate, stop, watchdog,
@@ -117,22 +136,14 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
             errors.append(f"{type(loop).__name__}: {error_text(exc)}")
             stop.set()
 
-    threads = [threading.Thread(target=guarded, args=(loop,), name=loop.kind, daemon=True)
-               for loop in (writer, reader) if loop is not None]
-    threads += sampler.threads() if sampler else []
+    loops = [threading.Thread(target=guarded, args=(loop,), name=loop.kind, daemon=True)
+             for loop in (writer, reader) if loop is not None]
+    threads = loops + (sampler.threads() if sampler else [])
     previous = _install_signals(stop)
     for thread in threads:
         thread.start()
     try:
-        deadline = time.monotonic() + options.duration
-        while not stop.wait(min(0.1, max(deadline - time.monotonic(), 0.001))):
-            if time.monotonic() >= deadline:
-                break
-            if writer is not None and not threads[0].is_alive():
-                reason = "count"
-                break
-        else:
-            reason = "signal" if not errors else "error"
+        reason = _wait_for_end(options, stop, loops[0] if writer is not None else None, errors)
     finally:
         stop.set()
         for thread in threads:

@@ -9,7 +9,7 @@ import psycopg.sql
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosha.config import load
+from chaosha.config import Settings, load
 from chaosha.postgres.client import (
     GuardedConnection,
     connect,
@@ -107,7 +107,10 @@ def write_check(target: str = "rw", timeout_s: float = 0, configuration: Configu
     (false: committed locally only, null: unknown), ``warning``, ``error``.
     Never raises."""
     settings = load(configuration, secrets)
-    seconds = float(timeout_s) or settings.timeout
+    return _write_check(settings, target, float(timeout_s) or settings.timeout)
+
+
+def _write_check(settings: Settings, target: str, seconds: float) -> Dict[str, Any]:
     started = time.monotonic()
     result: Dict[str, Any] = {"ok": False, "took_s": None, "waited_past_deadline": False,
                               "synchronous": None, "warning": None, "error": None}
@@ -136,4 +139,5 @@ def write_succeeds(target: str = "rw", configuration: Configuration = None,
     replicated through ``target`` (default: HAProxy's read-write port) within
     ``CHAOSHA_TIMEOUT`` (see ``write_check``).  Never raises: an
     unreachable, read-only or too slow endpoint gives False."""
-    return bool(write_check(target, 0, configuration, secrets)["ok"])
+    settings = load(configuration, secrets)
+    return bool(_write_check(settings, target, settings.timeout)["ok"])

@@ -8,7 +8,7 @@ from typing import Optional, Union
 from chaosha.report.figure import TimelineUnavailable
 from chaosha.report.html import render_html
 from chaosha.report.journal import JournalView, load_journal
-from chaosha.report.ledger import Series, load_series
+from chaosha.report.series import Series, load_series
 from chaosha.report.timeline import origin_note, render_timeline
 
 __all__ = ["build_report", "Report", "find_ledger"]

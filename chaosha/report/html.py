@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from chaosha.report.journal import Activity, JournalView, parse_time
-from chaosha.report.ledger import Series, leader_changes
+from chaosha.report.journal import Activity, JournalView
+from chaosha.report.series import Series, leader_changes
 from chaosha.report.timeline import incidents, moment_word
 from chaosha.report.words import (
     banner_state,
@@ -20,6 +20,7 @@ from chaosha.report.words import (
     seconds,
     verdict_sentences,
 )
+from chaosha.timing import epoch
 
 __all__ = ["render_html", "value_html", "moments", "CSS"]
 
@@ -293,9 +294,9 @@ def moments(view: JournalView, series: Series) -> List[Moment]:
     found += [(when, None, "leader change", f"{old} → {new}")
               for when, old, new in leader_changes(series, view.verdict) if when is not None]
     verdict = view.verdict or {}
-    gap_from = parse_time(verdict.get("rto_from"))
+    gap_from = epoch(verdict.get("rto_from"))
     if gap_from is not None:
-        found.append((gap_from, parse_time(verdict.get("rto_to")), "longest write gap",
+        found.append((gap_from, epoch(verdict.get("rto_to")), "longest write gap",
                       seconds(verdict.get("rto_s") or 0)))
     found += [(i.start, i.end, i.kind, f"{' and '.join(i.servers) or '?'} for {seconds(i.seconds)}")
               for i in incidents(view.verdict)]

@@ -5,11 +5,12 @@ aborted or interrupted runs and files that are not journals at all."""
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
-__all__ = ["Activity", "JournalView", "load_journal", "parse_time", "FAULT_FUNCS", "REPAIR_FUNCS",
+from chaosha.timing import epoch
+
+__all__ = ["Activity", "JournalView", "load_journal", "FAULT_FUNCS", "REPAIR_FUNCS",
            "SAFEGUARD_MODULE", "verdict_reasons"]
 
 #: chaosha actions that inject a fault and those that undo one.
@@ -24,16 +25,6 @@ REPAIR_FUNCS = frozenset({
 WORKLOAD_FUNCS = frozenset({"start_workload", "stop_workload"})
 VERDICT_FUNC = "workload_verdict"
 SAFEGUARD_MODULE = "chaosha.controls.safeguard"
-
-
-def parse_time(value: Any) -> Optional[float]:
-    """Epoch seconds of a journal's ISO-8601 timestamp; None if absent or bad."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -182,11 +173,11 @@ def _safeguard(data: Dict[str, Any], experiment: Dict[str, Any]) -> Tuple[bool, 
     right after the journal's end is set)."""
     record = data.get("safeguard")
     at = record.get("at") if isinstance(record, dict) else None
-    when = float(at) if isinstance(at, (int, float)) else parse_time(at)
+    when = float(at) if isinstance(at, (int, float)) else epoch(at)
     controls = [c for c in _list(experiment.get("controls")) if isinstance(c, dict)]
     declared = any(_provider(c).get("module") == SAFEGUARD_MODULE for c in controls)
     if when is None and (declared or isinstance(record, dict)):
-        when = parse_time(data.get("end"))
+        when = epoch(data.get("end"))
     return declared or isinstance(record, dict), when
 
 
@@ -216,7 +207,7 @@ def _activity(phase: str, run: Dict[str, Any]) -> Activity:
         kind=str(act.get("type") or "?"), func=str(provider.get("func") or provider.get("path") or ""),
         module=str(provider.get("module") or provider.get("type") or ""),
         status=str(run.get("status") or ("interrupted" if run.get("end") else "running")),
-        start=parse_time(run.get("start")), end=parse_time(run.get("end")),
+        start=epoch(run.get("start")), end=epoch(run.get("end")),
         output=run.get("output"), error=error, tolerance_met=run.get("tolerance_met"),
         background=bool(act.get("background")))
 
@@ -281,7 +272,7 @@ def load_journal(path: Union[str, Path]) -> JournalView:
     view.description = str(experiment.get("description") or "")
     view.status = str(data.get("status") or "")
     view.deviated = bool(data.get("deviated"))
-    view.start, view.end = parse_time(data.get("start")), parse_time(data.get("end"))
+    view.start, view.end = epoch(data.get("start")), epoch(data.get("end"))
     view.node = str(data.get("node") or "")
     view.chaoslib_version = str(data.get("chaoslib-version") or "")
     view.hypothesis_title = str(_dict(experiment.get("steady-state-hypothesis")).get("title") or "")

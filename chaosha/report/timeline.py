@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
 from chaosha.report.figure import TimelineUnavailable, png_bytes, pyplot
-from chaosha.report.journal import Activity, JournalView, parse_time
-from chaosha.report.ledger import Series, leader_changes
+from chaosha.report.journal import Activity, JournalView
+from chaosha.report.series import Series, leader_changes
+from chaosha.timing import epoch
 
 __all__ = ["render_timeline", "draw_timeline", "incidents", "Incident",
            "COLOURS", "LABEL_WIDTH", "activity_label", "origin_note",
@@ -46,7 +47,7 @@ def incidents(verdict: Optional[Dict[str, Any]]) -> List[Incident]:
         for item in (verdict or {}).get(key) or []:
             if not isinstance(item, dict):
                 continue
-            start, end = parse_time(item.get("from")), parse_time(item.get("to"))
+            start, end = epoch(item.get("from")), epoch(item.get("to"))
             if start is None:
                 continue
             seconds = float(item.get("seconds") or ((end or start) - start))
@@ -126,7 +127,7 @@ def _ledger_panel(ax: Any, frame: _Frame) -> None:
     if any(series.reads_ok):
         ax.plot(xs, series.reads_ok, color=COLOURS["reads"], lw=1, ls="--", label=key("reads/s"))
     verdict = frame.view.verdict or {}
-    gap_from, gap_to = parse_time(verdict.get("rto_from")), parse_time(verdict.get("rto_to"))
+    gap_from, gap_to = epoch(verdict.get("rto_from")), epoch(verdict.get("rto_to"))
     if gap_from is not None:
         end = gap_to if gap_to is not None else series.t0 + len(xs)
         ax.axvspan(gap_from - zero, end - zero, color=COLOURS["gap"], alpha=0.35, zorder=0,

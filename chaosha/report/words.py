@@ -3,7 +3,7 @@
 from typing import Any, Dict, List, Optional
 
 from chaosha.report.journal import Activity, JournalView, verdict_reasons
-from chaosha.report.ledger import Series, leader_changes
+from chaosha.report.series import Series, leader_changes
 
 __all__ = ["headline", "banner_state", "reason_sentences", "verdict_sentences", "run_sentences",
            "seconds", "plural", "error_text", "failed_actions_words"]
@@ -88,7 +88,11 @@ def verdict_sentences(verdict: Optional[Dict[str, Any]], series: Series) -> List
     if verdict is None:
         return ["No integrity verdict is in the journal: the workload_verdict probe did not run "
                 "or did not succeed, so nothing can be said about lost writes."]
-    v = verdict
+    return _loss_sentences(verdict, series) + _anomaly_sentences(verdict)
+
+
+def _loss_sentences(v: Dict[str, Any], series: Series) -> List[str]:
+    """Lost writes, unavailability, leader changes, replicas back."""
     out: List[str] = []
     lost = v.get("lost")
     if lost is None:
@@ -118,6 +122,12 @@ def verdict_sentences(verdict: Optional[Dict[str, Any]], series: Series) -> List
         out.append(f"Writes moved from {old} to {new}{gap}.")
     if v.get("streaming_s") is not None:
         out.append(f"Every replica was streaming again {seconds(v['streaming_s'])} after the fault.")
+    return out
+
+
+def _anomaly_sentences(v: Dict[str, Any]) -> List[str]:
+    """Two primaries, unexpected rows, doubtful writes, node consistency."""
+    out: List[str] = []
     if v.get("two_primaries"):
         incidents = v.get("two_primary_incidents") or []
         first = incidents[0] if incidents else {}

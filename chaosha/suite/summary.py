@@ -4,7 +4,7 @@ one's verdict in plain words."""
 from pathlib import Path
 from typing import Any, List, Optional
 
-from chaosha.report.ledger import Series
+from chaosha.report.series import Series
 from chaosha.report.words import seconds, verdict_sentences
 
 __all__ = ["write_summary", "result_words", "figure"]

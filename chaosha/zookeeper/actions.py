@@ -24,7 +24,7 @@ from chaosha.targets import guard, resolve
 from chaosha.timing import Deadline, parse_duration, wait_until
 from chaosha.zookeeper import client
 from chaosha.zookeeper.ensemble import VOTING_MODES, WORD_TIMEOUT, node_status
-from chaosha.zookeeper.session import session_hex, session_password, to_signed64
+from chaosha.zookeeper.passwords import session_hex, session_password, to_signed64
 
 __all__ = ["stop_node", "kill_node", "start_node", "expire_session"]
 

@@ -13,7 +13,7 @@ from chaoslib.types import Configuration, Secrets
 from chaosha.config import load
 from chaosha.zookeeper import client
 from chaosha.zookeeper.ensemble import survey
-from chaosha.zookeeper.session import session_hex
+from chaosha.zookeeper.passwords import session_hex
 
 __all__ = ["ensemble_status", "quorum_present", "patroni_leader_znode"]
 

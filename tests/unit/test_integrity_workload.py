@@ -18,7 +18,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaosha.cli import main
 from chaosha.config import load
 from chaosha.integrity import runner
-from chaosha.integrity.audit import parse_time
+from chaosha.integrity.audit import fault_time
 from chaosha.integrity.session import Watchdog, outcome_of
 from chaosha.integrity.workload import WorkloadOptions, build_parser
 
@@ -53,12 +53,12 @@ def test_watchdog_unblocks_a_hung_read() -> None:
 
 
 def test_parse_time() -> None:
-    assert parse_time("") == 0.0
-    assert parse_time(12.5) == 12.5
-    assert parse_time("1795734000") == 1795734000.0
-    assert parse_time("2026-11-26T23:00:00Z") == parse_time("2026-11-26T23:00:00+00:00")
+    assert fault_time("") == 0.0
+    assert fault_time(12.5) == 12.5
+    assert fault_time("1795734000") == 1795734000.0
+    assert fault_time("2026-11-26T23:00:00Z") == fault_time("2026-11-26T23:00:00+00:00")
     with pytest.raises(ActivityFailed, match="ISO-8601"):
-        parse_time("yesterday")
+        fault_time("yesterday")
 
 
 def test_parser_defaults_and_flags() -> None:

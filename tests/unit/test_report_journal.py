@@ -7,7 +7,7 @@ import pytest
 
 from chaosha.report.build import find_ledger
 from chaosha.report.journal import load_journal
-from chaosha.report.ledger import leader_changes, load_series
+from chaosha.report.series import leader_changes, load_series
 from chaosha.report.words import headline, run_sentences, verdict_sentences
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "journals"

@@ -9,7 +9,7 @@ import pytest
 from chaosha.report.build import build_report, find_ledger
 from chaosha.report.html import moments, value_html
 from chaosha.report.journal import load_journal
-from chaosha.report.ledger import load_series
+from chaosha.report.series import load_series
 from chaosha.report.timeline import origin_note
 from chaosha.report.words import banner_state, headline
 

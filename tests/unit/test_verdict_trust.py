@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.verdict import reasons_of, verdict_from_ledger, verdict_from_records
-from chaosha.report.ledger import leader_changes, load_series
+from chaosha.report.series import leader_changes, load_series
 
 T = 1_800_000_000.0
 DATA = Path(__file__).resolve().parents[1] / "data" / "journals"

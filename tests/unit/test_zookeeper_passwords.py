@@ -3,7 +3,7 @@
 
 import pytest
 
-from chaosha.zookeeper.session import (
+from chaosha.zookeeper.passwords import (
     JavaRandom,
     session_hex,
     session_password,
