@@ -38,6 +38,7 @@ heal: venv
 
 lint: venv
 	$(BIN)/ruff check chaosha tests experiments bench
+	$(BIN)/ruff format --check chaosha tests experiments bench
 	$(BIN)/mypy chaosha
 
 experiments: venv

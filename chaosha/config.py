@@ -23,8 +23,7 @@ from typing import Any, Dict, List, Mapping, Optional, TypeVar
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-__all__ = ["Settings", "PgNode", "ZkNode", "load", "DEFAULTS", "PORT_KEYS", "parse_env_file",
-           "find_env_file"]
+__all__ = ["Settings", "PgNode", "ZkNode", "load", "DEFAULTS", "PORT_KEYS", "parse_env_file", "find_env_file"]
 
 DEFAULTS: Dict[str, str] = {
     "CHAOSHA_PROJECT": "chaosha",
@@ -67,10 +66,18 @@ DEFAULTS: Dict[str, str] = {
 }
 # Every host port the stack publishes, in the order CHAOSHA_PORT_BASE counts them.
 PORT_KEYS = (
-    "CHAOSHA_RW_PORT", "CHAOSHA_RO_PORT", "CHAOSHA_STATS_PORT",
-    "CHAOSHA_PG1_PORT", "CHAOSHA_PG1_API_PORT", "CHAOSHA_PG2_PORT", "CHAOSHA_PG2_API_PORT",
-    "CHAOSHA_PG3_PORT", "CHAOSHA_PG3_API_PORT",
-    "CHAOSHA_ZK1_PORT", "CHAOSHA_ZK2_PORT", "CHAOSHA_ZK3_PORT",
+    "CHAOSHA_RW_PORT",
+    "CHAOSHA_RO_PORT",
+    "CHAOSHA_STATS_PORT",
+    "CHAOSHA_PG1_PORT",
+    "CHAOSHA_PG1_API_PORT",
+    "CHAOSHA_PG2_PORT",
+    "CHAOSHA_PG2_API_PORT",
+    "CHAOSHA_PG3_PORT",
+    "CHAOSHA_PG3_API_PORT",
+    "CHAOSHA_ZK1_PORT",
+    "CHAOSHA_ZK2_PORT",
+    "CHAOSHA_ZK3_PORT",
 )
 CHECKOUT = Path(__file__).resolve().parents[1]
 DEFAULT_ENV_FILE = "compose/.env"
@@ -144,15 +151,21 @@ class Settings:
     @property
     def pg_nodes(self) -> List[PgNode]:
         return [
-            PgNode(n, self.host, self.integer(f"CHAOSHA_{n.upper()}_PORT"),
-                   self.integer(f"CHAOSHA_{n.upper()}_API_PORT"))
+            PgNode(
+                n,
+                self.host,
+                self.integer(f"CHAOSHA_{n.upper()}_PORT"),
+                self.integer(f"CHAOSHA_{n.upper()}_API_PORT"),
+            )
             for n in _names(self.get("CHAOSHA_PG_NODES"))
         ]
 
     @property
     def zk_nodes(self) -> List[ZkNode]:
-        return [ZkNode(n, self.host, self.integer(f"CHAOSHA_{n.upper()}_PORT"))
-                for n in _names(self.get("CHAOSHA_ZK_NODES"))]
+        return [
+            ZkNode(n, self.host, self.integer(f"CHAOSHA_{n.upper()}_PORT"))
+            for n in _names(self.get("CHAOSHA_ZK_NODES"))
+        ]
 
     def pg_node(self, name: str) -> PgNode:
         """The PostgreSQL node ``name``; ActivityFailed naming the known ones."""
@@ -273,8 +286,9 @@ def load(configuration: Configuration = None, secrets: Secrets = None) -> Settin
         except ValueError as exc:
             raise ActivityFailed(f"cannot read the stack's env file: {exc}") from None
     keys = set(DEFAULTS) | {k for k in env_file if k.startswith("CHAOSHA_")}
-    keys |= {k.upper() for src in (configuration or {}, flat_secrets)
-             for k in src if k.upper().startswith("CHAOSHA_")}
+    keys |= {
+        k.upper() for src in (configuration or {}, flat_secrets) for k in src if k.upper().startswith("CHAOSHA_")
+    }
     keys |= {k for k in os.environ if k.startswith("CHAOSHA_")}
     values: Dict[str, str] = {}
     for key in keys:
@@ -296,8 +310,10 @@ def _apply_port_base(values: Dict[str, str], sources: List[Optional[Mapping[str,
     if not base:
         return
     if not base.isdigit() or not 0 < int(base) <= 65535 - len(PORT_KEYS):
-        raise ActivityFailed(f"CHAOSHA_PORT_BASE={base!r} is not a port number below "
-                             f"{65536 - len(PORT_KEYS)}: fix it where it is set")
+        raise ActivityFailed(
+            f"CHAOSHA_PORT_BASE={base!r} is not a port number below "
+            f"{65536 - len(PORT_KEYS)}: fix it where it is set"
+        )
     for offset, key in enumerate(PORT_KEYS):
         if not any(_lookup(source, key) is not None for source in sources):
             values[key] = str(int(base) + offset)

@@ -45,8 +45,14 @@ SECRET_KEYS = (
 IMAGES = ("zookeeper", "patroni", "haproxy")
 # Settings a user may give in the environment at `stack up`; written into a
 # new env file so that every later command (from anywhere) sees the same.
-PERSISTED_KEYS = ("CHAOSHA_PROJECT", "CHAOSHA_PORT_BASE", "CHAOSHA_BIND", "CHAOSHA_IMAGE_TAG",
-                  "CHAOSHA_RESTART_POLICY", *PORT_KEYS)
+PERSISTED_KEYS = (
+    "CHAOSHA_PROJECT",
+    "CHAOSHA_PORT_BASE",
+    "CHAOSHA_BIND",
+    "CHAOSHA_IMAGE_TAG",
+    "CHAOSHA_RESTART_POLICY",
+    *PORT_KEYS,
+)
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
 ENV_FILE_LABEL = "com.docker.compose.project.environment_file"
 
@@ -87,8 +93,9 @@ class Stack:
         — what tests and benchmarks use beside a user's stack."""
         folder.mkdir(parents=True, exist_ok=True)
         overrides = {"CHAOSHA_PROJECT": project, "CHAOSHA_PORT_BASE": str(port_base)}
-        return cls(compose_dir=find_compose_dir(), env_file=folder / f"{project}.env",
-                   overrides=overrides, **fields)
+        return cls(
+            compose_dir=find_compose_dir(), env_file=folder / f"{project}.env", overrides=overrides, **fields
+        )
 
     # -- configuration --------------------------------------------------
     def ensure_env(self) -> Dict[str, str]:
@@ -100,8 +107,10 @@ class Stack:
             try:
                 values = parse_env_file(self.env_file)
             except ValueError as exc:
-                raise StackError(f"{exc}; fix or delete that line (passwords are regenerated "
-                                 "only for a new cluster: keep them if volumes exist)") from None
+                raise StackError(
+                    f"{exc}; fix or delete that line (passwords are regenerated "
+                    "only for a new cluster: keep them if volumes exist)"
+                ) from None
         wanted = {k: os.environ[k] for k in PERSISTED_KEYS if os.environ.get(k) and k not in values}
         wanted.update(self.overrides)
         wanted.update({k: pysecrets.token_urlsafe(24) for k in SECRET_KEYS if not values.get(k)})
@@ -131,17 +140,25 @@ class Stack:
         return self.settings().project
 
     # -- compose ----------------------------------------------------------
-    def compose(self, *args: str, check: bool = True, capture: bool = False,
-                timeout: float = 600) -> subprocess.CompletedProcess:
-        cmd = ["docker", "compose", "--project-directory", str(self.compose_dir),
-               "-f", str(self.compose_dir / "docker-compose.yml")]
+    def compose(
+        self, *args: str, check: bool = True, capture: bool = False, timeout: float = 600
+    ) -> subprocess.CompletedProcess:
+        cmd = [
+            "docker",
+            "compose",
+            "--project-directory",
+            str(self.compose_dir),
+            "-f",
+            str(self.compose_dir / "docker-compose.yml"),
+        ]
         if self.env_file is not None and self.env_file.is_file():
             cmd += ["--env-file", str(self.env_file)]
         for profile in self.profiles:
             cmd += ["--profile", profile]
         try:
-            result = subprocess.run(cmd + list(args), env=self.environment(), timeout=timeout,
-                                    capture_output=capture, text=True)
+            result = subprocess.run(
+                cmd + list(args), env=self.environment(), timeout=timeout, capture_output=capture, text=True
+            )
         except subprocess.TimeoutExpired:
             raise StackError(f"`docker compose {' '.join(args)}` took over {timeout:g}s") from None
         if check and result.returncode != 0:
@@ -176,8 +193,9 @@ class Stack:
             if line:
                 parsed = json.loads(line)
                 rows.extend(parsed if isinstance(parsed, list) else [parsed])
-        return {int(p["PublishedPort"]) for row in rows for p in row.get("Publishers") or []
-                if p.get("PublishedPort")}
+        return {
+            int(p["PublishedPort"]) for row in rows for p in row.get("Publishers") or [] if p.get("PublishedPort")
+        }
 
     def check_ports(self, values: Dict[str, str]) -> None:
         """Refuse when a port Compose will publish (``values``: the resolved
@@ -187,8 +205,9 @@ class Stack:
         for key in PORT_KEYS:
             raw = values.get(key) or DEFAULTS[key]
             if not raw.isdigit() or not 0 < int(raw) < 65536:
-                raise StackError(f"{key}={raw!r} is not a port number (1-65535): fix it in "
-                                 f"{self.env_file} or the environment")
+                raise StackError(
+                    f"{key}={raw!r} is not a port number (1-65535): fix it in {self.env_file} or the environment"
+                )
             port = int(raw)
             if port in own or (key.startswith("CHAOSHA_PG3_") and "pg3" not in self.profiles):
                 continue
@@ -220,7 +239,8 @@ class Stack:
                     f"Compose project {settings.project!r} already runs from {theirs[0]} with env file "
                     f"{theirs[1] or '(none)'}, not from {here[0]} with {here[1]}: set CHAOSHA_PROJECT "
                     f"(and CHAOSHA_PORT_BASE) to other values in {self.env_file}, or bring that stack "
-                    "down from where it was started")
+                    "down from where it was started"
+                )
 
     def build(self, images: Sequence[str] = IMAGES, no_cache: bool = False) -> None:
         """Build our images with ``docker build``, tagged ``chaosha/<image>:<tag>``.
@@ -232,8 +252,18 @@ class Stack:
         env["DOCKER_BUILDKIT"] = "1"
         tag = self.settings().image_tag
         for image in images:
-            cmd = ["docker", "build", "-q", "-f", str(self.compose_dir / image / "Dockerfile"),
-                   "-t", f"chaosha/{image}:{tag}", "--secret", f"id=ca,src={ca}", str(self.compose_dir)]
+            cmd = [
+                "docker",
+                "build",
+                "-q",
+                "-f",
+                str(self.compose_dir / image / "Dockerfile"),
+                "-t",
+                f"chaosha/{image}:{tag}",
+                "--secret",
+                f"id=ca,src={ca}",
+                str(self.compose_dir),
+            ]
             cmd[2:2] = ["--no-cache"] if no_cache else []
             try:
                 result = subprocess.run(cmd, env=env, timeout=1800, capture_output=True, text=True)
@@ -274,8 +304,9 @@ class Stack:
             return route
 
         try:
-            route, _ = wait_until(ready, timeout, interval=1,
-                                  what="a write through HAProxy on the leader, replicas streaming")
+            route, _ = wait_until(
+                ready, timeout, interval=1, what="a write through HAProxy on the leader, replicas streaming"
+            )
         except ActivityFailed as exc:
             raise StackError(f"{exc}; see `chaosha stack logs`") from None
         return {"leader": route["leader"], "rw": f"{settings.host}:{settings.get('CHAOSHA_RW_PORT')}"}

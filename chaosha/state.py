@@ -25,9 +25,25 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import Settings
 
-__all__ = ["project_dir", "workload_dir", "pending", "record", "forget", "remember_target",
-           "last_target", "lock", "acquire", "release", "hold",
-           "holds", "let_go", "held_elsewhere", "refuse_while_busy", "Locked", "EXPERIMENT_LOCK"]
+__all__ = [
+    "project_dir",
+    "workload_dir",
+    "pending",
+    "record",
+    "forget",
+    "remember_target",
+    "last_target",
+    "lock",
+    "acquire",
+    "release",
+    "hold",
+    "holds",
+    "let_go",
+    "held_elsewhere",
+    "refuse_while_busy",
+    "Locked",
+    "EXPERIMENT_LOCK",
+]
 
 
 EXPERIMENT_LOCK = "experiment"  # held by a running experiment (the safeguard control)
@@ -122,8 +138,7 @@ def acquire(settings: Settings, name: str, holder: str) -> IO[str]:
         handle.seek(0)
         who = handle.read().strip() or "another run"
         handle.close()
-        raise Locked(f"project {settings.project!r} is busy: {who} holds {path}; "
-                     "wait for it to end") from None
+        raise Locked(f"project {settings.project!r} is busy: {who} holds {path}; wait for it to end") from None
     handle.seek(0)
     handle.truncate()
     handle.write(f"{holder} (pid {os.getpid()}, since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())})")
@@ -191,5 +206,7 @@ def refuse_while_busy(settings: Settings, what: str, force: bool) -> None:
     another process (``what`` would undo its faults), unless ``force``."""
     holder = held_elsewhere(settings, EXPERIMENT_LOCK)
     if holder and not force:
-        raise Locked(f"{what} refused: an experiment is running against this stack ({holder}); "
-                     "it heals when it ends — pass force=true (chaosha heal --force) to do it anyway")
+        raise Locked(
+            f"{what} refused: an experiment is running against this stack ({holder}); "
+            "it heals when it ends — pass force=true (chaosha heal --force) to do it anyway"
+        )

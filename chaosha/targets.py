@@ -66,8 +66,10 @@ def resolve(settings: Settings, target: str) -> str:
 def _faulted(settings: Settings) -> str:
     service = last_target(settings)
     if not service:
-        raise ActivityFailed(f"target {FAULTED}: no destructive action has aimed at a service of project "
-                             f"{settings.project!r} yet; name the service to undo instead (pg1, zk2, ...)")
+        raise ActivityFailed(
+            f"target {FAULTED}: no destructive action has aimed at a service of project "
+            f"{settings.project!r} yet; name the service to undo instead (pg1, zk2, ...)"
+        )
     return service
 
 
@@ -75,8 +77,10 @@ def _with_role(members: List[Dict[str, Any]], target: str) -> str:
     for member in members:
         if member.get("role") in ROLES[target] and member.get("state") in ("running", "streaming"):
             return str(member["name"])
-    raise ActivityFailed(f"no member currently has the role {target[1:]}: "
-                         f"members are {[(m.get('name'), m.get('role')) for m in members]}")
+    raise ActivityFailed(
+        f"no member currently has the role {target[1:]}: "
+        f"members are {[(m.get('name'), m.get('role')) for m in members]}"
+    )
 
 
 def _container_states(settings: Settings, services: Sequence[str]) -> Dict[str, str]:
@@ -91,8 +95,13 @@ def _container_states(settings: Settings, services: Sequence[str]) -> Dict[str, 
             states[service] = "no container"
             continue
         state = found.attrs.get("State") or {}
-        states[service] = ("paused" if state.get("Paused") else
-                           "running" if state.get("Running") else str(state.get("Status") or "down"))
+        states[service] = (
+            "paused"
+            if state.get("Paused")
+            else "running"
+            if state.get("Running")
+            else str(state.get("Status") or "down")
+        )
     return states
 
 
@@ -104,7 +113,7 @@ def _rest_status(node: PgNode) -> Tuple[Optional[Dict[str, Any]], str]:
 
 
 def _serves(status: Dict[str, Any]) -> str:
-    """"" when this /patroni answer is of a node that could serve, else why not."""
+    """ "" when this /patroni answer is of a node that could serve, else why not."""
     role, state = status.get("role"), status.get("state")
     if state != "running":
         return f"state {state}"
@@ -132,8 +141,13 @@ def pg_serving(settings: Settings) -> Tuple[List[str], Dict[str, str]]:
     serving: List[str] = []
     why: Dict[str, str] = {}
     for node, (status, error) in zip(nodes, answers, strict=True):
-        reason = (f"container {containers[node.name]}" if containers[node.name] != "running"
-                  else f"REST API did not answer ({error})" if status is None else _serves(status))
+        reason = (
+            f"container {containers[node.name]}"
+            if containers[node.name] != "running"
+            else f"REST API did not answer ({error})"
+            if status is None
+            else _serves(status)
+        )
         if reason:
             why[node.name] = reason
         else:
@@ -157,8 +171,9 @@ def zk_serving(settings: Settings) -> Tuple[List[str], List[str]]:
 
 
 def _refuse_unknown(service: str, exc: CannotTell, what: str) -> ActivityFailed:
-    return ActivityFailed(f"refusing to take {service} down: cannot tell whether {what}: {exc}; "
-                          "pass force=true to do it anyway")
+    return ActivityFailed(
+        f"refusing to take {service} down: cannot tell whether {what}: {exc}; pass force=true to do it anyway"
+    )
 
 
 def guard(settings: Settings, service: str, force: bool) -> Dict[str, Any]:
@@ -175,7 +190,8 @@ def guard(settings: Settings, service: str, force: bool) -> Dict[str, Any]:
             detail = ", ".join(f"{n}: {r}" for n, r in why.items() if n != service) or "none configured"
             raise ActivityFailed(
                 f"refusing to take {service} down: no other PostgreSQL node is serving ({detail}); "
-                "it would leave no node to fail over to; pass force=true to do it anyway")
+                "it would leave no node to fail over to; pass force=true to do it anyway"
+            )
         return {"could_serve": others}
     if service in [n.name for n in settings.zk_nodes]:
         try:

@@ -31,9 +31,7 @@ def parse_duration(value: Union[str, int, float], what: str = "duration") -> flo
     else:
         match = _DURATION.match(str(value))
         if not match:
-            raise ActivityFailed(
-                f"{what}: {value!r} is not a duration; use seconds (30), or 500ms, 30s, 2m"
-            )
+            raise ActivityFailed(f"{what}: {value!r} is not a duration; use seconds (30), or 500ms, 30s, 2m")
         seconds = float(match.group(1)) * _UNITS[match.group(2)]
     if seconds < 0:
         raise ActivityFailed(f"{what}: {value!r} must not be negative")

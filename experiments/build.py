@@ -16,8 +16,11 @@ HERE = Path(__file__).resolve().parent
 
 
 def py(kind: str, name: str, module: str, func: str, **arguments: Any) -> Dict[str, Any]:
-    activity: Dict[str, Any] = {"type": kind, "name": name,
-                                "provider": {"type": "python", "module": f"chaosha.{module}", "func": func}}
+    activity: Dict[str, Any] = {
+        "type": kind,
+        "name": name,
+        "provider": {"type": "python", "module": f"chaosha.{module}", "func": func},
+    }
     if arguments:
         activity["provider"]["arguments"] = arguments
     return activity
@@ -41,29 +44,52 @@ def hypothesis(extra: List[Dict[str, Any]] = ()) -> Dict[str, Any]:  # type: ign
         return {"type": "jsonpath", "path": path, "expect": expect}
 
     probes = [
-        dict(probe("one-leader-and-streaming-replicas", "patroni", "cluster_health",
-                   max_lag_bytes="${max_lag_bytes}"), tolerance=jsonpath("$.healthy", True)),
-        dict(probe("haproxy-routes-writes-to-the-leader", "haproxy", "routes_to_leader"),
-             tolerance=jsonpath("$.routes_to_leader", True)),
+        dict(
+            probe(
+                "one-leader-and-streaming-replicas", "patroni", "cluster_health", max_lag_bytes="${max_lag_bytes}"
+            ),
+            tolerance=jsonpath("$.healthy", True),
+        ),
+        dict(
+            probe("haproxy-routes-writes-to-the-leader", "haproxy", "routes_to_leader"),
+            tolerance=jsonpath("$.routes_to_leader", True),
+        ),
         dict(probe("a-write-through-haproxy-succeeds", "postgres", "write_succeeds"), tolerance=True),
-        dict(probe("no-acknowledged-write-lost-and-recovery-within-budget", "integrity", "integrity_holds",
-                   max_rto_s="${rto_budget_s}"), tolerance=jsonpath("$.acceptable", True)),
+        dict(
+            probe(
+                "no-acknowledged-write-lost-and-recovery-within-budget",
+                "integrity",
+                "integrity_holds",
+                max_rto_s="${rto_budget_s}",
+            ),
+            tolerance=jsonpath("$.acceptable", True),
+        ),
     ]
-    return {"title": "Writes land on exactly one leader, replicas stream, no acknowledged write is lost",
-            "probes": probes + list(extra)}
+    return {
+        "title": "Writes land on exactly one leader, replicas stream, no acknowledged write is lost",
+        "probes": probes + list(extra),
+    }
 
 
 START = action("start-ledger-workload", "integrity", "start_workload", duration_s=300, rate=200)
 HEAL = action("heal-every-fault", "docker", "heal")
 WAIT_ROUTE = probe("wait-until-haproxy-routes-to-a-leader", "haproxy", "wait_for_route", timeout_s=120)
-WAIT_NEW_LEADER = probe("wait-until-haproxy-routes-to-a-new-leader", "haproxy", "wait_for_route",
-                        timeout_s=120, new_leader=True)
+WAIT_NEW_LEADER = probe(
+    "wait-until-haproxy-routes-to-a-new-leader", "haproxy", "wait_for_route", timeout_s=120, new_leader=True
+)
 WAIT_HEALTHY = probe("wait-until-every-member-streams", "patroni", "wait_for_healthy", timeout_s=180)
 VERDICT = probe("integrity-verdict", "integrity", "workload_verdict", heal_timeout_s=120)
 
 
-def experiment(name: str, title: str, description: str, tags: List[str], method: List[Dict[str, Any]],
-               rto_budget_s: int, extra_hypothesis: List[Dict[str, Any]] = ()) -> Dict[str, Any]:  # type: ignore
+def experiment(
+    name: str,
+    title: str,
+    description: str,
+    tags: List[str],
+    method: List[Dict[str, Any]],
+    rto_budget_s: int,
+    extra_hypothesis: List[Dict[str, Any]] = (),
+) -> Dict[str, Any]:  # type: ignore
     return {
         "version": "1.0.0",
         "title": title,
@@ -74,8 +100,9 @@ def experiment(name: str, title: str, description: str, tags: List[str], method:
             "rto_budget_s": {"type": "env", "key": "CHAOSHA_RTO_BUDGET_S", "default": str(rto_budget_s)},
             "max_lag_bytes": {"type": "env", "key": "CHAOSHA_MAX_LAG_BYTES", "default": "1048576"},
         },
-        "controls": [{"name": "chaosha-safeguard",
-                      "provider": {"type": "python", "module": "chaosha.controls.safeguard"}}],
+        "controls": [
+            {"name": "chaosha-safeguard", "provider": {"type": "python", "module": "chaosha.controls.safeguard"}}
+        ],
         "steady-state-hypothesis": hypothesis(extra_hypothesis),
         "method": [START] + method + [VERDICT],
         "rollbacks": [HEAL, action("stop-ledger-workload", "integrity", "stop_workload")],
@@ -90,125 +117,189 @@ def leader_fault(fault: Dict[str, Any], *between: Dict[str, Any]) -> List[Dict[s
 
 CATALOGUE: Dict[str, Dict[str, Any]] = {
     "master-kill": experiment(
-        "master-kill", "SIGKILL of the Patroni leader loses no acknowledged write",
+        "master-kill",
+        "SIGKILL of the Patroni leader loses no acknowledged write",
         "Kills the leader's container while the ledger writer runs. A replica must take over once the "
         "leader's ZooKeeper session expires (~ttl), HAProxy must route 5432 to it, no acknowledged write "
         "may be lost, no two primaries, and after heal the old leader rejoins as a replica.",
         ["kill", "failover"],
         leader_fault(action("kill-the-leader", "docker", "kill_container", target="@leader", signal="SIGKILL")),
-        45),
+        45,
+    ),
     "master-stop": experiment(
-        "master-stop", "Graceful stop of the leader hands over in seconds",
+        "master-stop",
+        "Graceful stop of the leader hands over in seconds",
         "Stops the leader's container gracefully: Patroni releases the leader key on shutdown, so a "
         "replica takes over without waiting for the session to expire.",
         ["stop", "failover"],
         leader_fault(action("stop-the-leader", "docker", "stop_container", target="@leader", grace_s=30)),
-        15),
+        15,
+    ),
     "replica-kill": experiment(
-        "replica-kill", "Losing the replica keeps writes going",
+        "replica-kill",
+        "Losing the replica keeps writes going",
         "Kills the synchronous replica. Synchronous mode is not strict: Patroni drops the replica from "
         "synchronous_standby_names and the primary keeps acknowledging writes; after heal it streams again.",
         ["kill", "replica"],
-        [paused(action("kill-the-replica", "docker", "kill_container", target="@replica"), before=3, after=10),
-         HEAL, WAIT_HEALTHY],
-        15),
+        [
+            paused(action("kill-the-replica", "docker", "kill_container", target="@replica"), before=3, after=10),
+            HEAL,
+            WAIT_HEALTHY,
+        ],
+        15,
+    ),
     "master-pause": experiment(
-        "master-pause", "A frozen leader is replaced and demotes itself when it thaws",
+        "master-pause",
+        "A frozen leader is replaced and demotes itself when it thaws",
         "Freezes every process of the leader for longer than ttl. A replica takes over; when the old "
         "leader thaws it finds it lost the key, demotes itself and rejoins. No write may be acknowledged "
         "by both.",
         ["pause", "freeze", "split-brain"],
         leader_fault(action("freeze-the-leader", "docker", "pause_container", target="@leader")),
-        45),
+        45,
+    ),
     "master-partition": experiment(
-        "master-partition", "A leader cut off from everything is replaced",
+        "master-partition",
+        "A leader cut off from everything is replaced",
         "Takes the leader's container off the network. It loses ZooKeeper and demotes itself; a replica "
         "takes over after the session expires; after reconnecting the old leader rejoins as a replica.",
         ["network", "partition"],
         leader_fault(action("disconnect-the-leader", "docker", "disconnect_network", target="@leader")),
-        45),
+        45,
+    ),
     "leader-dcs-partition": experiment(
-        "leader-dcs-partition", "A leader that cannot reach ZooKeeper steps down",
+        "leader-dcs-partition",
+        "A leader that cannot reach ZooKeeper steps down",
         "Drops the leader's traffic to the three ZooKeeper nodes only (iptables in its network namespace). "
         "failsafe_mode is off, so the leader demotes itself after retry_timeout; a replica takes over.",
         ["network", "zookeeper", "partition"],
-        leader_fault(action("cut-the-leader-from-zookeeper", "docker", "partition_container",
-                            target="@leader", peers="zk1,zk2,zk3")),
-        45),
+        leader_fault(
+            action(
+                "cut-the-leader-from-zookeeper",
+                "docker",
+                "partition_container",
+                target="@leader",
+                peers="zk1,zk2,zk3",
+            )
+        ),
+        45,
+    ),
     "zk-session-expiry": experiment(
-        "zk-session-expiry", "Expiring a healthy leader's ZooKeeper session causes no failover",
+        "zk-session-expiry",
+        "Expiring a healthy leader's ZooKeeper session causes no failover",
         "Expires the leader's ZooKeeper session. A healthy leader takes the key back within a second: no "
         "failover, no failed write beyond a blip.",
         ["zookeeper", "session"],
         [paused(action("expire-the-leaders-session", "zookeeper", "expire_session"), before=3, after=5)],
-        5),
+        5,
+    ),
     "zk-node-loss": experiment(
-        "zk-node-loss", "One ZooKeeper node down changes nothing",
+        "zk-node-loss",
+        "One ZooKeeper node down changes nothing",
         "Stops one ZooKeeper node. The ensemble keeps its quorum; no failover is expected.",
         ["zookeeper", "quorum"],
-        [paused(action("stop-one-zookeeper-node", "zookeeper", "stop_node", target="zk1"), before=3, after=15),
-         probe("quorum-still-present", "zookeeper", "quorum_present"), HEAL, WAIT_HEALTHY],
-        5),
+        [
+            paused(action("stop-one-zookeeper-node", "zookeeper", "stop_node", target="zk1"), before=3, after=15),
+            probe("quorum-still-present", "zookeeper", "quorum_present"),
+            HEAL,
+            WAIT_HEALTHY,
+        ],
+        5,
+    ),
     "zk-quorum-loss": experiment(
-        "zk-quorum-loss", "Losing ZooKeeper's quorum stops writes and loses none",
+        "zk-quorum-loss",
+        "Losing ZooKeeper's quorum stops writes and loses none",
         "Stops two of three ZooKeeper nodes (forced). failsafe_mode is off: the primary demotes itself "
         "when it cannot renew the leader key, so nobody accepts writes without coordination. After heal "
         "a leader is elected again and no acknowledged write is missing.",
         ["zookeeper", "quorum"],
-        [paused(action("stop-zookeeper-1", "zookeeper", "stop_node", target="zk1"), before=3),
-         paused(action("stop-zookeeper-2", "zookeeper", "stop_node", target="zk2", force=True), after=30),
-         HEAL, WAIT_ROUTE, WAIT_HEALTHY],
-        150),
+        [
+            paused(action("stop-zookeeper-1", "zookeeper", "stop_node", target="zk1"), before=3),
+            paused(action("stop-zookeeper-2", "zookeeper", "stop_node", target="zk2", force=True), after=30),
+            HEAL,
+            WAIT_ROUTE,
+            WAIT_HEALTHY,
+        ],
+        150,
+    ),
     "haproxy-restart": experiment(
-        "haproxy-restart", "Restarting HAProxy interrupts writes only briefly",
+        "haproxy-restart",
+        "Restarting HAProxy interrupts writes only briefly",
         "Restarts the HAProxy container: connections drop, the writer reconnects within seconds.",
         ["haproxy"],
-        [paused(action("restart-haproxy", "docker", "restart_container", target="haproxy"), before=3),
-         WAIT_ROUTE],
-        15),
+        [paused(action("restart-haproxy", "docker", "restart_container", target="haproxy"), before=3), WAIT_ROUTE],
+        15,
+    ),
     "switchover-under-load": experiment(
-        "switchover-under-load", "A planned switchover under load takes seconds and loses nothing",
+        "switchover-under-load",
+        "A planned switchover under load takes seconds and loses nothing",
         "Asks Patroni for a switchover while the writer runs: the leader key is handed over, so writes "
         "resume within seconds.",
         ["switchover", "planned"],
         [paused(action("switchover", "patroni", "switchover"), before=3), WAIT_ROUTE, WAIT_HEALTHY],
-        10),
+        10,
+    ),
     "replication-latency": experiment(
-        "replication-latency", "Latency on the synchronous replica's link slows commits, loses nothing",
+        "replication-latency",
+        "Latency on the synchronous replica's link slows commits, loses nothing",
         "Adds 200 ms of latency to the synchronous standby's interface (tc netem): each acknowledged "
         "commit waits for it. Needs a kernel with sch_netem.",
         ["network", "latency"],
-        [paused(action("delay-the-replica", "docker", "add_latency", target="@sync", delay_s=0.2),
-                before=3, after=10),
-         action("remove-the-delay", "docker", "remove_latency", target="@faulted"), WAIT_HEALTHY],
-        10),
+        [
+            paused(
+                action("delay-the-replica", "docker", "add_latency", target="@sync", delay_s=0.2),
+                before=3,
+                after=10,
+            ),
+            action("remove-the-delay", "docker", "remove_latency", target="@faulted"),
+            WAIT_HEALTHY,
+        ],
+        10,
+    ),
     "full-stack-restart": experiment(
-        "full-stack-restart", "Everything down, then up: no acknowledged write lost",
+        "full-stack-restart",
+        "Everything down, then up: no acknowledged write lost",
         "Stops the replica, the leader, HAProxy and the ZooKeeper ensemble (forced), then starts all of "
         "them again. The cluster must come back with the same data.",
         ["restart", "full"],
-        [paused(action("stop-the-replica", "docker", "stop_container", target="@replica", force=True),
-                before=3),
-         action("stop-the-leader", "docker", "stop_container", target="@leader", force=True),
-         action("stop-haproxy", "docker", "stop_container", target="haproxy", force=True),
-         action("stop-zk1", "docker", "stop_container", target="zk1", force=True),
-         action("stop-zk2", "docker", "stop_container", target="zk2", force=True),
-         action("stop-zk3", "docker", "stop_container", target="zk3", force=True),
-         HEAL, WAIT_ROUTE, WAIT_HEALTHY],
-        180),
+        [
+            paused(
+                action("stop-the-replica", "docker", "stop_container", target="@replica", force=True), before=3
+            ),
+            action("stop-the-leader", "docker", "stop_container", target="@leader", force=True),
+            action("stop-haproxy", "docker", "stop_container", target="haproxy", force=True),
+            action("stop-zk1", "docker", "stop_container", target="zk1", force=True),
+            action("stop-zk2", "docker", "stop_container", target="zk2", force=True),
+            action("stop-zk3", "docker", "stop_container", target="zk3", force=True),
+            HEAL,
+            WAIT_ROUTE,
+            WAIT_HEALTHY,
+        ],
+        180,
+    ),
     "alfresco-write-during-failover": experiment(
-        "alfresco-write-during-failover", "Alfresco keeps writing documents through a leader kill",
+        "alfresco-write-during-failover",
+        "Alfresco keeps writing documents through a leader kill",
         "Needs the alfresco profile. Kills the leader while Alfresco documents are written; Alfresco's "
         "pool and transaction retries must ride out the failover: the write-success probe succeeds again "
         "within budget.",
         ["alfresco", "kill", "failover"],
-        leader_fault(action("kill-the-leader", "docker", "kill_container", target="@leader"),
-                     probe("alfresco-write-during-failover", "alfresco", "write_succeeds", timeout_s=120)),
+        leader_fault(
+            action("kill-the-leader", "docker", "kill_container", target="@leader"),
+            probe("alfresco-write-during-failover", "alfresco", "write_succeeds", timeout_s=120),
+        ),
         60,
-        [dict(probe("alfresco-is-ready", "alfresco", "ready"),
-              tolerance={"type": "jsonpath", "path": "$.ready", "expect": True}),
-         dict(probe("alfresco-writes-a-document", "alfresco", "write_succeeds"),
-              tolerance={"type": "jsonpath", "path": "$.ok", "expect": True})]),
+        [
+            dict(
+                probe("alfresco-is-ready", "alfresco", "ready"),
+                tolerance={"type": "jsonpath", "path": "$.ready", "expect": True},
+            ),
+            dict(
+                probe("alfresco-writes-a-document", "alfresco", "write_succeeds"),
+                tolerance={"type": "jsonpath", "path": "$.ok", "expect": True},
+            ),
+        ],
+    ),
 }
 
 

@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, urlsplit
 CORE = "/alfresco/api/-default-/public/alfresco/versions/1"
 AUTH = "/alfresco/api/-default-/public/authentication/versions/1"
 ROOT_ID = "8f2105b4-daaf-4874-9e8a-2152569d109b"
-_BAD_NAME = ('*', '"', "<", ">", "\\", "/", "?", ":", "|")
+_BAD_NAME = ("*", '"', "<", ">", "\\", "/", "?", ":", "|")
 
 
 def _now() -> str:
@@ -83,8 +83,9 @@ class AlfrescoStub:
         server.daemon_threads = True
         server.stub = self  # type: ignore[attr-defined]
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,),
-                                        name="alfresco-stub", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(0.05,), name="alfresco-stub", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -118,13 +119,20 @@ class AlfrescoStub:
             return [n for n in self.nodes.values() if not n["isFolder"]]
 
     # -- repository model --------------------------------------------------
-    def _add_node(self, node_id: str, name: str, node_type: str,
-                  parent: Optional[str]) -> Dict[str, Any]:
+    def _add_node(self, node_id: str, name: str, node_type: str, parent: Optional[str]) -> Dict[str, Any]:
         stamp = _now()
-        node = {"id": node_id, "name": name, "nodeType": node_type,
-                "isFolder": node_type == "cm:folder", "isFile": node_type != "cm:folder",
-                "parentId": parent, "createdAt": stamp, "modifiedAt": stamp,
-                "content": b"", "mimeType": "text/plain"}
+        node = {
+            "id": node_id,
+            "name": name,
+            "nodeType": node_type,
+            "isFolder": node_type == "cm:folder",
+            "isFile": node_type != "cm:folder",
+            "parentId": parent,
+            "createdAt": stamp,
+            "modifiedAt": stamp,
+            "content": b"",
+            "mimeType": "text/plain",
+        }
         self.nodes[node_id] = node
         return node
 
@@ -145,27 +153,42 @@ class AlfrescoStub:
     def entry(self, node: Dict[str, Any]) -> Dict[str, Any]:
         user = {"id": self.user, "displayName": "Administrator"}
         entry: Dict[str, Any] = {
-            "id": node["id"], "name": node["name"], "nodeType": node["nodeType"],
-            "isFolder": node["isFolder"], "isFile": node["isFile"],
-            "createdAt": node["createdAt"], "createdByUser": user,
-            "modifiedAt": node["modifiedAt"], "modifiedByUser": user,
+            "id": node["id"],
+            "name": node["name"],
+            "nodeType": node["nodeType"],
+            "isFolder": node["isFolder"],
+            "isFile": node["isFile"],
+            "createdAt": node["createdAt"],
+            "createdByUser": user,
+            "modifiedAt": node["modifiedAt"],
+            "modifiedByUser": user,
             "aspectNames": ["cm:auditable"],
         }
         if node["parentId"]:
             entry["parentId"] = node["parentId"]
         if node["isFile"]:
-            entry["content"] = {"mimeType": node["mimeType"], "mimeTypeName": "Plain Text",
-                                "sizeInBytes": len(node["content"]), "encoding": "UTF-8"}
+            entry["content"] = {
+                "mimeType": node["mimeType"],
+                "mimeTypeName": "Plain Text",
+                "sizeInBytes": len(node["content"]),
+                "encoding": "UTF-8",
+            }
         return {"entry": entry}
 
 
 def _error(status: int, key: str, summary: str) -> Dict[str, Any]:
     log_id = uuid.uuid4().hex[:8]
-    return {"error": {"errorKey": key, "statusCode": status,
-                      "briefSummary": f"{log_id} {summary}", "stackTrace":
-                      "For security reasons the stack trace is no longer displayed, "
-                      "but the property is kept for previous versions",
-                      "descriptionURL": "https://api-explorer.alfresco.com", "logId": log_id}}
+    return {
+        "error": {
+            "errorKey": key,
+            "statusCode": status,
+            "briefSummary": f"{log_id} {summary}",
+            "stackTrace": "For security reasons the stack trace is no longer displayed, "
+            "but the property is kept for previous versions",
+            "descriptionURL": "https://api-explorer.alfresco.com",
+            "logId": log_id,
+        }
+    }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -179,8 +202,13 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     # -- plumbing ----------------------------------------------------------
-    def _send(self, status: int, body: Any = None, content_type: str = "application/json",
-              headers: Optional[Dict[str, str]] = None) -> None:
+    def _send(
+        self,
+        status: int,
+        body: Any = None,
+        content_type: str = "application/json",
+        headers: Optional[Dict[str, str]] = None,
+    ) -> None:
         if self.stub.delay:
             time.sleep(self.stub.delay)
         if isinstance(body, (dict, list)):
@@ -261,9 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self._user() is None:
             return self._fail(401, "framework.exception.ApiDefault", "Authentication failed")
         if self.stub.down:
-            return self._fail(500, "framework.exception.ApiDefault",
-                              "Unknown error calling the Rest API")
-        rest = path[len(f"{CORE}/nodes/"):].split("/")
+            return self._fail(500, "framework.exception.ApiDefault", "Unknown error calling the Rest API")
+        rest = path[len(f"{CORE}/nodes/") :].split("/")
         node_id = ROOT_ID if rest[0] == "-root-" else rest[0]
         tail = "/".join(rest[1:])
         if method == "GET" and not tail:
@@ -279,18 +306,19 @@ class _Handler(BaseHTTPRequestHandler):
             return self._get_content(node_id)
         if method == "DELETE" and not tail:
             return self._delete(node_id)
-        return self._fail(405, "framework.exception.UnsupportedResourceOperation",
-                          "The operation is unsupported")
+        return self._fail(405, "framework.exception.UnsupportedResourceOperation", "The operation is unsupported")
 
     def _probe(self, name: str) -> None:
         if name == "-live-":
             return self._send(200, {"entry": {"message": "liveProbe: Success - Tested"}})
         if name != "-ready-":
-            return self._fail(400, "framework.exception.InvalidArgument",
-                              "An invalid argument was received Bad probe name")
+            return self._fail(
+                400, "framework.exception.InvalidArgument", "An invalid argument was received Bad probe name"
+            )
         if self.stub.ready_fails:
-            return self._fail(503, "framework.exception.ServiceUnavailableException",
-                              "readyProbe: Failure - Tested")
+            return self._fail(
+                503, "framework.exception.ServiceUnavailableException", "readyProbe: Failure - Tested"
+            )
         return self._send(200, {"entry": {"message": "readyProbe: Success - Tested"}})
 
     def _login(self) -> None:
@@ -300,8 +328,11 @@ class _Handler(BaseHTTPRequestHandler):
             body = {}
         user, password = body.get("userId"), body.get("password")
         if not user or not password:
-            return self._fail(400, "framework.exception.InvalidArgument",
-                              "An invalid argument was received userId or password is missing")
+            return self._fail(
+                400,
+                "framework.exception.InvalidArgument",
+                "An invalid argument was received userId or password is missing",
+            )
         if user != self.stub.user or password != self.stub.password:
             return self._fail(403, "framework.exception.PermissionDenied", "Login failed")
         ticket = f"TICKET_{uuid.uuid4().hex}"
@@ -322,24 +353,32 @@ class _Handler(BaseHTTPRequestHandler):
             node = self.stub._resolve(node_id, relative_path)
             body = self.stub.entry(node) if node else None
         if body is None:
-            return self._fail(404, "framework.exception.EntityNotFound",
-                              f"The entity with id: {relative_path or node_id} was not found")
+            return self._fail(
+                404,
+                "framework.exception.EntityNotFound",
+                f"The entity with id: {relative_path or node_id} was not found",
+            )
         return self._send(200, body)
 
     def _create(self, parent_id: str, query: Dict[str, str]) -> None:
         try:
             body = json.loads(self._body() or b"{}")
         except ValueError:
-            return self._fail(400, "framework.exception.InvalidArgument",
-                              "An invalid argument was received Could not read content")
+            return self._fail(
+                400,
+                "framework.exception.InvalidArgument",
+                "An invalid argument was received Could not read content",
+            )
         name, node_type = body.get("name"), body.get("nodeType")
         if not name or not node_type or any(c in name for c in _BAD_NAME):
-            return self._fail(400, "framework.exception.InvalidArgument",
-                              "An invalid argument was received name and nodeType are required")
+            return self._fail(
+                400,
+                "framework.exception.InvalidArgument",
+                "An invalid argument was received name and nodeType are required",
+            )
         mode = self.stub.create_mode
         if mode == "lost":
-            return self._fail(500, "framework.exception.ApiDefault",
-                              "Unknown error calling the Rest API")
+            return self._fail(500, "framework.exception.ApiDefault", "Unknown error calling the Rest API")
         auto_rename = query.get("autoRename", "false").lower() == "true"
         with self.stub.lock:
             parent = self.stub.nodes.get(parent_id)
@@ -349,8 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
                 for part in [p for p in str(body.get("relativePath", "")).split("/") if p]:
                     child = self.stub._child(parent["id"], part)
                     if child is None:
-                        child = self.stub._add_node(str(uuid.uuid4()), part, "cm:folder",
-                                                    parent["id"])
+                        child = self.stub._add_node(str(uuid.uuid4()), part, "cm:folder", parent["id"])
                     parent = child
                 clash = self.stub._child(parent["id"], name)
             if parent is not None and clash is not None and auto_rename:
@@ -365,20 +403,25 @@ class _Handler(BaseHTTPRequestHandler):
                 node = self.stub._add_node(str(uuid.uuid4()), name, node_type, parent["id"])
                 entry = self.stub.entry(node)
         if parent is None:
-            return self._fail(404, "framework.exception.EntityNotFound",
-                              f"The entity with id: {parent_id} was not found")
+            return self._fail(
+                404, "framework.exception.EntityNotFound", f"The entity with id: {parent_id} was not found"
+            )
         if clash is not None:
-            return self._fail(409, "framework.exception.ConstraintViolated",
-                              f"Duplicate child name not allowed: {name}")
+            return self._fail(
+                409, "framework.exception.ConstraintViolated", f"Duplicate child name not allowed: {name}"
+            )
         if node is None:
-            return self._fail(400, "framework.exception.InvalidArgument",
-                              "An invalid argument was received parent is not a folder")
+            return self._fail(
+                400,
+                "framework.exception.InvalidArgument",
+                "An invalid argument was received parent is not a folder",
+            )
         if mode == "conflict":
-            return self._fail(409, "framework.exception.ConstraintViolated",
-                              f"Duplicate child name not allowed: {name}")
+            return self._fail(
+                409, "framework.exception.ConstraintViolated", f"Duplicate child name not allowed: {name}"
+            )
         if mode == "commit-500":
-            return self._fail(500, "framework.exception.ApiDefault",
-                              "Unknown error calling the Rest API")
+            return self._fail(500, "framework.exception.ApiDefault", "Unknown error calling the Rest API")
         if mode == "commit-timeout":
             time.sleep(self.stub.hang)
         return self._send(201, entry)
@@ -393,11 +436,15 @@ class _Handler(BaseHTTPRequestHandler):
                 node["modifiedAt"] = _now()
                 body = self.stub.entry(node)
         if node is None:
-            return self._fail(404, "framework.exception.EntityNotFound",
-                              f"The entity with id: {node_id} was not found")
+            return self._fail(
+                404, "framework.exception.EntityNotFound", f"The entity with id: {node_id} was not found"
+            )
         if not node["isFile"]:
-            return self._fail(400, "framework.exception.InvalidArgument",
-                              f"An invalid argument was received {node_id} is not a file")
+            return self._fail(
+                400,
+                "framework.exception.InvalidArgument",
+                f"An invalid argument was received {node_id} is not a file",
+            )
         return self._send(200, body)
 
     def _get_content(self, node_id: str) -> None:
@@ -406,8 +453,9 @@ class _Handler(BaseHTTPRequestHandler):
             data = bytes(node["content"]) if node else b""
             mime = node["mimeType"] if node else ""
         if node is None:
-            return self._fail(404, "framework.exception.EntityNotFound",
-                              f"The entity with id: {node_id} was not found")
+            return self._fail(
+                404, "framework.exception.EntityNotFound", f"The entity with id: {node_id} was not found"
+            )
         if self.stub.content_mismatch:
             data = data[:-1] + bytes([data[-1] ^ 0x20]) if data else b"?"
         return self._send(200, data, content_type=mime)
@@ -419,16 +467,14 @@ class _Handler(BaseHTTPRequestHandler):
                 doomed = [node_id]
                 while doomed:
                     current = doomed.pop()
-                    doomed += [n["id"] for n in self.stub.nodes.values()
-                               if n["parentId"] == current]
+                    doomed += [n["id"] for n in self.stub.nodes.values() if n["parentId"] == current]
                     del self.stub.nodes[current]
         if node is None:
-            return self._fail(404, "framework.exception.EntityNotFound",
-                              f"The entity with id: {node_id} was not found")
+            return self._fail(
+                404, "framework.exception.EntityNotFound", f"The entity with id: {node_id} was not found"
+            )
         if node_id == ROOT_ID:
-            return self._fail(403, "framework.exception.PermissionDenied",
-                              "Permission was denied")
+            return self._fail(403, "framework.exception.PermissionDenied", "Permission was denied")
         if self.stub.delete_mode == "commit-500":
-            return self._fail(500, "framework.exception.ApiDefault",
-                              "Unknown error calling the Rest API")
+            return self._fail(500, "framework.exception.ApiDefault", "Unknown error calling the Rest API")
         return self._send(204)

@@ -73,13 +73,13 @@ class Config:
 
 CONFIGS = {
     "ours": Config("ours", "chaosha-bt", 44000),
-    "defaults": Config("defaults", "chaosha-bd", 45000, [HERE / "defaults.override.yml"],
-                       PATRONI_DEFAULTS),
+    "defaults": Config("defaults", "chaosha-bd", 45000, [HERE / "defaults.override.yml"], PATRONI_DEFAULTS),
     "zkclamp": Config("zkclamp", "chaosha-bc", 46000, [HERE / "zk-clamp.override.yml"]),
 }
 
 
 # -- faults: each takes the configuration and the leader, returns what it did --
+
 
 def _expire(conf: Conf, leader: str) -> Dict[str, Any]:
     remember_target(load(conf), leader)
@@ -96,7 +96,8 @@ FAULTS: Dict[str, Callable[[Conf, str], Dict[str, Any]]] = {
     "freeze": lambda conf, _: docker_actions.pause_container("@leader", configuration=conf),
     "netcut": lambda conf, _: docker_actions.disconnect_network("@leader", configuration=conf),
     "zkcut": lambda conf, _: docker_actions.partition_container(
-        "@leader", peers="zk1,zk2,zk3", configuration=conf),
+        "@leader", peers="zk1,zk2,zk3", configuration=conf
+    ),
     "expire": _expire,
     "stop": lambda conf, _: docker_actions.stop_container("@leader", configuration=conf),
     "switchover": _switchover,
@@ -105,6 +106,7 @@ NO_FAILOVER = ("expire",)  # the healthy leader takes its key back
 
 
 # -- stacks -----------------------------------------------------------------
+
 
 def zk_session_timeouts(conf: Conf) -> List[int]:
     """Negotiated session timeouts (ms) of the Patroni members' ZooKeeper
@@ -164,20 +166,34 @@ def patroni_config(conf: Conf) -> Dict[str, Any]:
     settings = load(conf)
     with patroni.api(settings) as session:
         body = session.get(f"{settings.pg_nodes[0].api_url}/config", timeout=(3, 10)).json()
-    keys = ("ttl", "loop_wait", "retry_timeout", "synchronous_mode", "synchronous_mode_strict",
-            "failsafe_mode")
+    keys = ("ttl", "loop_wait", "retry_timeout", "synchronous_mode", "synchronous_mode_strict", "failsafe_mode")
     return {k: body.get(k) for k in keys}
 
 
 # -- one round --------------------------------------------------------------
 
-VERDICT_KEYS = ("rto_s", "reroute_s", "lost", "lost_ids", "two_primaries", "unexpected",
-                "in_doubt", "recovered", "failed", "acknowledged", "attempted", "primary_before",
-                "primary_after", "read_rto_s", "streaming_s", "nodes_consistent", "passed")
+VERDICT_KEYS = (
+    "rto_s",
+    "reroute_s",
+    "lost",
+    "lost_ids",
+    "two_primaries",
+    "unexpected",
+    "in_doubt",
+    "recovered",
+    "failed",
+    "acknowledged",
+    "attempted",
+    "primary_before",
+    "primary_after",
+    "read_rto_s",
+    "streaming_s",
+    "nodes_consistent",
+    "passed",
+)
 
 
-def run_round(config: str, conf: Conf, fault: str, index: int, rate: float,
-              baseline: float) -> Dict[str, Any]:
+def run_round(config: str, conf: Conf, fault: str, index: int, rate: float, baseline: float) -> Dict[str, Any]:
     health = wait_for_healthy(180, configuration=conf)
     leader = health["leader"]
     record: Dict[str, Any] = {"config": config, "fault": fault, "round": index, "leader": leader}
@@ -203,16 +219,21 @@ def run_round(config: str, conf: Conf, fault: str, index: int, rate: float,
             record["healthy_after_s"] = wait_for_healthy(180, configuration=conf)["took_s"]
         except ActivityFailed as exc:
             record["error"] = (record.get("error", "") + f"; not healthy: {exc}")[:800]
-        verdict = workload_verdict(run_id=workload["run_id"], heal_timeout_s=120,
-                                   fault_at=str(fault_at), configuration=conf)
+        verdict = workload_verdict(
+            run_id=workload["run_id"], heal_timeout_s=120, fault_at=str(fault_at), configuration=conf
+        )
     except BaseException:
         stop_workload(run_id=workload["run_id"], configuration=conf)
         raise
     record.update({k: verdict.get(k) for k in VERDICT_KEYS})
     record["two_primary_incidents"] = len(verdict.get("two_primary_incidents") or [])
-    print(f"[bench] {config:8s} {fault:10s} round {index + 1}: rto {record['rto_s']} s, "
-          f"lost {record['lost']}, two primaries {record['two_primaries']}"
-          f"{', error ' + record['error'] if record.get('error') else ''}", file=sys.stderr, flush=True)
+    print(
+        f"[bench] {config:8s} {fault:10s} round {index + 1}: rto {record['rto_s']} s, "
+        f"lost {record['lost']}, two primaries {record['two_primaries']}"
+        f"{', error ' + record['error'] if record.get('error') else ''}",
+        file=sys.stderr,
+        flush=True,
+    )
     return record
 
 
@@ -233,6 +254,7 @@ def _short(result: Dict[str, Any]) -> Dict[str, Any]:
 
 # -- summary ----------------------------------------------------------------
 
+
 def summarize(records: List[Dict[str, Any]], configs: List[str], faults: List[str]) -> Dict[str, Any]:
     summary: Dict[str, Any] = {}
     for fault in faults:
@@ -245,7 +267,8 @@ def summarize(records: List[Dict[str, Any]], configs: List[str], faults: List[st
                 "route_median": round(statistics.median(routes), 2) if routes else None,
                 "rounds": len(rows),
                 "rto_median": round(statistics.median(rtos), 2) if rtos else None,
-                "rto_min": min(rtos, default=None), "rto_max": max(rtos, default=None),
+                "rto_min": min(rtos, default=None),
+                "rto_max": max(rtos, default=None),
                 "lost": [r.get("lost") for r in rows],
                 "two_primary_rounds": sum(1 for r in rows if r.get("two_primaries")),
                 "errors": sum(1 for r in rows if r.get("error")),
@@ -317,6 +340,7 @@ def markdown(summary: Dict[str, Any], configs: List[str]) -> str:
 
 # -- main -------------------------------------------------------------------
 
+
 def _names(raw: str, known: Dict[str, Any], what: str) -> List[str]:
     names = [n.strip() for n in raw.split(",") if n.strip()]
     unknown = [n for n in names if n not in known]
@@ -332,11 +356,11 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--configs", default="ours,defaults", help=f"subset of {','.join(CONFIGS)}")
     parser.add_argument("--rate", type=float, default=200, help="workload writes/s")
     parser.add_argument("--baseline", type=float, default=3, help="seconds of workload before the fault")
-    parser.add_argument("--budget-min", type=float, default=180,
-                        help="start no new round after this many minutes")
+    parser.add_argument("--budget-min", type=float, default=180, help="start no new round after this many minutes")
     parser.add_argument("--keep", action="store_true", help="leave the stacks running")
-    parser.add_argument("--report", type=Path,
-                        help="summarize a results JSON again (rewrites its summary) and print the tables")
+    parser.add_argument(
+        "--report", type=Path, help="summarize a results JSON again (rewrites its summary) and print the tables"
+    )
     args = parser.parse_args(argv)
     if args.report:
         return print_report(json.loads(args.report.read_text()), args.report)
@@ -358,8 +382,7 @@ def main(argv: List[str]) -> int:
                     if time.monotonic() > deadline:
                         truncated = True
                         break
-                    records.append(run_round(name, stacks[name]["conf"], fault, index,
-                                             args.rate, args.baseline))
+                    records.append(run_round(name, stacks[name]["conf"], fault, index, args.rate, args.baseline))
     finally:
         if not args.keep:
             for name, handle in stacks.items():
@@ -367,11 +390,19 @@ def main(argv: List[str]) -> int:
                     handle["stack"].down(volumes=True)
                 except Exception as exc:  # noqa: BLE001 - tear down the others anyway
                     print(f"[bench] tearing down {name} failed: {exc}", file=sys.stderr)
-    result = {"started": started, "finished": benchlib.now_iso(), "machine": info,
-              "rounds": args.rounds, "rate": args.rate, "baseline_s": args.baseline,
-              "faults": faults, "config_names": configs,
-              "configs": {n: dict(stacks[n]["info"]) for n in stacks},
-              "truncated_by_budget": truncated, "records": records}
+    result = {
+        "started": started,
+        "finished": benchlib.now_iso(),
+        "machine": info,
+        "rounds": args.rounds,
+        "rate": args.rate,
+        "baseline_s": args.baseline,
+        "faults": faults,
+        "config_names": configs,
+        "configs": {n: dict(stacks[n]["info"]) for n in stacks},
+        "truncated_by_budget": truncated,
+        "records": records,
+    }
     out = benchlib.write_results("failover", result)
     print(f"results: {out}", file=sys.stderr)
     return print_report(result, out)
@@ -387,8 +418,10 @@ def print_report(result: Dict[str, Any], out: Optional[Path] = None) -> int:
     result.update(summary=summary, targets=met, checks=info)
     if out is not None:
         out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"failover benchmark, {result['started'][:10]}, {result['rounds']} rounds per fault and "
-          f"configuration{' (TRUNCATED by --budget-min)' if result.get('truncated_by_budget') else ''}")
+    print(
+        f"failover benchmark, {result['started'][:10]}, {result['rounds']} rounds per fault and "
+        f"configuration{' (TRUNCATED by --budget-min)' if result.get('truncated_by_budget') else ''}"
+    )
     print(benchlib.machine_line(result["machine"]) + "\n")
     print(markdown(summary, configs) + "\n")
     rows = [[k, "yes" if v else "NO"] for k, v in met.items()]

@@ -59,8 +59,11 @@ def configuration(stack: Stack) -> Dict[str, str]:
     (own project, own state directory: no shared 'current' workload)."""
     state = STATE / "state" / stack.project
     state.mkdir(parents=True, exist_ok=True)
-    return {"CHAOSHA_ENV_FILE": str(stack.env_file), "CHAOSHA_PROJECT": stack.project,
-            "CHAOSHA_STATE_DIR": str(state)}
+    return {
+        "CHAOSHA_ENV_FILE": str(stack.env_file),
+        "CHAOSHA_PROJECT": stack.project,
+        "CHAOSHA_STATE_DIR": str(state),
+    }
 
 
 def machine() -> Dict[str, Any]:
@@ -70,15 +73,26 @@ def machine() -> Dict[str, Any]:
         for line in fh:
             if line.startswith("MemTotal:"):
                 mem_kb = int(line.split()[1])
-    docker = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
-                            capture_output=True, text=True, timeout=20, check=False).stdout.strip()
-    return {"nproc": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1),
-            "kernel": platform.release(), "docker": docker}
+    docker = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    ).stdout.strip()
+    return {
+        "nproc": os.cpu_count(),
+        "memory_gib": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "docker": docker,
+    }
 
 
 def machine_line(info: Dict[str, Any]) -> str:
-    return (f"machine: {info['nproc']} CPUs, {info['memory_gib']} GiB, kernel {info['kernel']}, "
-            f"Docker {info['docker']}")
+    return (
+        f"machine: {info['nproc']} CPUs, {info['memory_gib']} GiB, kernel {info['kernel']}, "
+        f"Docker {info['docker']}"
+    )
 
 
 def now_iso() -> str:

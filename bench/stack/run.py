@@ -36,8 +36,7 @@ _spec.loader.exec_module(benchlib)
 
 PROJECT, PORT_BASE = "chaosha-bs", 47000
 BUILD_TAG = "bench"
-UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "kB": 1000, "MB": 1000 ** 2,
-         "GB": 1000 ** 3}
+UNITS = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
 
 
 def docker(*args: str, timeout: float = 60) -> str:
@@ -68,8 +67,12 @@ def cold_build() -> Dict[str, Any]:
             print(f"[bench] built {name} in {result['seconds'][name]} s", file=sys.stderr, flush=True)
     finally:
         for image in IMAGES:
-            subprocess.run(["docker", "image", "rm", f"chaosha/{image}:{BUILD_TAG}"], capture_output=True,
-                           timeout=120, check=False)
+            subprocess.run(
+                ["docker", "image", "rm", f"chaosha/{image}:{BUILD_TAG}"],
+                capture_output=True,
+                timeout=120,
+                check=False,
+            )
     result["total_s"] = round(sum(result["seconds"].values()), 1)
     return result
 
@@ -103,7 +106,7 @@ def memory(project: str) -> Dict[str, float]:
     for line in out.splitlines():
         row = json.loads(line)
         service = row["Name"].removeprefix(f"{project}-").rsplit("-", 1)[0]
-        per[service] = round(_bytes(row["MemUsage"].split("/")[0]) / 1024 ** 2, 1)
+        per[service] = round(_bytes(row["MemUsage"].split("/")[0]) / 1024**2, 1)
     return dict(sorted(per.items()))
 
 
@@ -115,10 +118,18 @@ def report(result: Dict[str, Any]) -> str:
             rows.append([f"cold build {image} (--no-cache)", f"{seconds} s"])
         rows.append(["cold build, all three (sequential)", f"{build['total_s']} s"])
     ups = result["bring_up_s"]
-    rows.append([f"bring-up to first write, cached images (median of {len(ups)})",
-                 f"{result['bring_up_median_s']} s (rounds: {', '.join(str(u) for u in ups)})"])
-    rows.append([f"memory, whole stack ({len(result['memory_mib'])} containers, settled "
-                 f"{result['settle_s']:g} s)", f"{result['memory_total_mib']} MiB"])
+    rows.append(
+        [
+            f"bring-up to first write, cached images (median of {len(ups)})",
+            f"{result['bring_up_median_s']} s (rounds: {', '.join(str(u) for u in ups)})",
+        ]
+    )
+    rows.append(
+        [
+            f"memory, whole stack ({len(result['memory_mib'])} containers, settled {result['settle_s']:g} s)",
+            f"{result['memory_total_mib']} MiB",
+        ]
+    )
     for service, mib in result["memory_mib"].items():
         rows.append([f"memory {service}", f"{mib} MiB"])
     for image, size in result["image_size_mb"].items():
@@ -135,8 +146,12 @@ def main(argv: List[str]) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 20:
         raise SystemExit("--rounds must be 1..20")
-    result: Dict[str, Any] = {"when": benchlib.now_iso(), "machine": benchlib.machine(),
-                              "project": PROJECT, "settle_s": args.settle}
+    result: Dict[str, Any] = {
+        "when": benchlib.now_iso(),
+        "machine": benchlib.machine(),
+        "project": PROJECT,
+        "settle_s": args.settle,
+    }
     if not args.skip_build:
         result["cold_build"] = cold_build()
     stack = benchlib.bench_stack(PROJECT, PORT_BASE)

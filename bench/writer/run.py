@@ -44,12 +44,23 @@ def pgbench_script(folder: Path) -> Path:
 
 def run_pgbench(settings: Settings, script: Path, seconds: int, target: str) -> float:
     host, port = endpoint(settings, target)
-    env = {**os.environ, "PGPASSWORD": settings.get("CHAOSHA_PG_PASSWORD"),
-           "PGCONNECT_TIMEOUT": "5"}
-    cmd = ["pgbench", "-n", "-c1", f"-T{seconds}", "-f", str(script), "-h", host, "-p", str(port),
-           "-U", settings.get("CHAOSHA_PG_USER"), settings.get("CHAOSHA_PG_DATABASE")]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60,
-                          check=False)
+    env = {**os.environ, "PGPASSWORD": settings.get("CHAOSHA_PG_PASSWORD"), "PGCONNECT_TIMEOUT": "5"}
+    cmd = [
+        "pgbench",
+        "-n",
+        "-c1",
+        f"-T{seconds}",
+        "-f",
+        str(script),
+        "-h",
+        host,
+        "-p",
+        str(port),
+        "-U",
+        settings.get("CHAOSHA_PG_USER"),
+        settings.get("CHAOSHA_PG_DATABASE"),
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)
     match = re.search(r"tps = ([0-9.]+) \(without initial connection", done.stdout)
     if done.returncode != 0 or not match:
         raise SystemExit(f"pgbench failed ({done.returncode}): {done.stderr.strip()[-500:]}")
@@ -59,9 +70,21 @@ def run_pgbench(settings: Settings, script: Path, seconds: int, target: str) -> 
 def run_writer(folder: Path, seconds: int, target: str, full: bool, index: int) -> float:
     run_id = f"bench-writer-{int(time.time())}-{index}"
     ledger = folder / f"{run_id}.jsonl"
-    cmd = [sys.executable, "-m", "chaosha.integrity.workload", "--run-id", run_id,
-           "--ledger", str(ledger), "--duration", str(seconds), "--rate", "0",
-           "--target", target]
+    cmd = [
+        sys.executable,
+        "-m",
+        "chaosha.integrity.workload",
+        "--run-id",
+        run_id,
+        "--ledger",
+        str(ledger),
+        "--duration",
+        str(seconds),
+        "--rate",
+        "0",
+        "--target",
+        target,
+    ]
     cmd += [] if full else ["--no-reads", "--no-sampler"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90, check=False)
     if done.returncode != 0:
@@ -77,12 +100,16 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--target", default="rw", help="rw (default), a node or a port")
-    parser.add_argument("--full", action="store_true",
-                        help="run the writer with its reader and sampler, as in experiments")
+    parser.add_argument(
+        "--full", action="store_true", help="run the writer with its reader and sampler, as in experiments"
+    )
     args = parser.parse_args(argv)
     if shutil.which("pgbench") is None:
-        print("pgbench is missing: install the Debian package postgresql-client-15 "
-              "(apt-get install -y postgresql-client-15), then run again", file=sys.stderr)
+        print(
+            "pgbench is missing: install the Debian package postgresql-client-15 "
+            "(apt-get install -y postgresql-client-15), then run again",
+            file=sys.stderr,
+        )
         return 2
     settings = load()
     ensure_table(settings, args.target, 30)
@@ -95,18 +122,27 @@ def main(argv: List[str]) -> int:
             for index in range(args.rounds):
                 pgbench.append(run_pgbench(settings, script, args.seconds, args.target))
                 writer.append(run_writer(Path(tmp), args.seconds, args.target, args.full, index))
-                print(f"round {index + 1}: pgbench {pgbench[-1]:.1f} tps, "
-                      f"writer {writer[-1]:.1f} ok/s", file=sys.stderr)
+                print(
+                    f"round {index + 1}: pgbench {pgbench[-1]:.1f} tps, writer {writer[-1]:.1f} ok/s",
+                    file=sys.stderr,
+                )
     finally:
         with connect(settings, args.target) as conn:
             conn.execute("DELETE FROM chaosha_ledger WHERE run LIKE 'bench-%'")
     pg_med, wr_med = statistics.median(pgbench), statistics.median(writer)
     ratio = wr_med / pg_med if pg_med else 0.0
     result: Dict[str, Any] = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "endpoint": f"{host}:{port}",
-        "seconds": args.seconds, "rounds": args.rounds, "full_workload": args.full,
-        "pgbench_tps": pgbench, "writer_ok_per_s": writer, "pgbench_median": round(pg_med, 1),
-        "writer_median": round(wr_med, 1), "ratio": round(ratio, 3), "target_ratio": 0.5,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "endpoint": f"{host}:{port}",
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "full_workload": args.full,
+        "pgbench_tps": pgbench,
+        "writer_ok_per_s": writer,
+        "pgbench_median": round(pg_med, 1),
+        "writer_median": round(wr_med, 1),
+        "ratio": round(ratio, 3),
+        "target_ratio": 0.5,
         "meets_target": ratio >= 0.5,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -114,8 +150,10 @@ def main(argv: List[str]) -> int:
     out.write_text(json.dumps(result, indent=2) + "\n")
     print("| date | endpoint | workload | pgbench -c1 tps (median) | writer ok/s (median) | ratio |")
     print("|---|---|---|---|---|---|")
-    print(f"| {result['when'][:10]} | {host}:{port} | {'full' if args.full else 'writer only'} "
-          f"| {pg_med:.1f} | {wr_med:.1f} | {ratio:.2f} |")
+    print(
+        f"| {result['when'][:10]} | {host}:{port} | {'full' if args.full else 'writer only'} "
+        f"| {pg_med:.1f} | {wr_med:.1f} | {ratio:.2f} |"
+    )
     print(f"results: {out}", file=sys.stderr)
     return 0 if ratio >= 0.5 else 1
 

@@ -21,8 +21,19 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import Settings
 
-__all__ = ["AlfrescoSession", "client", "auth_mode", "authenticate", "login", "call_timeout",
-           "error_summary", "CORE", "AUTH", "READY_PATH", "CONNECT_TIMEOUT"]
+__all__ = [
+    "AlfrescoSession",
+    "client",
+    "auth_mode",
+    "authenticate",
+    "login",
+    "call_timeout",
+    "error_summary",
+    "CORE",
+    "AUTH",
+    "READY_PATH",
+    "CONNECT_TIMEOUT",
+]
 
 CORE = "/alfresco/api/-default-/public/alfresco/versions/1"
 AUTH = "/alfresco/api/-default-/public/authentication/versions/1"
@@ -102,14 +113,11 @@ def auth_mode(settings: Settings, auth: str = "") -> str:
     """``auth`` or ``CHAOSHA_ALFRESCO_AUTH`` (default ``basic``), checked."""
     mode = (auth or settings.get("CHAOSHA_ALFRESCO_AUTH") or "basic").strip().lower()
     if mode not in ("basic", "ticket", "none"):
-        raise ActivityFailed(
-            f"CHAOSHA_ALFRESCO_AUTH={mode!r} is unknown: use basic, ticket or none"
-        )
+        raise ActivityFailed(f"CHAOSHA_ALFRESCO_AUTH={mode!r} is unknown: use basic, ticket or none")
     return mode
 
 
-def authenticate(session: AlfrescoSession, settings: Settings, mode: str = "basic",
-                 timeout: float = 0) -> None:
+def authenticate(session: AlfrescoSession, settings: Settings, mode: str = "basic", timeout: float = 0) -> None:
     """Make ``session`` send the configured credentials: HTTP basic, or
     ``Basic base64(ticket)`` after logging in (``timeout`` bounds the login)."""
     user = settings.get("CHAOSHA_ALFRESCO_USER")
@@ -127,8 +135,9 @@ def login(session: AlfrescoSession, user: str, password: str, timeout: float = 0
     ``ActivityFailed`` when refused or unreachable."""
     where = f"{session.base_url}{AUTH}/tickets"
     try:
-        response = session.post(f"{AUTH}/tickets", json={"userId": user, "password": password},
-                                timeout=session.timeouts(timeout))
+        response = session.post(
+            f"{AUTH}/tickets", json={"userId": user, "password": password}, timeout=session.timeouts(timeout)
+        )
     except requests.RequestException as exc:
         raise ActivityFailed(f"Alfresco login at {where} failed: {exc}") from None
     if response.status_code != 201:

@@ -35,16 +35,14 @@ _BAD_NAME = re.compile(r'[*"<>\\?:|]|[. ]$')
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
-def ready(timeout_s: float = 10, configuration: Configuration = None,
-          secrets: Secrets = None) -> Dict[str, Any]:
+def ready(timeout_s: float = 10, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Alfresco's readiness probe (``GET .../probes/-ready-``, which touches
     the database): ``ready`` is true on HTTP 200.  Never raises for an
     unreachable or failing repository: ``ready`` is false and ``message``
     says why.  ``timeout_s`` bounds the call; ``took_s`` is what it took."""
     settings = load(configuration, secrets)
     seconds = _positive(timeout_s, "alfresco ready: timeout_s")
-    result: Dict[str, Any] = {"ready": False, "http_status": None, "message": "",
-                              "took_s": 0.0}
+    result: Dict[str, Any] = {"ready": False, "http_status": None, "message": "", "took_s": 0.0}
     start = time.monotonic()
     with client(settings, timeout=seconds, auth="none") as session:
         url = session.base_url + READY_PATH
@@ -63,9 +61,13 @@ def ready(timeout_s: float = 10, configuration: Configuration = None,
     return result
 
 
-def write_succeeds(folder: str = "chaos-probe", timeout_s: float = 60, settle_s: float = 5,
-                   configuration: Configuration = None,
-                   secrets: Secrets = None) -> Dict[str, Any]:
+def write_succeeds(
+    folder: str = "chaos-probe",
+    timeout_s: float = 60,
+    settle_s: float = 5,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Create ``probe-<uuid>.txt`` in ``folder`` (under Company Home, created
     if missing), upload a random nonce, read node and content back and
     compare sha256, delete it permanently and check it is gone.
@@ -86,8 +88,14 @@ def write_succeeds(folder: str = "chaos-probe", timeout_s: float = 60, settle_s:
     payload = f"chaosha write probe {name}\nnonce {uuid.uuid4().hex}\n".encode()
     run = _Run(client(settings, auth="none"), Deadline(seconds), call_timeout(settings))
     result: Dict[str, Any] = {
-        "ok": False, "node_id": None, "name": name, "folder": path, "steps": run.steps,
-        "outcome": "failed", "error": None, "committed_late": False,
+        "ok": False,
+        "node_id": None,
+        "name": name,
+        "folder": path,
+        "steps": run.steps,
+        "outcome": "failed",
+        "error": None,
+        "committed_late": False,
         "sha256": hashlib.sha256(payload).hexdigest(),
     }
     node_id: Optional[str] = None
@@ -137,8 +145,7 @@ class _Run:
         remaining = self.deadline.remaining()
         if remaining <= 0:
             self.steps.setdefault(step, {"s": 0.0, "http_status": None, "skipped": "deadline"})
-            raise _Stop(f"deadline of {self.deadline.end - self.deadline.start:g}s "
-                        f"exceeded before step {step}")
+            raise _Stop(f"deadline of {self.deadline.end - self.deadline.start:g}s exceeded before step {step}")
         return min(self.per_call, remaining)
 
     def call(self, step: str, method: str, path: str, **kwargs: Any) -> requests.Response:
@@ -148,22 +155,19 @@ class _Run:
         try:
             response = self.session.request(method, path, timeout=seconds, **kwargs)
         except requests.RequestException as exc:
-            self.steps[step] = {"s": _took(start), "http_status": None,
-                                "error": _reason(exc, seconds)}
+            self.steps[step] = {"s": _took(start), "http_status": None, "error": _reason(exc, seconds)}
             raise
         self.steps[step] = {"s": _took(start), "http_status": response.status_code}
         return response
 
-    def must(self, step: str, method: str, path: str, expect: int,
-             **kwargs: Any) -> requests.Response:
+    def must(self, step: str, method: str, path: str, expect: int, **kwargs: Any) -> requests.Response:
         """A request whose only acceptable answer is ``expect``."""
         try:
             response = self.call(step, method, path, **kwargs)
         except requests.RequestException:
             raise _Stop(f"{step}: {self.steps[step]['error']}") from None
         if response.status_code != expect:
-            raise _Stop(f"{step}: HTTP {response.status_code} (expected {expect}): "
-                        f"{_explain(response)}")
+            raise _Stop(f"{step}: HTTP {response.status_code} (expected {expect}): {_explain(response)}")
         return response
 
     def login(self, settings: Any) -> None:
@@ -181,8 +185,9 @@ def _create(run: _Run, folder: str, name: str, settle: float) -> Tuple[str, str]
     """Create the node once; on an ambiguous answer reconcile by path."""
     body = {"name": name, "nodeType": "cm:content", "relativePath": folder}
     try:
-        response = run.call("create", "POST", f"{CORE}/nodes/-root-/children",
-                            params={"autoRename": "false"}, json=body)
+        response = run.call(
+            "create", "POST", f"{CORE}/nodes/-root-/children", params={"autoRename": "false"}, json=body
+        )
     except requests.RequestException as exc:
         why = run.steps["create"]["error"]
         if _not_sent(exc):  # nothing reached Alfresco: no doubt to reconcile
@@ -206,8 +211,7 @@ def _reconcile(run: _Run, path: str, name: str, settle: float, why: str) -> str:
     while True:
         attempts += 1
         try:
-            response = run.call("reconcile", "GET", f"{CORE}/nodes/-root-",
-                                params={"relativePath": path})
+            response = run.call("reconcile", "GET", f"{CORE}/nodes/-root-", params={"relativePath": path})
         except requests.RequestException:
             last = run.steps["reconcile"]["error"]
         except _Stop:
@@ -228,25 +232,25 @@ def _reconcile(run: _Run, path: str, name: str, settle: float, why: str) -> str:
         time.sleep(pause)
     if absent:
         raise _Stop(f"create failed ({why}) and {path} is absent: write lost", "lost")
-    raise _Stop(f"create failed ({why}) and looking {path} up failed too ({last}): "
-                "outcome unknown", "failed")
+    raise _Stop(f"create failed ({why}) and looking {path} up failed too ({last}): outcome unknown", "failed")
 
 
-def _upload_and_verify(run: _Run, node_id: str, name: str, payload: bytes,
-                       result: Dict[str, Any]) -> None:
+def _upload_and_verify(run: _Run, node_id: str, name: str, payload: bytes, result: Dict[str, Any]) -> None:
     node = f"{CORE}/nodes/{node_id}"
-    run.must("upload", "PUT", f"{node}/content", 200, data=payload,
-             headers={"Content-Type": "text/plain;charset=UTF-8"})
+    run.must(
+        "upload", "PUT", f"{node}/content", 200, data=payload, headers={"Content-Type": "text/plain;charset=UTF-8"}
+    )
     entry = _entry(run.must("read-node", "GET", node, 200))
     if entry.get("name") != name:
         raise _Stop(f"read-node: node {node_id} is named {entry.get('name')!r}, not {name!r}")
-    content = run.must("read-content", "GET", f"{node}/content", 200,
-                       params={"attachment": "false"}).content
+    content = run.must("read-content", "GET", f"{node}/content", 200, params={"attachment": "false"}).content
     result["sha256_read"] = hashlib.sha256(content).hexdigest()
     if result["sha256_read"] != result["sha256"]:
-        raise _Stop(f"content-mismatch: wrote {len(payload)} bytes sha256 "
-                    f"{result['sha256'][:12]}…, read {len(content)} bytes sha256 "
-                    f"{result['sha256_read'][:12]}…")
+        raise _Stop(
+            f"content-mismatch: wrote {len(payload)} bytes sha256 "
+            f"{result['sha256'][:12]}…, read {len(content)} bytes sha256 "
+            f"{result['sha256_read'][:12]}…"
+        )
 
 
 def _cleanup(run: _Run, node_id: str, folder: str, result: Dict[str, Any]) -> None:
@@ -281,8 +285,7 @@ def _entry(response: requests.Response) -> Dict[str, Any]:
 def _explain(response: requests.Response) -> str:
     summary = error_summary(response)
     if response.status_code == 401:
-        return (f"authentication failed ({summary}): check CHAOSHA_ALFRESCO_USER and "
-                "CHAOSHA_ALFRESCO_PASSWORD")
+        return f"authentication failed ({summary}): check CHAOSHA_ALFRESCO_USER and CHAOSHA_ALFRESCO_PASSWORD"
     return summary
 
 
@@ -298,8 +301,8 @@ def _reason(exc: requests.RequestException, seconds: float) -> str:
 def _not_sent(exc: requests.RequestException) -> bool:
     """True when the request cannot have reached the server."""
     return isinstance(exc, requests.ConnectTimeout) or (
-        isinstance(exc, requests.ConnectionError)
-        and "Failed to establish a new connection" in str(exc))
+        isinstance(exc, requests.ConnectionError) and "Failed to establish a new connection" in str(exc)
+    )
 
 
 def _took(start: float) -> float:
@@ -320,7 +323,7 @@ def _check_folder(folder: str) -> str:
     if not path or any(not p or _BAD_NAME.search(p) for p in parts):
         raise ActivityFailed(
             f"alfresco write_succeeds: folder {folder!r} is not a usable path under "
-            "Company Home: use names like chaos-probe or a/b, without * \" < > \\ ? : | "
+            'Company Home: use names like chaos-probe or a/b, without * " < > \\ ? : | '
             "and not ending in a dot or space"
         )
     return path

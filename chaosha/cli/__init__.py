@@ -27,8 +27,12 @@ COMMANDS = (stack, heal, workload, verdict, report, suite, trend)
 
 
 @click.group(context_settings=CONTEXT, help=__doc__)
-@click.option("--env-file", type=click.Path(dir_okay=False), default=None,
-              help="the stack's env file (default: CHAOSHA_ENV_FILE, ./compose/.env, the checkout's)")
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="the stack's env file (default: CHAOSHA_ENV_FILE, ./compose/.env, the checkout's)",
+)
 @click.pass_context
 def cli(ctx: click.Context, env_file: Optional[str]) -> None:
     which_stack(env_file, ctx.invoked_subcommand or "")
@@ -38,10 +42,15 @@ for command in COMMANDS:
     cli.add_command(command)
 
 # The same commands as `chaos ha ...` (chaostoolkit loads this group).
-ha = click.Group(name="ha", commands={c.name or "": c for c in COMMANDS}, context_settings=CONTEXT,
-                 params=list(cli.params), callback=cli.callback,
-                 help="chaosha: HA PostgreSQL (Patroni + ZooKeeper + HAProxy) stack control, heal, "
-                      "integrity workload, verdicts, reports and suites.")
+ha = click.Group(
+    name="ha",
+    commands={c.name or "": c for c in COMMANDS},
+    context_settings=CONTEXT,
+    params=list(cli.params),
+    callback=cli.callback,
+    help="chaosha: HA PostgreSQL (Patroni + ZooKeeper + HAProxy) stack control, heal, "
+    "integrity workload, verdicts, reports and suites.",
+)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

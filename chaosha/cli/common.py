@@ -38,8 +38,11 @@ def which_stack(env_file: Optional[str], command: str) -> None:
         return
     settings = load()
     ports = "ports from CHAOSHA_PORT_BASE" if settings.get("CHAOSHA_PORT_BASE") else "default ports"
-    print(f"[chaosha] no env file found (--env-file, CHAOSHA_ENV_FILE, ./{DEFAULT_ENV_FILE} or the "
-          f"checkout's): acting on project {settings.project!r} with {ports}", file=sys.stderr)
+    print(
+        f"[chaosha] no env file found (--env-file, CHAOSHA_ENV_FILE, ./{DEFAULT_ENV_FILE} or the "
+        f"checkout's): acting on project {settings.project!r} with {ports}",
+        file=sys.stderr,
+    )
 
 
 def the_stack(profiles: tuple = ()) -> Stack:

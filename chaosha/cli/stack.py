@@ -29,10 +29,10 @@ def up(obj: Stack, wait: float) -> None:
     s = obj.settings()
     nodes = ", ".join(f"{n.name} {n.port}/{n.api_port}" for n in s.pg_nodes)
     click.echo(f"""
-Stack {s.project} is up in {ready['seconds']}s; leader: {ready['leader']}.
-  PostgreSQL read-write (HAProxy)  {s.host}:{s.get('CHAOSHA_RW_PORT')}
-  PostgreSQL replicas  (HAProxy)   {s.host}:{s.get('CHAOSHA_RO_PORT')}
-  HAProxy stats page               http://{s.host}:{s.get('CHAOSHA_STATS_PORT')}/
+Stack {s.project} is up in {ready["seconds"]}s; leader: {ready["leader"]}.
+  PostgreSQL read-write (HAProxy)  {s.host}:{s.get("CHAOSHA_RW_PORT")}
+  PostgreSQL replicas  (HAProxy)   {s.host}:{s.get("CHAOSHA_RO_PORT")}
+  HAProxy stats page               http://{s.host}:{s.get("CHAOSHA_STATS_PORT")}/
   nodes (PostgreSQL / Patroni API) {nodes}
   passwords                        {obj.env_file} (user postgres: CHAOSHA_PG_PASSWORD)
   cluster members                  docker compose -p {s.project} exec pg1 \
@@ -71,8 +71,13 @@ def logs(obj: Stack, services: tuple, tail: int) -> None:
 @click.command(context_settings=CONTEXT)
 @click.option("--deep", is_flag=True, help="clear netfilter/netem in every container, recorded or not")
 @click.option("--force", is_flag=True, help="even while an experiment runs against the stack")
-@click.option("--wait", type=SECONDS, default=120, show_default=True,
-              help="then wait this long for a healthy cluster (0: do not wait)")
+@click.option(
+    "--wait",
+    type=SECONDS,
+    default=120,
+    show_default=True,
+    help="then wait this long for a healthy cluster (0: do not wait)",
+)
 def heal(deep: bool, force: bool, wait: float) -> None:
     """Undo every fault chaosha may have left (after a killed run) and stop
     the project's orphaned workloads; refuses while an experiment runs

@@ -26,8 +26,13 @@ def workload() -> None:
 
 @workload.command(context_settings=CONTEXT)
 @click.option("--duration", type=POSITIVE, required=True, help="seconds to run (required: this loads the stack)")
-@click.option("--rate", type=SECONDS, default=WorkloadOptions.rate, show_default=True,
-              help="writes/s, 0 = as fast as possible")
+@click.option(
+    "--rate",
+    type=SECONDS,
+    default=WorkloadOptions.rate,
+    show_default=True,
+    help="writes/s, 0 = as fast as possible",
+)
 @click.option("--max-writes", type=click.IntRange(min=1), default=WorkloadOptions.max_writes, show_default=True)
 @click.option("--target", default=WorkloadOptions.target, show_default=True, help="rw, ro, a node or a port")
 @click.option("--read-target", default=WorkloadOptions.read_target, show_default=True)
@@ -35,16 +40,46 @@ def workload() -> None:
 @click.option("--reads/--no-reads", default=True)
 @click.option("--sampler/--no-sampler", default=True, help="sample every node's role")
 @click.option("--sample-interval", type=POSITIVE, default=WorkloadOptions.sample_interval, show_default=True)
-@click.option("--op-timeout", type=POSITIVE, default=WorkloadOptions.op_timeout, show_default=True,
-              help="client-side deadline of one operation, seconds")
-@click.option("--ledger", type=click.Path(dir_okay=False), default="",
-              help="ledger file (default: in the project's state folder)")
-def run(duration: float, rate: float, max_writes: int, target: str, read_target: str, read_rate: float,
-        reads: bool, sampler: bool, sample_interval: float, op_timeout: float, ledger: str) -> None:
+@click.option(
+    "--op-timeout",
+    type=POSITIVE,
+    default=WorkloadOptions.op_timeout,
+    show_default=True,
+    help="client-side deadline of one operation, seconds",
+)
+@click.option(
+    "--ledger",
+    type=click.Path(dir_okay=False),
+    default="",
+    help="ledger file (default: in the project's state folder)",
+)
+def run(
+    duration: float,
+    rate: float,
+    max_writes: int,
+    target: str,
+    read_target: str,
+    read_rate: float,
+    reads: bool,
+    sampler: bool,
+    sample_interval: float,
+    op_timeout: float,
+    ledger: str,
+) -> None:
     """Run the workload in the foreground and print its summary."""
-    options = WorkloadOptions(duration=duration, rate=rate, max_writes=max_writes, target=target,
-                              read_target=read_target, read_rate=read_rate, reads=reads, sampler=sampler,
-                              sample_interval=sample_interval, op_timeout=op_timeout, ledger=ledger)
+    options = WorkloadOptions(
+        duration=duration,
+        rate=rate,
+        max_writes=max_writes,
+        target=target,
+        read_target=read_target,
+        read_rate=read_rate,
+        reads=reads,
+        sampler=sampler,
+        sample_interval=sample_interval,
+        op_timeout=op_timeout,
+        ledger=ledger,
+    )
     try:
         summary = run_workload(load(), options)
     except ActivityFailed as exc:
@@ -69,11 +104,20 @@ def status(run_id: str) -> None:
 
 @click.command(context_settings=CONTEXT)
 @click.argument("ledger", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--timeout", type=POSITIVE, default=120, show_default=True,
-              help="seconds to wait for one primary and replayed replicas")
+@click.option(
+    "--timeout",
+    type=POSITIVE,
+    default=120,
+    show_default=True,
+    help="seconds to wait for one primary and replayed replicas",
+)
 @click.option("--fault-at", default="", help="epoch or ISO time of the fault: recovery gaps after it only")
-@click.option("--final-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="offline: a file of the ids finally present (one per line) instead of asking the cluster")
+@click.option(
+    "--final-ids",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="offline: a file of the ids finally present (one per line) instead of asking the cluster",
+)
 def verdict(ledger: Path, timeout: float, fault_at: str, final_ids: Optional[Path]) -> None:
     """Audit the healed cluster against LEDGER and print the verdict as
     JSON; exit 1 when it did not pass."""

@@ -36,8 +36,9 @@ __all__ = ["before_experiment_control", "after_activity_control", "after_experim
 logger = logging.getLogger("chaostoolkit")
 
 
-def before_experiment_control(context: Experiment, configuration: Configuration = None,
-                              secrets: Secrets = None, **kwargs: Any) -> None:
+def before_experiment_control(
+    context: Experiment, configuration: Configuration = None, secrets: Secrets = None, **kwargs: Any
+) -> None:
     """Take the project's experiment lock and mark the start for the
     integrity probes; interrupt the run when another experiment holds it."""
     settings = load(configuration, secrets)
@@ -56,17 +57,24 @@ def swallowed_interrupt(state: Run) -> bool:
     return any("InterruptExecution" in line for line in trace)
 
 
-def after_activity_control(context: Activity, state: Run, configuration: Configuration = None,
-                           secrets: Secrets = None, **kwargs: Any) -> None:
+def after_activity_control(
+    context: Activity, state: Run, configuration: Configuration = None, secrets: Secrets = None, **kwargs: Any
+) -> None:
     """Re-raise a SIGTERM that the Python provider turned into a failure."""
     if swallowed_interrupt(state):
-        logger.warning("chaosha: activity '%s' was interrupted by SIGTERM: interrupting the run",
-                       context.get("name"))
+        logger.warning(
+            "chaosha: activity '%s' was interrupted by SIGTERM: interrupting the run", context.get("name")
+        )
         raise InterruptExecution("SIGTERM signal received (chaosha safeguard)")
 
 
-def after_experiment_control(context: Experiment, state: Journal, configuration: Configuration = None,
-                             secrets: Secrets = None, **kwargs: Any) -> None:
+def after_experiment_control(
+    context: Experiment,
+    state: Journal,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+    **kwargs: Any,
+) -> None:
     """Stop the workload, heal every fault and give the lock back, whatever
     the run's status.  A run whose steady state failed *before* the method
     injected nothing: chaostoolkit-lib 1.44 calls it completed; it is marked
@@ -83,8 +91,10 @@ def after_experiment_control(context: Experiment, state: Journal, configuration:
     state["safeguard"] = {"at": datetime.now(UTC).isoformat(), **report}  # the journal keeps it
     logger.info("chaosha safeguard after the run (%s): %s", state.get("status"), report)
     if before_hypothesis_failed(state):
-        logger.error("chaosha: the steady state was not met before the method, so no fault was "
-                     "injected: marking the run failed (is the cluster healthy? chaosha stack status)")
+        logger.error(
+            "chaosha: the steady state was not met before the method, so no fault was "
+            "injected: marking the run failed (is the cluster healthy? chaosha stack status)"
+        )
         state["status"] = "failed"
 
 

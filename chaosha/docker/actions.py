@@ -30,10 +30,19 @@ from chaosha.targets import guard, resolve, resolve_all
 from chaosha.timing import parse_duration
 
 __all__ = [
-    "kill_container", "stop_container", "start_container", "restart_container",
-    "pause_container", "unpause_container",
-    "partition_container", "heal_partition", "disconnect_network", "reconnect_network",
-    "add_latency", "remove_latency", "heal",
+    "kill_container",
+    "stop_container",
+    "start_container",
+    "restart_container",
+    "pause_container",
+    "unpause_container",
+    "partition_container",
+    "heal_partition",
+    "disconnect_network",
+    "reconnect_network",
+    "add_latency",
+    "remove_latency",
+    "heal",
 ]
 
 
@@ -55,12 +64,17 @@ def _plan(service: str, would: str, **extra: Any) -> Dict[str, Any]:
 
 
 def _result(service: str, action: str, started: float, **extra: Any) -> Dict[str, Any]:
-    return dict(extra, service=service, action=action, at=started,
-                took_s=round(time.time() - started, 3))
+    return dict(extra, service=service, action=action, at=started, took_s=round(time.time() - started, 3))
 
 
-def kill_container(target: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
-                   configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def kill_container(
+    target: str,
+    signal: str = "SIGKILL",
+    force: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Send ``signal`` (default SIGKILL) to the target's container.
     Undo: start_container, or for SIGSTOP heal (sends SIGCONT)."""
     settings = load(configuration, secrets)
@@ -74,8 +88,14 @@ def kill_container(target: str, signal: str = "SIGKILL", force: bool = False, dr
     return _result(service, "kill", started, signal=sig)
 
 
-def stop_container(target: str, grace_s: float = 30, force: bool = False, dry_run: bool = False,
-                   configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def stop_container(
+    target: str,
+    grace_s: float = 30,
+    force: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Stop the target's container gracefully (SIGTERM/its stop signal,
     then SIGKILL after ``grace_s`` seconds).  Undo: start_container."""
     settings = load(configuration, secrets)
@@ -89,8 +109,7 @@ def stop_container(target: str, grace_s: float = 30, force: bool = False, dry_ru
     return _result(service, "stop", started)
 
 
-def start_container(target: str, configuration: Configuration = None,
-                    secrets: Secrets = None) -> Dict[str, Any]:
+def start_container(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Start the target's container (undo of kill/stop; also thaws a
     paused one and sends SIGCONT to a running one)."""
     settings = load(configuration, secrets)
@@ -100,8 +119,14 @@ def start_container(target: str, configuration: Configuration = None,
     return _result(service, "start", started, steps=steps)
 
 
-def restart_container(target: str, grace_s: float = 10, force: bool = False, dry_run: bool = False,
-                      configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def restart_container(
+    target: str,
+    grace_s: float = 10,
+    force: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Restart the target's container (stop with ``grace_s`` seconds, then start)."""
     settings = load(configuration, secrets)
     seconds = parse_duration(grace_s, "grace_s")
@@ -114,8 +139,13 @@ def restart_container(target: str, grace_s: float = 10, force: bool = False, dry
     return _result(service, "restart", started)
 
 
-def pause_container(target: str, force: bool = False, dry_run: bool = False,
-                    configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def pause_container(
+    target: str,
+    force: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Freeze every process of the target's container (docker pause, with
     a cgroup-freezer fallback).  Undo: unpause_container."""
     settings = load(configuration, secrets)
@@ -128,8 +158,7 @@ def pause_container(target: str, force: bool = False, dry_run: bool = False,
     return _result(service, "pause", started, method=method)
 
 
-def unpause_container(target: str, configuration: Configuration = None,
-                      secrets: Secrets = None) -> Dict[str, Any]:
+def unpause_container(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Thaw the target's container, even when docker unpause hangs."""
     settings = load(configuration, secrets)
     service, found = _target(settings, target)
@@ -145,8 +174,9 @@ def _peer_addresses(settings: Settings, service: str, peers: str) -> Dict[str, s
     return {p: network.address_of(settings, p) for p in resolved}
 
 
-def _apply_in_netns(settings: Settings, kind: str, service: str, found: Container, script: str,
-                    **details: Any) -> None:
+def _apply_in_netns(
+    settings: Settings, kind: str, service: str, found: Container, script: str, **details: Any
+) -> None:
     """Record the fault, apply it; on failure remove all of it again."""
     registry.record(settings, kind, service, **details)
     try:
@@ -162,9 +192,17 @@ def _apply_in_netns(settings: Settings, kind: str, service: str, found: Containe
         raise
 
 
-def partition_container(target: str, peers: str = "", direction: str = "both", ports: str = "",
-                        loss_percent: float = 100.0, force: bool = False, dry_run: bool = False,
-                        configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def partition_container(
+    target: str,
+    peers: str = "",
+    direction: str = "both",
+    ports: str = "",
+    loss_percent: float = 100.0,
+    force: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Drop the target's traffic with ``peers`` (comma-separated services;
     empty: everything but loopback), ``direction`` both/in/out, optionally
     only TCP ``ports`` of the peers (comma-separated), with iptables rules
@@ -187,8 +225,7 @@ def partition_container(target: str, peers: str = "", direction: str = "both", p
     return _result(service, "partition", started, peers=addresses, direction=direction)
 
 
-def heal_partition(target: str, configuration: Configuration = None,
-                   secrets: Secrets = None) -> Dict[str, Any]:
+def heal_partition(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Remove chaosha's iptables rules and netem qdisc from the target."""
     settings = load(configuration, secrets)
     service, found = _target(settings, target)
@@ -199,8 +236,13 @@ def heal_partition(target: str, configuration: Configuration = None,
     return _result(service, "heal-partition", started)
 
 
-def disconnect_network(target: str, force: bool = False, dry_run: bool = False,
-                       configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def disconnect_network(
+    target: str,
+    force: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Take the target's container off the project network (a two-way
     partition; its published ports go dark too).  Undo: reconnect_network."""
     settings = load(configuration, secrets)
@@ -230,8 +272,7 @@ def _reconnect(settings: Settings, service: str, found: Container) -> bool:
     return True
 
 
-def reconnect_network(target: str, configuration: Configuration = None,
-                      secrets: Secrets = None) -> Dict[str, Any]:
+def reconnect_network(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Put the target's container back on the project network with its DNS
     aliases (service name and container name)."""
     settings = load(configuration, secrets)
@@ -242,16 +283,23 @@ def reconnect_network(target: str, configuration: Configuration = None,
     return _result(service, "reconnect", started, network=network.project_network(settings, found))
 
 
-def add_latency(target: str, delay_s: float = 0.2, jitter_s: float = 0, loss_percent: float = 0.0,
-                dry_run: bool = False, configuration: Configuration = None,
-                secrets: Secrets = None) -> Dict[str, Any]:
+def add_latency(
+    target: str,
+    delay_s: float = 0.2,
+    jitter_s: float = 0,
+    loss_percent: float = 0.0,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Delay by ``delay_s`` seconds (± ``jitter_s``), and/or drop
     ``loss_percent`` % of, every packet the target's container sends, with
     tc netem on its interfaces.  Undo: remove_latency (on ``@faulted``)."""
     settings = load(configuration, secrets)
     service, found = _target(settings, target)  # a slow node still serves: no guard
-    args = network.netem_args(parse_duration(delay_s, "delay_s") * 1000,
-                              parse_duration(jitter_s, "jitter_s") * 1000, float(loss_percent))
+    args = network.netem_args(
+        parse_duration(delay_s, "delay_s") * 1000, parse_duration(jitter_s, "jitter_s") * 1000, float(loss_percent)
+    )
     script = f"for dev in {network.IFACES}; do tc qdisc replace dev $dev root {args} || exit 1; done"
     if dry_run:
         return _plan(service, script)
@@ -261,20 +309,19 @@ def add_latency(target: str, delay_s: float = 0.2, jitter_s: float = 0, loss_per
     return _result(service, "latency", started, netem=args)
 
 
-def remove_latency(target: str, configuration: Configuration = None,
-                   secrets: Secrets = None) -> Dict[str, Any]:
+def remove_latency(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Remove the netem qdisc from the target's container."""
     settings = load(configuration, secrets)
     service, found = _target(settings, target)
     started = time.time()
-    network.run_in_netns(settings, found,
-                         f"for dev in {network.IFACES}; do tc qdisc del dev $dev root 2>/dev/null; done; true")
+    network.run_in_netns(
+        settings, found, f"for dev in {network.IFACES}; do tc qdisc del dev $dev root 2>/dev/null; done; true"
+    )
     registry.forget(settings, "netem", service)
     return _result(service, "remove-latency", started)
 
 
-def _heal_container(settings: Settings, found: Container, faults: List[Dict[str, Any]],
-                    deep: bool) -> List[str]:
+def _heal_container(settings: Settings, found: Container, faults: List[Dict[str, Any]], deep: bool) -> List[str]:
     """Undo every fault on one container; the steps taken."""
     service = found.labels.get(SERVICE_LABEL, found.name)
     kinds: Set[str] = {f["kind"] for f in faults if f["service"] == service}
@@ -291,8 +338,9 @@ def _heal_container(settings: Settings, found: Container, faults: List[Dict[str,
     return steps
 
 
-def heal(deep: bool = False, force: bool = False, configuration: Configuration = None,
-         secrets: Secrets = None) -> Dict[str, Any]:
+def heal(
+    deep: bool = False, force: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Undo every fault chaosha can leave in the project: thaw paused
     containers, SIGCONT SIGSTOPped ones, reconnect disconnected ones, remove
     recorded iptables/netem faults (with ``deep``: from every running

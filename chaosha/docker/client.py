@@ -14,8 +14,17 @@ from docker.models.containers import Container
 
 from chaosha.config import Settings
 
-__all__ = ["client", "container", "containers", "engine_urls", "find", "is_service_container",
-           "PROJECT_LABEL", "SERVICE_LABEL", "SIDECAR_LABEL"]
+__all__ = [
+    "client",
+    "container",
+    "containers",
+    "engine_urls",
+    "find",
+    "is_service_container",
+    "PROJECT_LABEL",
+    "SERVICE_LABEL",
+    "SIDECAR_LABEL",
+]
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
@@ -86,8 +95,7 @@ def is_service_container(labels: Dict[str, str], project: str, name: str = "") -
 def _lookup(settings: Settings, engine: str, service: str = "") -> List[Container]:
     """The project's service containers on ``engine`` (of ``service`` when
     given), lowest container number first; one removed mid-lookup is skipped."""
-    labels = [f"{PROJECT_LABEL}={settings.project}", f"{ONEOFF_LABEL}=False",
-              CONFIG_HASH_LABEL, NUMBER_LABEL]
+    labels = [f"{PROJECT_LABEL}={settings.project}", f"{ONEOFF_LABEL}=False", CONFIG_HASH_LABEL, NUMBER_LABEL]
     if service:
         labels.append(f"{SERVICE_LABEL}={service}")
     api = client(settings, engine)

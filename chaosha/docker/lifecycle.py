@@ -27,8 +27,24 @@ from docker.models.containers import Container
 from chaosha import state as registry
 from chaosha.config import Settings
 
-__all__ = ["freeze", "thaw", "is_frozen", "parse_signal", "refresh", "call", "kill", "stop", "restart",
-           "pause", "unpause", "revive", "STOP_SIGNALS", "DOWN", "PAUSE", "SIGSTOP"]
+__all__ = [
+    "freeze",
+    "thaw",
+    "is_frozen",
+    "parse_signal",
+    "refresh",
+    "call",
+    "kill",
+    "stop",
+    "restart",
+    "pause",
+    "unpause",
+    "revive",
+    "STOP_SIGNALS",
+    "DOWN",
+    "PAUSE",
+    "SIGSTOP",
+]
 
 STOP_SIGNALS = ("SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU")
 # Fault kinds in the registry

@@ -19,8 +19,17 @@ from docker.models.containers import Container
 from chaosha.config import Settings
 from chaosha.docker.client import PROJECT_LABEL, SERVICE_LABEL, SIDECAR_LABEL, client, container
 
-__all__ = ["IFACES", "run_in_netns", "block_rules", "netem_args", "CLEAR_SCRIPT", "address_of",
-           "project_network", "aliases_for", "sidecar_labels"]
+__all__ = [
+    "IFACES",
+    "run_in_netns",
+    "block_rules",
+    "netem_args",
+    "CLEAR_SCRIPT",
+    "address_of",
+    "project_network",
+    "aliases_for",
+    "sidecar_labels",
+]
 
 CHAIN = "CHAOSHA"
 # Interfaces other than loopback (a reconnected container's is eth1, not eth0).
@@ -35,8 +44,12 @@ CLEAR_SCRIPT = (
 def sidecar_labels(settings: Settings) -> Dict[str, str]:
     """Labels of a sidecar: its own, and blanks over the Compose labels its
     image may carry, so no lookup takes it for a service container."""
-    return {SIDECAR_LABEL: settings.project, PROJECT_LABEL: "", SERVICE_LABEL: "",
-            "com.docker.compose.oneoff": "True"}
+    return {
+        SIDECAR_LABEL: settings.project,
+        PROJECT_LABEL: "",
+        SERVICE_LABEL: "",
+        "com.docker.compose.oneoff": "True",
+    }
 
 
 def run_in_netns(settings: Settings, target: Container, script: str, timeout: float = 30) -> str:
@@ -50,13 +63,19 @@ def run_in_netns(settings: Settings, target: Container, script: str, timeout: fl
     image = settings.tools_image
     try:
         sidecar = engine.containers.create(
-            image, ["-c", script], entrypoint="sh", user="root",
-            network_mode=f"container:{target.id}", cap_add=["NET_ADMIN"],
+            image,
+            ["-c", script],
+            entrypoint="sh",
+            user="root",
+            network_mode=f"container:{target.id}",
+            cap_add=["NET_ADMIN"],
             labels=sidecar_labels(settings),
         )
     except docker.errors.ImageNotFound:
-        raise ActivityFailed(f"tools image {image} is missing on the engine of {service}: "
-                             "build the stack (chaosha stack up) or set CHAOSHA_TOOLS_IMAGE") from None
+        raise ActivityFailed(
+            f"tools image {image} is missing on the engine of {service}: "
+            "build the stack (chaosha stack up) or set CHAOSHA_TOOLS_IMAGE"
+        ) from None
     except docker.errors.APIError as exc:
         raise ActivityFailed(f"cannot create a sidecar for {target.name}: {exc.explanation}") from None
     try:
@@ -76,8 +95,9 @@ def _run_sidecar(sidecar: Container, target: Container, timeout: float) -> Tuple
     try:
         sidecar.start()
     except docker.errors.APIError as exc:
-        raise ActivityFailed(f"cannot enter the network of {target.name}: {exc.explanation} "
-                             "(is it running?)") from None
+        raise ActivityFailed(
+            f"cannot enter the network of {target.name}: {exc.explanation} (is it running?)"
+        ) from None
     try:
         code = int(sidecar.wait(timeout=timeout).get("StatusCode", 1))
         return code, sidecar.logs().decode(errors="replace").strip()
@@ -107,8 +127,9 @@ def aliases_for(target: Container) -> List[str]:
     return [a for a in (service, target.name) if a]
 
 
-def block_rules(peers: Dict[str, str], direction: str, ports: Sequence[int] = (),
-                loss_percent: float = 100.0) -> str:
+def block_rules(
+    peers: Dict[str, str], direction: str, ports: Sequence[int] = (), loss_percent: float = 100.0
+) -> str:
     """Shell for iptables rules dropping traffic between the target and the
     ``peers`` addresses (all traffic when ``peers`` is empty), in
     ``direction`` ``both``, ``in`` or ``out``, optionally only ``ports``;
@@ -117,8 +138,11 @@ def block_rules(peers: Dict[str, str], direction: str, ports: Sequence[int] = ()
         raise ActivityFailed(f"direction {direction!r}: use both, in or out")
     if not 0 < loss_percent <= 100:
         raise ActivityFailed(f"loss_percent {loss_percent!r}: give a share above 0 and up to 100")
-    drop = "-j DROP" if loss_percent >= 100 else (
-        f"-m statistic --mode random --probability {loss_percent / 100:.4f} -j DROP")
+    drop = (
+        "-j DROP"
+        if loss_percent >= 100
+        else (f"-m statistic --mode random --probability {loss_percent / 100:.4f} -j DROP")
+    )
     lines = [f"iptables -N {CHAIN} 2>/dev/null || true"]
     for hook in ("INPUT", "OUTPUT"):
         lines.append(f"iptables -C {hook} -j {CHAIN} 2>/dev/null || iptables -I {hook} 1 -j {CHAIN}")

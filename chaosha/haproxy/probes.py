@@ -17,8 +17,9 @@ from chaosha.timing import first_answer, parse_duration, wait_until
 __all__ = ["backend_states", "reached_node", "routes_to_leader", "wait_for_route"]
 
 
-def backend_states(backend: str = "primary", configuration: Configuration = None,
-                   secrets: Secrets = None) -> Dict[str, Any]:
+def backend_states(
+    backend: str = "primary", configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """States of one backend's servers from the stats CSV: ``servers``
     (name -> UP/DOWN/MAINT...), ``up`` (names UP) and ``up_count``.
     Backends: ``primary`` (port 5432), ``replicas`` (5433)."""
@@ -47,8 +48,9 @@ def _reach(settings: Settings, target: str, timeout: float) -> Dict[str, Any]:
     return dict(identity, node=identity.get("member") or "", reached=True, port=number)
 
 
-def reached_node(target: str = "rw", configuration: Configuration = None,
-                 secrets: Secrets = None) -> Dict[str, Any]:
+def reached_node(
+    target: str = "rw", configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Open a connection through ``target`` (``rw``, ``ro``, a port number
     or a node name) and ask the server who it is: address, ``port``,
     recovery state, timeline and ``node`` (the Patroni member name the
@@ -66,8 +68,7 @@ def _route(settings: Settings, timeout: float) -> Dict[str, Any]:
         leader = patroni.leader_name(settings, timeout=max(timeout, 1.0))
     except ActivityFailed as exc:
         return dict(reached, routes_to_leader=False, leader="", error=str(exc))
-    ok = bool(reached["reached"] and leader and reached["node"] == leader
-              and not reached.get("in_recovery", True))
+    ok = bool(reached["reached"] and leader and reached["node"] == leader and not reached.get("in_recovery", True))
     return dict(reached, routes_to_leader=ok, leader=leader)
 
 
@@ -79,8 +80,9 @@ def routes_to_leader(configuration: Configuration = None, secrets: Secrets = Non
     return _route(settings, min(settings.timeout, 5))
 
 
-def wait_for_route(timeout_s: float = 90, new_leader: bool = False, configuration: Configuration = None,
-                   secrets: Secrets = None) -> Dict[str, Any]:
+def wait_for_route(
+    timeout_s: float = 90, new_leader: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Wait up to ``timeout_s`` seconds until HAProxy's read-write port reaches the Patroni leader and
     it is writable (e.g. after the leader was killed); each check gives up
     after 0.75 s, so it returns soon after writes resume.  With
@@ -94,6 +96,7 @@ def wait_for_route(timeout_s: float = 90, new_leader: bool = False, configuratio
         route = _route(settings, ROUTE_CHECK_S)
         return route if route["routes_to_leader"] and route["leader"] != faulted else {}
 
-    route, waited = wait_until(routed, parse_duration(timeout_s, "timeout_s"), 0.1,
-                               "HAProxy to route writes to a Patroni leader")
+    route, waited = wait_until(
+        routed, parse_duration(timeout_s, "timeout_s"), 0.1, "HAProxy to route writes to a Patroni leader"
+    )
     return dict(route, took_s=round(waited, 3))

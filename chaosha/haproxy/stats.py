@@ -35,5 +35,8 @@ def fetch(settings: Settings, timeout: float = 0) -> List[Dict[str, str]]:
 
 def backend_servers(rows: List[Dict[str, str]], backend: str) -> Dict[str, str]:
     """``{server: status}`` of one backend (FRONTEND/BACKEND rows left out)."""
-    return {r["svname"]: r.get("status", "") for r in rows
-            if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")}
+    return {
+        r["svname"]: r.get("status", "")
+        for r in rows
+        if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")
+    }

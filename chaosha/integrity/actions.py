@@ -14,12 +14,21 @@ from chaosha.timing import parse_duration
 __all__ = ["start_workload", "stop_workload"]
 
 
-def start_workload(duration_s: float = 300, rate: float = 200, max_writes: int = 1000000,
-                   target: str = "rw", read_target: str = "ro", reads: bool = True,
-                   sampler: bool = True, read_rate: float = 20, sample_interval_s: float = 0.25,
-                   op_timeout_s: float = 3, startup_timeout_s: float = 30,
-                   configuration: Configuration = None,
-                   secrets: Secrets = None) -> Dict[str, Any]:
+def start_workload(
+    duration_s: float = 300,
+    rate: float = 200,
+    max_writes: int = 1000000,
+    target: str = "rw",
+    read_target: str = "ro",
+    reads: bool = True,
+    sampler: bool = True,
+    read_rate: float = 20,
+    sample_interval_s: float = 0.25,
+    op_timeout_s: float = 3,
+    startup_timeout_s: float = 30,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Start the integrity workload in the background and return once its
     first write is acknowledged (within ``startup_timeout_s`` seconds):
     ``{run_id, pid, ledger, log, started}``.
@@ -32,18 +41,37 @@ def start_workload(duration_s: float = 300, rate: float = 200, max_writes: int =
     ``workload_verdict`` probe."""
     settings = load(configuration, secrets)
     seconds = parse_duration(duration_s, "start_workload duration_s")
-    args = ["--duration", str(seconds), "--rate", str(rate), "--max-writes", str(int(max_writes)),
-            "--target", str(target), "--read-target", str(read_target), "--read-rate", str(read_rate),
-            "--sample-interval", str(parse_duration(sample_interval_s, "sample_interval_s")),
-            "--op-timeout", str(parse_duration(op_timeout_s, "op_timeout_s"))]
+    args = [
+        "--duration",
+        str(seconds),
+        "--rate",
+        str(rate),
+        "--max-writes",
+        str(int(max_writes)),
+        "--target",
+        str(target),
+        "--read-target",
+        str(read_target),
+        "--read-rate",
+        str(read_rate),
+        "--sample-interval",
+        str(parse_duration(sample_interval_s, "sample_interval_s")),
+        "--op-timeout",
+        str(parse_duration(op_timeout_s, "op_timeout_s")),
+    ]
     args += [] if reads else ["--no-reads"]
     args += [] if sampler else ["--no-sampler"]
     state = start_process(settings, args, True, parse_duration(startup_timeout_s, "startup_timeout_s"))
     return {k: state[k] for k in ("run_id", "pid", "ledger", "log", "started")}
 
 
-def stop_workload(run_id: str = "", timeout_s: float = 15, force: bool = False,
-                  configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def stop_workload(
+    run_id: str = "",
+    timeout_s: float = 15,
+    force: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Stop the workload ``run_id`` (default: the latest): SIGTERM, wait up
     to ``timeout_s`` seconds, then SIGKILL.  Safe to call twice (rollbacks).
     Without ``run_id`` it refuses, unless ``force``, while an experiment
@@ -58,6 +86,10 @@ def stop_workload(run_id: str = "", timeout_s: float = 15, force: bool = False,
     result: Dict[str, Any] = {k: state[k] for k in ("run_id", "ledger", "stopped")}
     for record in read_records(state["ledger"]):
         if record.get("k") == "end":
-            result.update(writes=record.get("writes"), reads=record.get("reads"),
-                          last_id=record.get("last_id"), reason=record.get("reason"))
+            result.update(
+                writes=record.get("writes"),
+                reads=record.get("reads"),
+                last_id=record.get("last_id"),
+                reason=record.get("reason"),
+            )
     return result

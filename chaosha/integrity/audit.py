@@ -42,7 +42,8 @@ def find_primary(settings: Settings, timeout: float) -> str:
     except ActivityFailed:
         raise ActivityFailed(
             f"no single primary among {', '.join(seen)} after {timeout:g}s ({seen}): "
-            "heal the cluster (chaosha stack status) before asking for the verdict") from None
+            "heal the cluster (chaosha stack status) before asking for the verdict"
+        ) from None
 
 
 def run_ids(settings: Settings, node: str, run: str, timeout: float) -> List[int]:
@@ -51,8 +52,7 @@ def run_ids(settings: Settings, node: str, run: str, timeout: float) -> List[int
         return [row[0] for row in conn.execute(IDS_SQL, (run,)).fetchall()]
 
 
-def _wait_replay(settings: Settings, replicas: List[str], lsn: str,
-                 timeout: float) -> Dict[str, Tuple[bool, Any]]:
+def _wait_replay(settings: Settings, replicas: List[str], lsn: str, timeout: float) -> Dict[str, Tuple[bool, Any]]:
     state: Dict[str, Tuple[bool, Any]] = {n: (False, None) for n in replicas}
 
     def caught_up() -> bool:
@@ -95,8 +95,9 @@ def audit_cluster(settings: Settings, run: str, timeout: float = 60.0) -> Dict[s
             final = [row[0] for row in conn.execute(IDS_SQL, (run,)).fetchall()]
             lsn = str(conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0])  # type: ignore[index]
     except psycopg.Error as exc:
-        raise ActivityFailed(f"cannot read run {run} from the primary {primary}: "
-                             f"{error_text(exc)}; check the node is up") from None
+        raise ActivityFailed(
+            f"cannot read run {run} from the primary {primary}: {error_text(exc)}; check the node is up"
+        ) from None
     replicas = [n.name for n in settings.pg_nodes if n.name != primary]
     replay = _wait_replay(settings, replicas, lsn, deadline.remaining())
     nodes: Dict[str, Dict[str, Any]] = {}
@@ -108,8 +109,12 @@ def audit_cluster(settings: Settings, run: str, timeout: float = 60.0) -> Dict[s
         else:
             node["caught_up"], node["replay_lsn"] = True, lsn
         if node["reachable"]:
-            node.update(address=identity["address"], in_recovery=identity["in_recovery"],
-                        timeline=identity["timeline"], member=identity["member"])
+            node.update(
+                address=identity["address"],
+                in_recovery=identity["in_recovery"],
+                timeline=identity["timeline"],
+                member=identity["member"],
+            )
             try:
                 node["ids"] = run_ids(settings, name, run, step)
             except psycopg.Error as exc:
@@ -128,13 +133,15 @@ def fault_time(value: Any) -> float:
         return 0.0
     found = epoch(value)
     if found is None:
-        raise ActivityFailed(f"fault_at={value!r} is neither epoch seconds nor an ISO-8601 "
-                             "timestamp (2026-11-26T23:05:00Z)")
+        raise ActivityFailed(
+            f"fault_at={value!r} is neither epoch seconds nor an ISO-8601 timestamp (2026-11-26T23:05:00Z)"
+        )
     return found
 
 
-def audited_verdict(settings: Settings, ledger: Union[str, Path], timeout: float = 120.0,
-                    fault_at: float = 0.0) -> Dict[str, Any]:
+def audited_verdict(
+    settings: Settings, ledger: Union[str, Path], timeout: float = 120.0, fault_at: float = 0.0
+) -> Dict[str, Any]:
     """Audit the cluster for the run of ``ledger`` and compute its verdict.
     When no single primary can be read within ``timeout`` the verdict still
     comes back, with ``passed`` false, the id counts null and the reason
@@ -145,8 +152,10 @@ def audited_verdict(settings: Settings, ledger: Union[str, Path], timeout: float
             run = str(record["run"])
             break
     if not run:
-        raise ActivityFailed(f"{ledger} has no run header: it is not a workload ledger, or "
-                             "the workload never reached the database (see its .log)")
+        raise ActivityFailed(
+            f"{ledger} has no run header: it is not a workload ledger, or "
+            "the workload never reached the database (see its .log)"
+        )
     try:
         audit = audit_cluster(settings, run, timeout)
     except ActivityFailed as exc:
@@ -158,5 +167,13 @@ def audited_verdict(settings: Settings, ledger: Union[str, Path], timeout: float
     return verdict_from_ledger(ledger, audit["final_ids"], audit, fault_at)
 
 
-UNKNOWN_WITHOUT_AUDIT = ("lost", "lost_ids", "unexpected", "unexpected_ids", "recovered",
-                         "failed_committed", "failed_committed_ids", "final")
+UNKNOWN_WITHOUT_AUDIT = (
+    "lost",
+    "lost_ids",
+    "unexpected",
+    "unexpected_ids",
+    "recovered",
+    "failed_committed",
+    "failed_committed_ids",
+    "final",
+)

@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterator, List, Optional, Union
 
 __all__ = ["new_run_id", "Ledger", "read_records", "OK", "FAILED", "IN_DOUBT"]
 
+
 def new_run_id() -> str:
     """A unique, sortable run id such as ``20261126T230102Z-3fa9c1``."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -68,8 +69,7 @@ class Ledger:
             self._fh.close()
 
 
-def read_records(path: Union[str, Path],
-                 corrupt: Optional[List[int]] = None) -> Iterator[Dict[str, Any]]:
+def read_records(path: Union[str, Path], corrupt: Optional[List[int]] = None) -> Iterator[Dict[str, Any]]:
     """Every record of a ledger.  Without ``corrupt``: a torn last line
     (writer killed mid-write) is skipped, any other malformed line raises
     ``ValueError``.  With a list: every malformed line (torn or not) is

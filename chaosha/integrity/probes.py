@@ -25,9 +25,14 @@ def _verdict_path(settings: Settings, run_id: str) -> Path:
     return state_dir(settings) / f"{run_id}.verdict.json"
 
 
-def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout_s: float = 120,
-                     fault_at: str = "", configuration: Configuration = None,
-                     secrets: Secrets = None) -> Dict[str, Any]:
+def workload_verdict(
+    run_id: str = "",
+    stop: bool = True,
+    heal_timeout_s: float = 120,
+    fault_at: str = "",
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Stop the workload ``run_id`` (default: the latest; ``stop`` false
     leaves it running), wait up to ``heal_timeout_s`` seconds for one primary
     and every replica to replay past its LSN, and return the verdict:
@@ -38,12 +43,10 @@ def workload_verdict(run_id: str = "", stop: bool = True, heal_timeout_s: float 
     or ISO time) limits recovery gaps to those ending after it.  Returns a
     failing verdict rather than raising when the cluster is still down."""
     settings = load(configuration, secrets)
-    return _judge(settings, run_id, stop, parse_duration(heal_timeout_s, "heal_timeout_s"),
-                  fault_time(fault_at))
+    return _judge(settings, run_id, stop, parse_duration(heal_timeout_s, "heal_timeout_s"), fault_time(fault_at))
 
 
-def _judge(settings: Settings, run_id: str, stop: bool, heal_timeout: float,
-           fault_at: float) -> Dict[str, Any]:
+def _judge(settings: Settings, run_id: str, stop: bool, heal_timeout: float, fault_at: float) -> Dict[str, Any]:
     """The verdict of ``run_id`` (kept beside its ledger for later probes)."""
     if stop:
         state = stop_process(settings, run_id)
@@ -55,8 +58,9 @@ def _judge(settings: Settings, run_id: str, stop: bool, heal_timeout: float,
     return result
 
 
-def workload_progress(run_id: str = "", configuration: Configuration = None,
-                      secrets: Secrets = None) -> Dict[str, Any]:
+def workload_progress(
+    run_id: str = "", configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Counts so far of the workload ``run_id`` (default: the latest):
     ``running``, ``ok``/``failed``/``in_doubt`` writes, ``reads_ok`` and
     ``last_ok_age_s`` (seconds since the last acknowledged write)."""
@@ -72,15 +76,21 @@ def workload_progress(run_id: str = "", configuration: Configuration = None,
                 last_ok = max(last_ok, record["t1"])
         elif record.get("k") == "r" and record.get("r") == OK:
             reads_ok += 1
-    return {"run_id": state["run_id"], "ledger": state["ledger"],
-            "running": process_alive(int(state["pid"]), str(state["run_id"])),
-            "ok": counts[OK], "failed": counts[FAILED], "in_doubt": counts[IN_DOUBT],
-            "reads_ok": reads_ok,
-            "last_ok_age_s": round(time.time() - last_ok, 3) if last_ok else None}
+    return {
+        "run_id": state["run_id"],
+        "ledger": state["ledger"],
+        "running": process_alive(int(state["pid"]), str(state["run_id"])),
+        "ok": counts[OK],
+        "failed": counts[FAILED],
+        "in_doubt": counts[IN_DOUBT],
+        "reads_ok": reads_ok,
+        "last_ok_age_s": round(time.time() - last_ok, 3) if last_ok else None,
+    }
 
 
-def integrity_holds(max_rto_s: float = 60, configuration: Configuration = None,
-                    secrets: Secrets = None) -> Dict[str, Any]:
+def integrity_holds(
+    max_rto_s: float = 60, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """The steady-state view of data integrity, for hypotheses: the verdict
     of the workload run started in this experiment (computed now, stopping
     the run, unless ``workload_verdict`` already judged it).  ``acceptable``
@@ -99,13 +109,21 @@ def integrity_holds(max_rto_s: float = 60, configuration: Configuration = None,
     if not state or float(state.get("started", 0)) < since or state.get("owner") != os.getpid():
         return {"judged": False, "acceptable": True, "reason": "no workload run in this experiment yet"}
     cached = _verdict_path(settings, state["run_id"])
-    verdict = (json.loads(cached.read_text()) if cached.is_file()
-               else _judge(settings, state["run_id"], True, 120.0, 0.0))
+    verdict = (
+        json.loads(cached.read_text()) if cached.is_file() else _judge(settings, state["run_id"], True, 120.0, 0.0)
+    )
     rto = verdict.get("rto_s") or 0.0
     within = rto <= float(max_rto_s)
     reasons = list(verdict.get("reasons") or ([] if verdict.get("passed") else ["the verdict did not pass"]))
     reasons += [] if within else [f"rto_s={rto} over the budget of {max_rto_s} s"]
     reason = "; ".join(reasons)
-    return {"judged": True, "acceptable": bool(verdict.get("passed")) and within,
-            "reason": reason, "run_id": state["run_id"], "lost": verdict.get("lost"),
-            "two_primaries": verdict.get("two_primaries"), "rto_s": rto, "max_rto_s": float(max_rto_s)}
+    return {
+        "judged": True,
+        "acceptable": bool(verdict.get("passed")) and within,
+        "reason": reason,
+        "run_id": state["run_id"],
+        "lost": verdict.get("lost"),
+        "two_primaries": verdict.get("two_primaries"),
+        "rto_s": rto,
+        "max_rto_s": float(max_rto_s),
+    }

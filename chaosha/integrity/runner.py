@@ -38,13 +38,13 @@ def load_state(settings: Settings, run_id: str = "") -> Dict[str, Any]:
     if not run_id:
         current = folder / "current"
         if not current.is_file():
-            raise ActivityFailed(f"no workload was started (no {current}): "
-                                 "run the start_workload action first")
+            raise ActivityFailed(f"no workload was started (no {current}): run the start_workload action first")
         run_id = current.read_text().strip()
     path = folder / f"{run_id}.json"
     if not path.is_file():
-        raise ActivityFailed(f"unknown workload run {run_id!r} (no {path}): "
-                             "pass the run_id returned by start_workload")
+        raise ActivityFailed(
+            f"unknown workload run {run_id!r} (no {path}): pass the run_id returned by start_workload"
+        )
     state: Dict[str, Any] = json.loads(path.read_text())
     return state
 
@@ -108,24 +108,37 @@ def _progress(ledger: Path, need_write: bool) -> str:
     return "ready" if ready else ""
 
 
-def start_process(settings: Settings, args: List[str], writes: bool = True,
-                  timeout: float = 30.0) -> Dict[str, Any]:
+def start_process(
+    settings: Settings, args: List[str], writes: bool = True, timeout: float = 30.0
+) -> Dict[str, Any]:
     """Start ``python -m chaosha.integrity.workload`` with ``args`` and wait
     until it has acknowledged its first write (or started, without
     writes).  Returns the state: run_id, pid, ledger, log, started."""
     run_id = new_run_id()
     folder = state_dir(settings)
     ledger, log = folder / f"{run_id}.jsonl", folder / f"{run_id}.log"
-    cmd = [sys.executable, "-m", MODULE, "--run-id", run_id,
-           "--ledger", str(ledger), *args]
+    cmd = [sys.executable, "-m", MODULE, "--run-id", run_id, "--ledger", str(ledger), *args]
     env = dict(os.environ)
     env.update({k: v for k, v in settings.values.items() if k.startswith("CHAOSHA_")})
     with open(log, "wb") as out:
-        child = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,  # noqa: S603
-                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        child = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,  # noqa: S603
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     _CHILDREN[child.pid] = child
-    state = {"run_id": run_id, "pid": child.pid, "ledger": str(ledger), "log": str(log),
-             "started": round(time.time(), 3), "cmd": cmd, "owner": os.getpid()}
+    state = {
+        "run_id": run_id,
+        "pid": child.pid,
+        "ledger": str(ledger),
+        "log": str(log),
+        "started": round(time.time(), 3),
+        "cmd": cmd,
+        "owner": os.getpid(),
+    }
     (folder / f"{run_id}.json").write_text(json.dumps(state, indent=2))
     (folder / "current").write_text(run_id)
 
@@ -142,7 +155,8 @@ def start_process(settings: Settings, args: List[str], writes: bool = True,
     raise ActivityFailed(
         f"workload {run_id} did not start writing through {settings.host} within "
         f"{timeout:g}s (exit code {child.poll()}); check the stack (chaosha stack status) "
-        f"and CHAOSHA_PG_PASSWORD; log {log}: {tail}")
+        f"and CHAOSHA_PG_PASSWORD; log {log}: {tail}"
+    )
 
 
 def stop_process(settings: Settings, run_id: str = "", timeout: float = 15.0) -> Dict[str, Any]:

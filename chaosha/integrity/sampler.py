@@ -24,8 +24,13 @@ def sample_node(node: PgNode, session: Session, timeout: float) -> Dict[str, Any
     ``t0``-``t1``, each statement within the session's deadline) and
     Patroni view (``role``, ``state``, ``repl``, window ``pt0``-``pt1``);
     fields are null where the node did not answer."""
-    record: Dict[str, Any] = {"k": "s", "node": node.name, "t0": round(time.time(), 6),
-                              "writable": None, "tl": None}
+    record: Dict[str, Any] = {
+        "k": "s",
+        "node": node.name,
+        "t0": round(time.time(), 6),
+        "writable": None,
+        "tl": None,
+    }
     try:
         identity = server_identity(session.get())
         record["writable"] = not identity["in_recovery"]
@@ -39,8 +44,12 @@ def sample_node(node: PgNode, session: Session, timeout: float) -> Dict[str, Any
     record["pt0"] = record["t1"]
     try:
         body = patroni.status(node, timeout)
-        record.update(role=body.get("role"), state=body.get("state"),
-                      repl=body.get("replication_state"), ptl=body.get("timeline"))
+        record.update(
+            role=body.get("role"),
+            state=body.get("state"),
+            repl=body.get("replication_state"),
+            ptl=body.get("timeline"),
+        )
     except (requests.RequestException, ValueError) as exc:
         record.update(role=None, perr=error_text(exc))
     record["pt1"] = round(time.time(), 6)
@@ -50,8 +59,15 @@ def sample_node(node: PgNode, session: Session, timeout: float) -> Dict[str, Any
 class Sampler:
     """Samples every node every ``interval`` seconds until ``stop`` is set."""
 
-    def __init__(self, settings: Settings, ledger: Ledger, stop: threading.Event,
-                 watchdog: Watchdog, interval: float = 0.25, timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        stop: threading.Event,
+        watchdog: Watchdog,
+        interval: float = 0.25,
+        timeout: float = 1.0,
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.stop = stop
@@ -62,13 +78,15 @@ class Sampler:
         self._lock = threading.Lock()
 
     def threads(self) -> List[threading.Thread]:
-        return [threading.Thread(target=self._node_loop, args=(node,), daemon=True,
-                                 name=f"sampler-{node.name}")
-                for node in self.settings.pg_nodes]
+        return [
+            threading.Thread(target=self._node_loop, args=(node,), daemon=True, name=f"sampler-{node.name}")
+            for node in self.settings.pg_nodes
+        ]
 
     def _node_loop(self, node: PgNode) -> None:
-        session = Session(self.settings, node.name, max(self.timeout, 2.0),
-                          watchdog=self.watchdog, op_timeout=self.timeout)
+        session = Session(
+            self.settings, node.name, max(self.timeout, 2.0), watchdog=self.watchdog, op_timeout=self.timeout
+        )
         pacer = Pacer(self.interval, self.stop)
         try:
             while not self.stop.is_set():

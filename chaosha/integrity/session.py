@@ -36,9 +36,15 @@ class Session:
     bounds the connect, ``op_timeout`` (default: the same) each statement,
     enforced by ``watchdog``."""
 
-    def __init__(self, settings: Settings, target: str, timeout: float,
-                 setup: Callable[[psycopg.Connection], None] = lambda conn: None,
-                 watchdog: Optional[Watchdog] = None, op_timeout: float = 0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        target: str,
+        timeout: float,
+        setup: Callable[[psycopg.Connection], None] = lambda conn: None,
+        watchdog: Optional[Watchdog] = None,
+        op_timeout: float = 0,
+    ) -> None:
         self.settings = settings
         self.target = target
         self.timeout = timeout

@@ -30,9 +30,20 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
 from chaosha.postgres.client import unsynced
 
-__all__ = ["verdict_from_ledger", "verdict_from_records", "windows", "proven_overlaps",
-           "ledger_windows", "sample_windows", "longest_gap", "streaming_recovery", "iso",
-           "reasons_of", "is_unsynced", "ended_cleanly"]
+__all__ = [
+    "verdict_from_ledger",
+    "verdict_from_records",
+    "windows",
+    "proven_overlaps",
+    "ledger_windows",
+    "sample_windows",
+    "longest_gap",
+    "streaming_recovery",
+    "iso",
+    "reasons_of",
+    "is_unsynced",
+    "ended_cleanly",
+]
 
 Record = Dict[str, Any]
 SHOWN = 100
@@ -80,25 +91,31 @@ def proven_overlaps(wins: List[Record], source: str) -> List[Record]:
     ``"<server> tl<timeline>"``) that overlap."""
     incidents = []
     for i, a in enumerate(wins):
-        for b in wins[i + 1:]:
+        for b in wins[i + 1 :]:
             if _server(a["label"]) == _server(b["label"]):
                 continue
             span = _overlap(a, b)
             if span is not None:
-                incidents.append({"source": source, "servers": sorted([a["label"], b["label"]]),
-                                  "from": iso(span[0]), "to": iso(span[1]),
-                                  "seconds": round(max(span[1] - span[0], 0.0), 3)})
+                incidents.append(
+                    {
+                        "source": source,
+                        "servers": sorted([a["label"], b["label"]]),
+                        "from": iso(span[0]),
+                        "to": iso(span[1]),
+                        "seconds": round(max(span[1] - span[0], 0.0), 3),
+                    }
+                )
     return incidents
 
 
 def ledger_windows(writes: List[Record]) -> List[Record]:
     """Acknowledgement windows per server (member or address) and timeline."""
-    return windows((f"{_member(w)} tl{w.get('tl')}", w["t0"], w["t1"])
-                   for w in writes if w.get("r") == OK)
+    return windows((f"{_member(w)} tl{w.get('tl')}", w["t0"], w["t1"]) for w in writes if w.get("r") == OK)
 
 
-def sample_windows(samples: List[Record], field: str, value: Any,
-                   start: str = "t0", end: str = "t1") -> List[Record]:
+def sample_windows(
+    samples: List[Record], field: str, value: Any, start: str = "t0", end: str = "t1"
+) -> List[Record]:
     """Windows (per timeline) of consecutive samples of one node where
     ``field == value``; any other sample (or no answer) closes them."""
     result: List[Record] = []
@@ -121,8 +138,7 @@ def _server(label: str) -> str:
     return label.split(" ")[0]
 
 
-def longest_gap(ops: List[Record], after: float = 0.0,
-                end: Optional[float] = None) -> Optional[Record]:
+def longest_gap(ops: List[Record], after: float = 0.0, end: Optional[float] = None) -> Optional[Record]:
     """The longest time between two successive ``ok`` operations (by
     completion), or from the last one to ``end`` (not recovered); only gaps
     ending after ``after``.  None without any ok."""
@@ -160,8 +176,7 @@ def _reroute(writes: List[Record], gap: Optional[Record]) -> Tuple[Optional[floa
     return None, None
 
 
-def streaming_recovery(samples: List[Record], members: List[str],
-                       since: float) -> Optional[float]:
+def streaming_recovery(samples: List[Record], members: List[str], since: float) -> Optional[float]:
     """Seconds from ``since`` until every member is again either the one
     writable primary or a streaming replica, after having been otherwise;
     0 when the sampler never saw the cluster degraded, None if it never
@@ -176,9 +191,9 @@ def streaming_recovery(samples: List[Record], members: List[str],
             continue
         seen = True
         healthy = sum(1 for st in states if st.get("writable") is True) == 1 and all(
-            st.get("writable") is True
-            or (st.get("writable") is False and st.get("repl") == "streaming")
-            for st in states)
+            st.get("writable") is True or (st.get("writable") is False and st.get("repl") == "streaming")
+            for st in states
+        )
         if not healthy:
             degraded = True
         elif degraded:
@@ -196,8 +211,9 @@ def _first(ids: Set[int], n: int = SHOWN) -> List[int]:
     return sorted(ids)[:n]
 
 
-def verdict_from_ledger(path: Union[str, Path], final_ids: Iterable[int],
-                        audit: Optional[Record] = None, fault_at: float = 0.0) -> Record:
+def verdict_from_ledger(
+    path: Union[str, Path], final_ids: Iterable[int], audit: Optional[Record] = None, fault_at: float = 0.0
+) -> Record:
     """The verdict of the ledger at ``path`` (see :func:`verdict_from_records`);
     unparsable lines (a torn tail included) are counted, never a pass."""
     corrupt: List[int] = []
@@ -211,8 +227,7 @@ def verdict_from_ledger(path: Union[str, Path], final_ids: Iterable[int],
 def _split(records: Iterable[Record]) -> Record:
     """The ledger's records by kind, and the address map of its header,
     ``nodes`` records and (later) the audit."""
-    parts: Record = {"header": {}, "end": {}, "w": [], "r": [], "s": [], "addresses": {},
-                     "reserved": 0}
+    parts: Record = {"header": {}, "end": {}, "w": [], "r": [], "s": [], "addresses": {}, "reserved": 0}
     for rec in records:
         kind = rec.get("k")
         if kind in ("w", "r", "s"):
@@ -262,11 +277,18 @@ def _outcomes(writes: List[Record], end: Record, reserved: int, final: Set[int])
     upper = int(end.get("last_id") or 0) if end else reserved
     unrecorded = set(range(1, max(upper, recorded_max) + 1)) - attempted
     safe = by_result[OK] - unsynced_ids
-    return {"ok": by_result[OK], "safe": safe, "unsynced": unsynced_ids,
-            "failed": by_result[FAILED], "in_doubt": by_result[IN_DOUBT] | unrecorded,
-            "unrecorded": unrecorded, "attempted": attempted | unrecorded,
-            "lost": safe - final, "unexpected": final - attempted - unrecorded,
-            "failed_committed": by_result[FAILED] & final}
+    return {
+        "ok": by_result[OK],
+        "safe": safe,
+        "unsynced": unsynced_ids,
+        "failed": by_result[FAILED],
+        "in_doubt": by_result[IN_DOUBT] | unrecorded,
+        "unrecorded": unrecorded,
+        "attempted": attempted | unrecorded,
+        "lost": safe - final,
+        "unexpected": final - attempted - unrecorded,
+        "failed_committed": by_result[FAILED] & final,
+    }
 
 
 def ended_cleanly(end: Record) -> bool:
@@ -274,9 +296,13 @@ def ended_cleanly(end: Record) -> bool:
     return bool(end) and not end.get("errors") and not str(end.get("reason", "")).startswith("error")
 
 
-def verdict_from_records(records: Iterable[Record], final_ids: Iterable[int],
-                         audit: Optional[Record] = None, fault_at: float = 0.0,
-                         corrupt_lines: int = 0) -> Record:
+def verdict_from_records(
+    records: Iterable[Record],
+    final_ids: Iterable[int],
+    audit: Optional[Record] = None,
+    fault_at: float = 0.0,
+    corrupt_lines: int = 0,
+) -> Record:
     """The verdict (flat, JSON-native) of ledger ``records`` given the run's
     ids read from the leader after healing (``final_ids``) and the per-node
     ``audit`` (from :func:`chaosha.integrity.audit.audit_cluster`; without
@@ -300,20 +326,29 @@ def verdict_from_records(records: Iterable[Record], final_ids: Iterable[int],
     oks = [w for w in writes if w.get("r") == OK]
     result: Record = {
         "run": header.get("run") or (end.get("run")),
-        "lost": len(ids["lost"]), "lost_ids": _first(ids["lost"]),
-        "unexpected": len(ids["unexpected"]), "unexpected_ids": _first(ids["unexpected"]),
-        "in_doubt": len(ids["in_doubt"]), "recovered": len(ids["in_doubt"] & final),
-        "failed": len(ids["failed"]), "failed_committed": len(ids["failed_committed"]),
+        "lost": len(ids["lost"]),
+        "lost_ids": _first(ids["lost"]),
+        "unexpected": len(ids["unexpected"]),
+        "unexpected_ids": _first(ids["unexpected"]),
+        "in_doubt": len(ids["in_doubt"]),
+        "recovered": len(ids["in_doubt"] & final),
+        "failed": len(ids["failed"]),
+        "failed_committed": len(ids["failed_committed"]),
         "failed_committed_ids": _first(ids["failed_committed"]),
-        "acknowledged": len(ids["ok"]), "attempted": len(ids["attempted"]),
-        "unsynced_acks": len(ids["unsynced"]), "unsynced_ids": _first(ids["unsynced"]),
+        "acknowledged": len(ids["ok"]),
+        "attempted": len(ids["attempted"]),
+        "unsynced_acks": len(ids["unsynced"]),
+        "unsynced_ids": _first(ids["unsynced"]),
         "unsynced_lost": len(ids["unsynced"] - final),
-        "unrecorded": len(ids["unrecorded"]), "final": len(final),
-        "writer_ended_cleanly": ended_cleanly(end), "end_reason": end.get("reason"),
+        "unrecorded": len(ids["unrecorded"]),
+        "final": len(final),
+        "writer_ended_cleanly": ended_cleanly(end),
+        "end_reason": end.get("reason"),
         "corrupt_lines": corrupt_lines,
         "acks_by_member": _count_by(oks, "node"),
         "acks_member_reported": sum(1 for w in oks if w.get("member")),
-        "reads": len(reads), "reads_ok": sum(1 for r in reads if r.get("r") == OK),
+        "reads": len(reads),
+        "reads_ok": sum(1 for r in reads if r.get("r") == OK),
         "samples": len(samples),
         "ack_timelines": sorted({w["tl"] for w in oks if w.get("tl") is not None}),
         "old_primary": _member(oks[0]) if oks else None,
@@ -333,8 +368,9 @@ def _count_by(ops: List[Record], key: str) -> Dict[str, int]:
     return counts
 
 
-def _timing(header: Record, end: Record, writes: List[Record], reads: List[Record],
-            samples: List[Record], fault_at: float) -> Record:
+def _timing(
+    header: Record, end: Record, writes: List[Record], reads: List[Record], samples: List[Record], fault_at: float
+) -> Record:
     """Recovery times, the member change, two-primary windows, rates."""
     last_t = max([end.get("t", 0.0)] + [o["t1"] for o in writes + reads + samples] + [0.0])
     start_t = header.get("t") or min([o["t0"] for o in writes + reads] + [last_t])
@@ -349,14 +385,16 @@ def _timing(header: Record, end: Record, writes: List[Record], reads: List[Recor
     incidents = proven_overlaps(ledger_windows(writes), "ledger")
     writable = proven_overlaps(sample_windows(samples, "writable", True), "sql")
     patroni = proven_overlaps(
-        sample_windows([s for s in samples if "pt0" in s], "role", "primary", "pt0", "pt1"),
-        "patroni")
+        sample_windows([s for s in samples if "pt0" in s], "role", "primary", "pt0", "pt1"), "patroni"
+    )
     members = list(header.get("members") or sorted({s["node"] for s in samples}))
     since = fault_at or (gap["before"]["t1"] if gap else start_t)
     oks = sum(1 for w in writes if w.get("r") == OK)
     return {
-        "two_primaries": bool(incidents), "two_primary_incidents": incidents,
-        "two_writable": bool(writable), "two_writable_incidents": writable,
+        "two_primaries": bool(incidents),
+        "two_primary_incidents": incidents,
+        "two_writable": bool(writable),
+        "two_writable_incidents": writable,
         "two_writable_s": round(sum(i["seconds"] for i in writable), 3),
         "patroni_role_incidents": patroni,
         "rto_s": round(gap["seconds"], 3) if gap else None,
@@ -364,12 +402,12 @@ def _timing(header: Record, end: Record, writes: List[Record], reads: List[Recor
         "rto_to": iso(gap["after"]["t1"]) if gap and gap["after"] else None,
         "write_recovered": bool(gap and gap["after"] is not None),
         "read_rto_s": round(read_gap["seconds"], 3) if read_gap else None,
-        "reroute_s": reroute_s, "primary_before": _member(gap["before"]) if gap else None,
+        "reroute_s": reroute_s,
+        "primary_before": _member(gap["before"]) if gap else None,
         "primary_after": new_member,
         "streaming_s": streaming_recovery(samples, members, since) if samples else None,
         "duration_s": round(last_t - start_t, 3) if start_t else None,
-        "writes_per_s": round(oks / (last_t - start_t), 1) if start_t and last_t > start_t
-        else None,
+        "writes_per_s": round(oks / (last_t - start_t), 1) if start_t and last_t > start_t else None,
     }
 
 
@@ -377,24 +415,26 @@ def reasons_of(v: Record) -> List[str]:
     """Every reason the flat verdict ``v`` is not a pass (empty = passed);
     a count that is null (unknown) is a reason too."""
     reasons: List[str] = []
-    for key, text in (("lost", "acknowledged write(s) lost"),
-                      ("unexpected", "row(s) never attempted present"),
-                      ("failed_committed", "write(s) reported failed yet committed")):
+    for key, text in (
+        ("lost", "acknowledged write(s) lost"),
+        ("unexpected", "row(s) never attempted present"),
+        ("failed_committed", "write(s) reported failed yet committed"),
+    ):
         if v.get(key) is None:
             reasons.append(f"{key} unknown")
         elif v[key]:
             reasons.append(f"{v[key]} {text}")
     if v.get("two_primaries"):
-        reasons.append(f"two primaries acknowledged writes "
-                       f"({len(v.get('two_primary_incidents') or [])} incident(s))")
+        reasons.append(
+            f"two primaries acknowledged writes ({len(v.get('two_primary_incidents') or [])} incident(s))"
+        )
     if not v.get("audited"):
         reasons.append(f"not audited: {v.get('audit_error') or 'no per-node check'}")
     elif not v.get("nodes_consistent"):
         reasons.append(f"nodes inconsistent: {v.get('audit_error')}")
     if not v.get("writer_ended_cleanly"):
         why = v.get("end_reason")
-        reasons.append("the writer did not end cleanly "
-                       + (f"(ended with {why})" if why else "(no end record)"))
+        reasons.append("the writer did not end cleanly " + (f"(ended with {why})" if why else "(no end record)"))
     if v.get("corrupt_lines"):
         reasons.append(f"ledger truncated or corrupt: {v['corrupt_lines']} unparsable line(s)")
     if v.get("unrecorded"):
@@ -404,13 +444,19 @@ def reasons_of(v: Record) -> List[str]:
     return reasons
 
 
-def _audit_part(audit: Optional[Record], final: Set[int],
-                old_primary: Optional[str]) -> Record:
+def _audit_part(audit: Optional[Record], final: Set[int], old_primary: Optional[str]) -> Record:
     """Per-node comparison with the leader's set: same ids, one timeline,
     one primary, every replica caught up, the old primary a replica."""
     if not audit:
-        return {"audited": False, "nodes_consistent": False, "timelines": {}, "nodes": {},
-                "primary": None, "old_primary_rejoined": None, "audit_error": "not audited"}
+        return {
+            "audited": False,
+            "nodes_consistent": False,
+            "timelines": {},
+            "nodes": {},
+            "primary": None,
+            "old_primary_rejoined": None,
+            "audit_error": "not audited",
+        }
     nodes: Dict[str, Record] = {}
     problems: List[str] = []
     for name, node in sorted((audit.get("nodes") or {}).items()):
@@ -420,8 +466,13 @@ def _audit_part(audit: Optional[Record], final: Set[int],
         else:
             held = _ids(node.get("ids") or [])
             missing, extra = final - held, held - final
-            detail.update(rows=len(held), missing=len(missing), extra=len(extra),
-                          missing_ids=_first(missing, 20), extra_ids=_first(extra, 20))
+            detail.update(
+                rows=len(held),
+                missing=len(missing),
+                extra=len(extra),
+                missing_ids=_first(missing, 20),
+                extra_ids=_first(extra, 20),
+            )
             if missing or extra:
                 problems.append(f"{name} differs from the leader")
             if node.get("in_recovery") and not node.get("caught_up"):
@@ -441,6 +492,12 @@ def _audit_part(audit: Optional[Record], final: Set[int],
             problems.append(f"old primary {old_primary} did not rejoin as a replica")
     if audit.get("error"):
         problems.append(str(audit["error"]))
-    return {"audited": True, "nodes_consistent": not problems, "timelines": timelines,
-            "nodes": nodes, "primary": primaries[0] if len(primaries) == 1 else None,
-            "old_primary_rejoined": rejoined, "audit_error": "; ".join(problems) or None}
+    return {
+        "audited": True,
+        "nodes_consistent": not problems,
+        "timelines": timelines,
+        "nodes": nodes,
+        "primary": primaries[0] if len(primaries) == 1 else None,
+        "old_primary_rejoined": rejoined,
+        "audit_error": "; ".join(problems) or None,
+    }

@@ -49,10 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chaosha workload",
         description="Write unique ids (and read, and sample node roles) into an append-only "
-                    "JSON-lines ledger until the duration or write count is reached.")
+        "JSON-lines ledger until the duration or write count is reached.",
+    )
     p.add_argument("--run-id", default="", help="default: a new timestamped id")
-    p.add_argument("--ledger", default="",
-                   help="ledger file (default: <CHAOSHA_STATE_DIR>/integrity/<run id>.jsonl)")
+    p.add_argument(
+        "--ledger", default="", help="ledger file (default: <CHAOSHA_STATE_DIR>/integrity/<run id>.jsonl)"
+    )
     p.add_argument("--duration", type=float, default=d.duration, help="seconds (default %(default)s)")
     p.add_argument("--max-writes", type=int, default=d.max_writes, help="write attempts at most")
     p.add_argument("--rate", type=float, default=d.rate, help="writes/s, 0 = as fast as possible")
@@ -62,10 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reads", dest="reads", action="store_false")
     p.add_argument("--no-writes", dest="writes", action="store_false")
     p.add_argument("--no-sampler", dest="sampler", action="store_false")
-    p.add_argument("--sample-interval", type=float, default=d.sample_interval,
-                   help="seconds between two samples of a node (default %(default)s)")
-    p.add_argument("--op-timeout", type=float, default=d.op_timeout,
-                   help="client-side deadline of one operation, seconds")
+    p.add_argument(
+        "--sample-interval",
+        type=float,
+        default=d.sample_interval,
+        help="seconds between two samples of a node (default %(default)s)",
+    )
+    p.add_argument(
+        "--op-timeout", type=float, default=d.op_timeout, help="client-side deadline of one operation, seconds"
+    )
     return p
 
 
@@ -82,14 +89,23 @@ def _open(settings: Settings, options: WorkloadOptions, run_id: str, ledger: Led
             ensure_table(settings, options.target, min(30.0, max(options.duration, 5.0)))
         nodes = NodeMap(settings, ledger)
         nodes.refresh()
-        ledger.append({"k": "run", "run": run_id, "t": round(time.time(), 6), "pid": os.getpid(),
-                       "target": _describe(settings, options.target),
-                       "read_target": _describe(settings, options.read_target) if options.reads
-                       else None,
-                       "duration": options.duration, "max_writes": options.max_writes,
-                       "rate": options.rate, "op_timeout": options.op_timeout,
-                       "nodes": dict(nodes.map), "members": [n.name for n in settings.pg_nodes]},
-                      flush=True)
+        ledger.append(
+            {
+                "k": "run",
+                "run": run_id,
+                "t": round(time.time(), 6),
+                "pid": os.getpid(),
+                "target": _describe(settings, options.target),
+                "read_target": _describe(settings, options.read_target) if options.reads else None,
+                "duration": options.duration,
+                "max_writes": options.max_writes,
+                "rate": options.rate,
+                "op_timeout": options.op_timeout,
+                "nodes": dict(nodes.map),
+                "members": [n.name for n in settings.pg_nodes],
+            },
+            flush=True,
+        )
         return nodes
     except ActivityFailed as exc:
         ledger.append({"k": "end", "t": round(time.time(), 6), "reason": f"error: {exc}"})
@@ -97,8 +113,9 @@ def _open(settings: Settings, options: WorkloadOptions, run_id: str, ledger: Led
         raise
 
 
-def _wait_for_end(options: WorkloadOptions, stop: threading.Event, writer_thread: Optional[threading.Thread],
-                  errors: List[str]) -> str:
+def _wait_for_end(
+    options: WorkloadOptions, stop: threading.Event, writer_thread: Optional[threading.Thread], errors: List[str]
+) -> str:
     """Why the run ends: ``duration``, ``count`` (the writer is done),
     ``signal`` or ``error`` (``stop`` was set)."""
     deadline = time.monotonic() + options.duration
@@ -121,12 +138,19 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
     nodes = _open(settings, options, run_id, ledger)
     watchdog = Watchdog()
     common = (settings, ledger, run_id)
-    writer = (Writer(*common, options.target, options.op_timeout, options.rate, stop, watchdog,
-                     nodes, options.max_writes) if options.writes else None)
-    reader = (Reader(*common, options.read_target, options.op_timeout, options.read_rate, stop,
-                     watchdog, nodes) if options.reads else None)
-    sampler = (Sampler(settings, ledger, stop, watchdog, options.sample_interval)
-               if options.sampler else None)
+    writer = (
+        Writer(
+            *common, options.target, options.op_timeout, options.rate, stop, watchdog, nodes, options.max_writes
+        )
+        if options.writes
+        else None
+    )
+    reader = (
+        Reader(*common, options.read_target, options.op_timeout, options.read_rate, stop, watchdog, nodes)
+        if options.reads
+        else None
+    )
+    sampler = Sampler(settings, ledger, stop, watchdog, options.sample_interval) if options.sampler else None
     errors: List[str] = []
 
     def guarded(loop: Any) -> None:
@@ -136,8 +160,11 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
             errors.append(f"{type(loop).__name__}: {error_text(exc)}")
             stop.set()
 
-    loops = [threading.Thread(target=guarded, args=(loop,), name=loop.kind, daemon=True)
-             for loop in (writer, reader) if loop is not None]
+    loops = [
+        threading.Thread(target=guarded, args=(loop,), name=loop.kind, daemon=True)
+        for loop in (writer, reader)
+        if loop is not None
+    ]
     threads = loops + (sampler.threads() if sampler else [])
     previous = _install_signals(stop)
     for thread in threads:
@@ -150,10 +177,16 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
             thread.join(options.op_timeout + 5)
         _restore_signals(previous)
     summary: Dict[str, Any] = {
-        "k": "end", "run": run_id, "ledger": str(path.resolve()), "t": round(time.time(), 6),
-        "reason": reason, "last_id": writer.last_id if writer else 0,
-        "writes": writer.counts if writer else {}, "reads": reader.counts if reader else {},
-        "samples": sampler.count if sampler else 0, "errors": errors,
+        "k": "end",
+        "run": run_id,
+        "ledger": str(path.resolve()),
+        "t": round(time.time(), 6),
+        "reason": reason,
+        "last_id": writer.last_id if writer else 0,
+        "writes": writer.counts if writer else {},
+        "reads": reader.counts if reader else {},
+        "samples": sampler.count if sampler else 0,
+        "errors": errors,
         "seconds": round(time.time() - started, 3),
     }
     ledger.append(summary)

@@ -36,8 +36,10 @@ TABLE_SQL = (
     "written_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (run, id))"
 )
 TIMELINE_SQL = "('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
-INSERT_SQL = ("INSERT INTO chaosha_ledger (run, id) VALUES (%s, %s) "
-              f"RETURNING host(inet_server_addr()), {TIMELINE_SQL}, NULLIF({MEMBER_SQL}, '')")
+INSERT_SQL = (
+    "INSERT INTO chaosha_ledger (run, id) VALUES (%s, %s) "
+    f"RETURNING host(inet_server_addr()), {TIMELINE_SQL}, NULLIF({MEMBER_SQL}, '')"
+)
 READ_SQL = IDENTITY_SQL + ", (SELECT max(id) FROM chaosha_ledger WHERE run = %s)"
 RESERVE_BLOCK = 1000
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 0.5
@@ -45,10 +47,12 @@ BACKOFF_MIN, BACKOFF_MAX = 0.05, 0.5
 
 def ensure_table(settings: Settings, target: str, timeout: float) -> None:
     """Create the ledger table if missing, retrying until ``timeout``."""
+
     def create() -> bool:
         with connect(settings, target, min(timeout, settings.timeout)) as conn:
             conn.execute(TABLE_SQL)
         return True
+
     wait_until(create, timeout, 1.0, f"creating table chaosha_ledger through {target}")
 
 
@@ -92,9 +96,18 @@ class _Loop:
 
     kind = ""
 
-    def __init__(self, settings: Settings, ledger: Ledger, run: str, target: str,
-                 op_timeout: float, rate: float, stop: threading.Event,
-                 watchdog: Watchdog, nodes: NodeMap) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        run: str,
+        target: str,
+        op_timeout: float,
+        rate: float,
+        stop: threading.Event,
+        watchdog: Watchdog,
+        nodes: NodeMap,
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.run_id = run
@@ -167,9 +180,19 @@ class Writer(_Loop):
 
     kind = "w"
 
-    def __init__(self, settings: Settings, ledger: Ledger, run: str, target: str,
-                 op_timeout: float, rate: float, stop: threading.Event,
-                 watchdog: Watchdog, nodes: NodeMap, max_writes: int) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        run: str,
+        target: str,
+        op_timeout: float,
+        rate: float,
+        stop: threading.Event,
+        watchdog: Watchdog,
+        nodes: NodeMap,
+        max_writes: int,
+    ) -> None:
         super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes)
         self.max_writes = max_writes
         self.last_id = 0
@@ -180,8 +203,7 @@ class Writer(_Loop):
         # A server-side backstop only: the client-side deadline fires first.
         # Its cancel of a COMMIT waiting for the synchronous standby returns
         # the commit with a warning (local only), recorded as "sync": false.
-        conn.execute("SELECT set_config('statement_timeout', %s, false)",
-                     [f"{int(self.op_timeout * 2000)}ms"])
+        conn.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(self.op_timeout * 2000)}ms"])
 
     def more(self) -> bool:
         return self.last_id < self.max_writes

@@ -20,8 +20,14 @@ def _check_candidate(settings: Settings, candidate: str, leader: str) -> None:
         raise ActivityFailed(f"{candidate} already leads the cluster: name another member as candidate")
 
 
-def _planned(kind: str, body: Dict[str, Any], timeout_s: float, dry_run: bool,
-             configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:
+def _planned(
+    kind: str,
+    body: Dict[str, Any],
+    timeout_s: float,
+    dry_run: bool,
+    configuration: Configuration,
+    secrets: Secrets,
+) -> Dict[str, Any]:
     settings = load(configuration, secrets)
     leader = client.leader_name(settings)
     if not leader and kind == "switchover":
@@ -35,15 +41,24 @@ def _planned(kind: str, body: Dict[str, Any], timeout_s: float, dry_run: bool,
     deadline = Deadline(parse_duration(timeout_s, "timeout_s"))
     code, text = client.post(settings, f"/{kind}", body, timeout=max(deadline.remaining(), 1))
     if code not in (200, 202):
-        raise ActivityFailed(f"Patroni refused the {kind} from {leader or 'no leader'} "
-                             f"({code}): {text}")
+        raise ActivityFailed(f"Patroni refused the {kind} from {leader or 'no leader'} ({code}): {text}")
     new, _ = client.wait_for_primary(settings, max(deadline.remaining(), 0.1), exclude=leader)
-    return {"previous_leader": leader, "leader": new, "http_code": code,
-            "message": text, "took_s": round(deadline.elapsed(), 3)}
+    return {
+        "previous_leader": leader,
+        "leader": new,
+        "http_code": code,
+        "message": text,
+        "took_s": round(deadline.elapsed(), 3),
+    }
 
 
-def switchover(candidate: str = "", timeout_s: float = 60, dry_run: bool = False,
-               configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def switchover(
+    candidate: str = "",
+    timeout_s: float = 60,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Planned switchover from the current leader to ``candidate`` (any
     healthy member when empty); waits up to ``timeout_s`` seconds until the
     new leader runs as primary.  Returns ``previous_leader``, ``leader`` and
@@ -51,8 +66,13 @@ def switchover(candidate: str = "", timeout_s: float = 60, dry_run: bool = False
     return _planned("switchover", {"candidate": candidate}, timeout_s, dry_run, configuration, secrets)
 
 
-def failover(candidate: str, timeout_s: float = 60, dry_run: bool = False,
-             configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def failover(
+    candidate: str,
+    timeout_s: float = 60,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Manual failover to ``candidate`` (works without a healthy leader);
     waits up to ``timeout_s`` seconds until the candidate runs as primary.
     Returns the same as ``switchover``."""
@@ -61,8 +81,7 @@ def failover(candidate: str, timeout_s: float = 60, dry_run: bool = False,
     return _planned("failover", {"candidate": candidate}, timeout_s, dry_run, configuration, secrets)
 
 
-def _set_pause(paused: bool, dry_run: bool, configuration: Configuration,
-               secrets: Secrets) -> Dict[str, Any]:
+def _set_pause(paused: bool, dry_run: bool, configuration: Configuration, secrets: Secrets) -> Dict[str, Any]:
     settings = load(configuration, secrets)
     if dry_run:
         return {"dry_run": True, "would": "PATCH /config", "body": {"pause": paused}}
@@ -70,14 +89,16 @@ def _set_pause(paused: bool, dry_run: bool, configuration: Configuration,
     return {"paused": paused}
 
 
-def pause_failover(dry_run: bool = False, configuration: Configuration = None,
-                   secrets: Secrets = None) -> Dict[str, Any]:
+def pause_failover(
+    dry_run: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Pause automatic failover (Patroni maintenance mode).  Undo:
     resume_failover (heal resumes it too)."""
     return _set_pause(True, dry_run, configuration, secrets)
 
 
-def resume_failover(dry_run: bool = False, configuration: Configuration = None,
-                    secrets: Secrets = None) -> Dict[str, Any]:
+def resume_failover(
+    dry_run: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Resume automatic failover."""
     return _set_pause(False, dry_run, configuration, secrets)

@@ -24,14 +24,24 @@ class NoAnswer(ActivityFailed):
     """No Patroni REST API answered (the request may or may not have landed)."""
 
 
-__all__ = ["NoAnswer", "PAUSE_FAULT", "set_failover_pause", "wait_for_primary", "api", "cluster",
-           "leader_name", "members", "post", "node_status", "status"]
+__all__ = [
+    "NoAnswer",
+    "PAUSE_FAULT",
+    "set_failover_pause",
+    "wait_for_primary",
+    "api",
+    "cluster",
+    "leader_name",
+    "members",
+    "post",
+    "node_status",
+    "status",
+]
 
 
 def api(settings: Settings) -> requests.Session:
     session = requests.Session()
-    session.auth = (settings.get("CHAOSHA_PATRONI_API_USER"),
-                    settings.get("CHAOSHA_PATRONI_API_PASSWORD"))
+    session.auth = (settings.get("CHAOSHA_PATRONI_API_USER"), settings.get("CHAOSHA_PATRONI_API_PASSWORD"))
     return session
 
 
@@ -92,8 +102,9 @@ def leader_name(settings: Settings, timeout: float = 0) -> str:
     return ""
 
 
-def post(settings: Settings, path: str, body: Dict[str, Any], timeout: float = 0,
-         method: str = "POST") -> Tuple[int, str]:
+def post(
+    settings: Settings, path: str, body: Dict[str, Any], timeout: float = 0, method: str = "POST"
+) -> Tuple[int, str]:
     """Send a write request to the first node that answers: (code, text).
 
     Raises ``ActivityFailed`` on wrong credentials or when no node answers.
@@ -103,8 +114,9 @@ def post(settings: Settings, path: str, body: Dict[str, Any], timeout: float = 0
     for node in settings.pg_nodes:
         try:
             with api(settings) as session:
-                response = session.request(method, f"{node.api_url}{path}", json=body,
-                                           timeout=(min(seconds, 3), seconds))
+                response = session.request(
+                    method, f"{node.api_url}{path}", json=body, timeout=(min(seconds, 3), seconds)
+                )
         except requests.RequestException as exc:
             errors.append(f"{node.name}: {type(exc).__name__}")
             continue
@@ -141,6 +153,7 @@ def wait_for_primary(settings: Settings, timeout: float, exclude: str = "") -> T
     """Wait until a member (other than ``exclude``) holds the leader key and
     its own REST API says it runs as primary: ``(name, seconds waited)``.
     Raises ``ActivityFailed`` at the deadline."""
+
     def check() -> str:
         name = leader_name(settings, timeout=2)
         if not name or name == exclude:

@@ -52,14 +52,27 @@ def _health(configuration: Configuration, secrets: Secrets, max_lag_bytes: int) 
     try:
         body, answered_by = client.cluster(settings)
     except ActivityFailed as exc:
-        return {"healthy": False, "reason": str(exc), "leaders": [], "streaming": [],
-                "members": 0, "expected_members": len(settings.pg_nodes), "paused": False}
+        return {
+            "healthy": False,
+            "reason": str(exc),
+            "leaders": [],
+            "streaming": [],
+            "members": 0,
+            "expected_members": len(settings.pg_nodes),
+            "paused": False,
+        }
     found = body.get("members", [])
     leaders = [m["name"] for m in found if m.get("role") == "leader" and m.get("state") == "running"]
     leader_tl = next((m.get("timeline") for m in found if m.get("role") == "leader"), None)
-    streaming = [m["name"] for m in found if m.get("role") in ("replica", "sync_standby")
-                 and m.get("state") == "streaming" and m.get("timeline") == leader_tl
-                 and isinstance(m.get("lag", 0), int) and m.get("lag", 0) <= max_lag_bytes]
+    streaming = [
+        m["name"]
+        for m in found
+        if m.get("role") in ("replica", "sync_standby")
+        and m.get("state") == "streaming"
+        and m.get("timeline") == leader_tl
+        and isinstance(m.get("lag", 0), int)
+        and m.get("lag", 0) <= max_lag_bytes
+    ]
     expected = len(settings.pg_nodes)
     reasons = []
     if len(leaders) != 1:
@@ -83,8 +96,9 @@ def _health(configuration: Configuration, secrets: Secrets, max_lag_bytes: int) 
     }
 
 
-def cluster_health(max_lag_bytes: int = 1048576, configuration: Configuration = None,
-                   secrets: Secrets = None) -> Dict[str, Any]:
+def cluster_health(
+    max_lag_bytes: int = 1048576, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Health summary: exactly one running leader, every other configured
     member streaming on the leader's timeline with lag under
     ``max_lag_bytes``, failover not paused.  Key ``healthy`` is the verdict,
@@ -101,22 +115,37 @@ def history(configuration: Configuration = None, secrets: Secrets = None) -> Lis
     with client.api(settings) as session:
         response = session.get(f"{node.api_url}/history", timeout=(3, settings.timeout))
     rows = response.json() if response.ok else []
-    return [{"timeline": r[0], "lsn": r[1], "reason": r[2], "at": r[3] if len(r) > 3 else None,
-             "new_leader": r[4] if len(r) > 4 else None} for r in rows]
+    return [
+        {
+            "timeline": r[0],
+            "lsn": r[1],
+            "reason": r[2],
+            "at": r[3] if len(r) > 3 else None,
+            "new_leader": r[4] if len(r) > 4 else None,
+        }
+        for r in rows
+    ]
 
 
-def wait_for_leader(timeout_s: float = 60, exclude: str = "", configuration: Configuration = None,
-                    secrets: Secrets = None) -> Dict[str, Any]:
+def wait_for_leader(
+    timeout_s: float = 60, exclude: str = "", configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Wait up to ``timeout_s`` seconds until a member (other than
     ``exclude``, if given) holds the leader key and runs as primary.
     Returns ``leader`` and ``took_s``; raises ActivityFailed at the deadline."""
-    name, waited = client.wait_for_primary(load(configuration, secrets),
-                                           parse_duration(timeout_s, "timeout_s"), exclude)
+    name, waited = client.wait_for_primary(
+        load(configuration, secrets), parse_duration(timeout_s, "timeout_s"), exclude
+    )
     return {"leader": name, "took_s": round(waited, 3)}
 
 
-def wait_for_healthy(timeout_s: float = 120, max_lag_bytes: int = 1048576, settle_s: float = 3,
-                     configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def wait_for_healthy(
+    timeout_s: float = 120,
+    max_lag_bytes: int = 1048576,
+    settle_s: float = 3,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Wait up to ``timeout_s`` seconds until :func:`cluster_health` has
     said healthy for ``settle_s`` seconds without a break (a rejoining node
     can stream for a moment, then restart for pg_rewind).  Returns the

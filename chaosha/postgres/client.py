@@ -17,8 +17,20 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import PgNode, Settings
 
-__all__ = ["connect", "endpoint", "query", "server_identity", "node_addresses", "identities",
-           "each_node", "Watchdog", "GuardedConnection", "unsynced", "IDENTITY_SQL", "MEMBER_SQL"]
+__all__ = [
+    "connect",
+    "endpoint",
+    "query",
+    "server_identity",
+    "node_addresses",
+    "identities",
+    "each_node",
+    "Watchdog",
+    "GuardedConnection",
+    "unsynced",
+    "IDENTITY_SQL",
+    "MEMBER_SQL",
+]
 
 T = TypeVar("T")
 CANCEL_GRACE = 0.5
@@ -67,8 +79,9 @@ class Watchdog:
                         _shutdown(fd)
                     else:
                         self._armed[token] = (now + self._grace, conn, fd, True)
-                        threading.Thread(target=_cancel, args=(conn, self._grace),
-                                         name="pg-cancel", daemon=True).start()
+                        threading.Thread(
+                            target=_cancel, args=(conn, self._grace), name="pg-cancel", daemon=True
+                        ).start()
 
 
 def _cancel(conn: Any, timeout: float) -> None:
@@ -131,8 +144,9 @@ class GuardedConnection(psycopg.Connection[Tuple[Any, ...]]):
             if dog.disarm(token):
                 self.deadline_hit = True
 
-    def execute(self, query: Any, params: Any = None, *, prepare: Optional[bool] = None,
-                binary: bool = False) -> "psycopg.Cursor[Tuple[Any, ...]]":
+    def execute(
+        self, query: Any, params: Any = None, *, prepare: Optional[bool] = None, binary: bool = False
+    ) -> "psycopg.Cursor[Tuple[Any, ...]]":
         with self.deadline(self.deadline_s):
             return super().execute(query, params, prepare=prepare, binary=binary)
 
@@ -172,9 +186,14 @@ def _open(seconds: float, watchdog: Optional[Watchdog], **params: Any) -> Guarde
     return conn
 
 
-def connect(settings: Settings, target: str = "rw", timeout: float = 0,
-            autocommit: bool = True, database: str = "",
-            watchdog: Optional[Watchdog] = None) -> GuardedConnection:
+def connect(
+    settings: Settings,
+    target: str = "rw",
+    timeout: float = 0,
+    autocommit: bool = True,
+    database: str = "",
+    watchdog: Optional[Watchdog] = None,
+) -> GuardedConnection:
     """Open a connection to ``target`` (see :func:`endpoint`).
 
     ``timeout`` (default ``CHAOSHA_TIMEOUT``) bounds the connect (libpq's
@@ -184,15 +203,23 @@ def connect(settings: Settings, target: str = "rw", timeout: float = 0,
     """
     host, port = endpoint(settings, target)
     seconds = timeout or settings.timeout
-    return _open(seconds, watchdog, host=host, port=port, user=settings.get("CHAOSHA_PG_USER"),
-                 password=settings.get("CHAOSHA_PG_PASSWORD"),
-                 dbname=database or settings.get("CHAOSHA_PG_DATABASE"), autocommit=autocommit,
-                 options=f"-c statement_timeout={int(seconds * 1000)}",
-                 application_name="chaosha")
+    return _open(
+        seconds,
+        watchdog,
+        host=host,
+        port=port,
+        user=settings.get("CHAOSHA_PG_USER"),
+        password=settings.get("CHAOSHA_PG_PASSWORD"),
+        dbname=database or settings.get("CHAOSHA_PG_DATABASE"),
+        autocommit=autocommit,
+        options=f"-c statement_timeout={int(seconds * 1000)}",
+        application_name="chaosha",
+    )
 
 
-def query(settings: Settings, target: str, sql: str, params: Optional[Any] = None,
-          timeout: float = 0) -> List[Tuple[Any, ...]]:
+def query(
+    settings: Settings, target: str, sql: str, params: Optional[Any] = None, timeout: float = 0
+) -> List[Tuple[Any, ...]]:
     """Run one statement on ``target`` and return its rows.
 
     Raises ``ActivityFailed`` naming the target when it cannot be reached
@@ -205,8 +232,11 @@ def query(settings: Settings, target: str, sql: str, params: Optional[Any] = Non
             cur = conn.execute(sql, params)
             return cur.fetchall() if cur.description else []
     except psycopg.Error as exc:
-        late = (f"no answer within {timeout or settings.timeout:g}s; "
-                if conn is not None and conn.deadline_hit else "")
+        late = (
+            f"no answer within {timeout or settings.timeout:g}s; "
+            if conn is not None and conn.deadline_hit
+            else ""
+        )
         raise ActivityFailed(
             f"PostgreSQL {target} ({host}:{port}) failed: {late}{str(exc).strip()}; "
             "check the node is up (chaosha stack status) and CHAOSHA_PG_PASSWORD"
@@ -232,10 +262,18 @@ def replica_timeline(conn: psycopg.Connection) -> Optional[int]:
     info = conn.info
     seconds = getattr(conn, "deadline_s", 0.0) or 3.0
     try:
-        with _open(seconds, getattr(conn, "watchdog", None), host=info.host, port=info.port,
-                   user=info.user, password=info.password, dbname=info.dbname,
-                   replication="database", autocommit=True,
-                   application_name="chaosha") as repl:
+        with _open(
+            seconds,
+            getattr(conn, "watchdog", None),
+            host=info.host,
+            port=info.port,
+            user=info.user,
+            password=info.password,
+            dbname=info.dbname,
+            replication="database",
+            autocommit=True,
+            application_name="chaosha",
+        ) as repl:
             row = repl.execute("IDENTIFY_SYSTEM").fetchone()
         return int(row[1]) if row else None
     except (psycopg.Error, ValueError, TypeError):
@@ -250,8 +288,7 @@ def server_identity(conn: psycopg.Connection) -> Dict[str, Any]:
     timeline = row[2]
     if row[1]:
         timeline = replica_timeline(conn) or timeline
-    return {"address": row[0], "in_recovery": bool(row[1]), "timeline": timeline,
-            "member": row[3]}
+    return {"address": row[0], "in_recovery": bool(row[1]), "timeline": timeline, "member": row[3]}
 
 
 def each_node(settings: Settings, task: Callable[[PgNode], T]) -> Dict[str, T]:
@@ -284,5 +321,6 @@ def node_addresses(settings: Settings, timeout: float = 0) -> Dict[str, str]:
     """Map each reachable node's server address (``inet_server_addr()``) to
     its name, by asking every node on its own published port (in
     parallel).  Unreachable nodes are left out."""
-    return {ident["address"]: name for name, ident in identities(settings, timeout).items()
-            if "error" not in ident}
+    return {
+        ident["address"]: name for name, ident in identities(settings, timeout).items() if "error" not in ident
+    }

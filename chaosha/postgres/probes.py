@@ -20,8 +20,15 @@ from chaosha.postgres.client import (
     unsynced,
 )
 
-__all__ = ["is_primary", "node_roles", "replication_status", "timeline", "row_count",
-           "write_succeeds", "write_check"]
+__all__ = [
+    "is_primary",
+    "node_roles",
+    "replication_status",
+    "timeline",
+    "row_count",
+    "write_succeeds",
+    "write_check",
+]
 
 
 def is_primary(target: str, configuration: Configuration = None, secrets: Secrets = None) -> bool:
@@ -40,8 +47,11 @@ def node_roles(configuration: Configuration = None, secrets: Secrets = None) -> 
         if "error" in ident:
             roles[name] = {"role": "unreachable", "error": ident["error"]}
         else:
-            roles[name] = {"role": "replica" if ident["in_recovery"] else "primary",
-                           "timeline": ident["timeline"], "member": ident["member"]}
+            roles[name] = {
+                "role": "replica" if ident["in_recovery"] else "primary",
+                "timeline": ident["timeline"],
+                "member": ident["member"],
+            }
     primaries = sorted(n for n, r in roles.items() if r["role"] == "primary")
     return {"nodes": roles, "primaries": primaries, "primary_count": len(primaries)}
 
@@ -54,19 +64,24 @@ FROM pg_stat_replication ORDER BY application_name
 """
 
 
-def replication_status(target: str = "rw", configuration: Configuration = None,
-                       secrets: Secrets = None) -> Dict[str, Any]:
+def replication_status(
+    target: str = "rw", configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Replication as the primary sees it (``pg_stat_replication``), asked
     through ``target`` (default: HAProxy's read-write port): one entry per
     standby with state, sync state and lag in bytes; ``streaming`` counts
     standbys in state streaming; ``max_lag_bytes`` is the worst replay lag."""
     rows = query(load(configuration, secrets), target, REPLICATION_SQL)
-    standbys = [{"name": r[0], "state": r[1], "sync_state": r[2],
-                 "replay_lag_bytes": r[3], "flush_lag_bytes": r[4]} for r in rows]
+    standbys = [
+        {"name": r[0], "state": r[1], "sync_state": r[2], "replay_lag_bytes": r[3], "flush_lag_bytes": r[4]}
+        for r in rows
+    ]
     lags = [s["replay_lag_bytes"] for s in standbys if s["replay_lag_bytes"] is not None]
-    return {"standbys": standbys,
-            "streaming": sum(1 for s in standbys if s["state"] == "streaming"),
-            "max_lag_bytes": max(lags) if lags else 0}
+    return {
+        "standbys": standbys,
+        "streaming": sum(1 for s in standbys if s["state"] == "streaming"),
+        "max_lag_bytes": max(lags) if lags else 0,
+    }
 
 
 def timeline(target: str = "rw", configuration: Configuration = None, secrets: Secrets = None) -> int:
@@ -80,8 +95,7 @@ def timeline(target: str = "rw", configuration: Configuration = None, secrets: S
         raise ActivityFailed(f"PostgreSQL {target} ({host}:{port}): {str(exc).strip()}") from None
 
 
-def row_count(table: str, target: str = "rw", configuration: Configuration = None,
-              secrets: Secrets = None) -> int:
+def row_count(table: str, target: str = "rw", configuration: Configuration = None, secrets: Secrets = None) -> int:
     """``count(*)`` of ``table`` (``schema.table`` allowed) on ``target``."""
     parts = table.split(".")
     if not table or len(parts) > 2 or not all(p.replace("_", "").isalnum() for p in parts):
@@ -91,14 +105,14 @@ def row_count(table: str, target: str = "rw", configuration: Configuration = Non
     return int(query(load(configuration, secrets), target, sql.as_string(None))[0][0])
 
 
-PROBE_TABLE_SQL = ("CREATE TABLE IF NOT EXISTS chaosha_probe "
-                   "(token text PRIMARY KEY, at timestamptz DEFAULT now())")
+PROBE_TABLE_SQL = "CREATE TABLE IF NOT EXISTS chaosha_probe (token text PRIMARY KEY, at timestamptz DEFAULT now())"
 PROBE_INSERT_SQL = "INSERT INTO chaosha_probe (token) VALUES (%s)"
 PROBE_CLEAN_SQL = "DELETE FROM chaosha_probe WHERE at < now() - interval '1 hour'"
 
 
-def write_check(target: str = "rw", timeout_s: float = 0, configuration: Configuration = None,
-                secrets: Secrets = None) -> Dict[str, Any]:
+def write_check(
+    target: str = "rw", timeout_s: float = 0, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Write and commit one row through ``target`` (default: HAProxy's
     read-write port) within ``timeout_s`` seconds in all (default
     ``CHAOSHA_TIMEOUT``), connect and a COMMIT's wait for the synchronous
@@ -112,8 +126,14 @@ def write_check(target: str = "rw", timeout_s: float = 0, configuration: Configu
 
 def _write_check(settings: Settings, target: str, seconds: float) -> Dict[str, Any]:
     started = time.monotonic()
-    result: Dict[str, Any] = {"ok": False, "took_s": None, "waited_past_deadline": False,
-                              "synchronous": None, "warning": None, "error": None}
+    result: Dict[str, Any] = {
+        "ok": False,
+        "took_s": None,
+        "waited_past_deadline": False,
+        "synchronous": None,
+        "warning": None,
+        "error": None,
+    }
     conn: Optional[GuardedConnection] = None
     try:
         with connect(settings, target, seconds) as conn:
@@ -133,8 +153,7 @@ def _write_check(settings: Settings, target: str, seconds: float) -> Dict[str, A
     return result
 
 
-def write_succeeds(target: str = "rw", configuration: Configuration = None,
-                   secrets: Secrets = None) -> bool:
+def write_succeeds(target: str = "rw", configuration: Configuration = None, secrets: Secrets = None) -> bool:
     """True when a row can be written, committed and synchronously
     replicated through ``target`` (default: HAProxy's read-write port) within
     ``CHAOSHA_TIMEOUT`` (see ``write_check``).  Never raises: an

@@ -38,15 +38,19 @@ def find_ledger(view: JournalView, explicit: Optional[Union[str, Path]] = None) 
     return path if path.is_file() or not beside.is_file() else beside
 
 
-def build_report(journal: Union[str, Path], html: Optional[Union[str, Path]] = None,
-                 ledger: Optional[Union[str, Path]] = None) -> Report:
+def build_report(
+    journal: Union[str, Path], html: Optional[Union[str, Path]] = None, ledger: Optional[Union[str, Path]] = None
+) -> Report:
     """Write the report of ``journal`` to ``html`` (default: the journal's
     name with ``.html``) and the timeline to the same name with ``.png``."""
     view = load_journal(journal)
     out = Path(html) if html else view.path.with_suffix(".html")
     ledger_path = find_ledger(view, ledger)
-    series = load_series(ledger_path) if (ledger_path or view.verdict) else Series(
-        error="no integrity verdict names a ledger")
+    series = (
+        load_series(ledger_path)
+        if (ledger_path or view.verdict)
+        else Series(error="no integrity verdict names a ledger")
+    )
     png_path: Optional[Path] = out.with_suffix(".png")
     note = ""
     png: Optional[bytes] = None
@@ -61,7 +65,6 @@ def build_report(journal: Union[str, Path], html: Optional[Union[str, Path]] = N
         png_path.write_bytes(png)
     else:
         png_path = None
-    page = render_html(view, series, png, note, origin_note(view, series),
-                       png_path.name if png_path else "")
+    page = render_html(view, series, png, note, origin_note(view, series), png_path.name if png_path else "")
     out.write_text(page, encoding="utf-8")
     return Report(html=out, png=png_path, view=view, series=series, note=note)

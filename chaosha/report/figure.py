@@ -16,8 +16,9 @@ def pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise TimelineUnavailable("matplotlib is not installed (pip install matplotlib), "
-                                  "so the timeline picture was not drawn") from None
+        raise TimelineUnavailable(
+            "matplotlib is not installed (pip install matplotlib), so the timeline picture was not drawn"
+        ) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -78,18 +78,24 @@ def _cell(index: int, cell: str, numeric: Sequence[int], wide: Sequence[int]) ->
     return f"<td class='{css}'>{cell}</td>" if css else f"<td>{cell}</td>"
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], numeric: Sequence[int] = (),
-           css: str = "", wide: Sequence[int] = (), widths: Sequence[int] = ()) -> str:
+def _table(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    numeric: Sequence[int] = (),
+    css: str = "",
+    wide: Sequence[int] = (),
+    widths: Sequence[int] = (),
+) -> str:
     """A table; cells are already escaped HTML (``wide``: output columns;
     ``widths``: fixed column widths in percent, whatever the content)."""
     head = "".join(f"<th scope='col'>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(_cell(i, c, numeric, wide) for i, c in enumerate(row)) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(_cell(i, c, numeric, wide) for i, c in enumerate(row)) + "</tr>" for row in rows
+    )
     cols = "<colgroup>" + "".join(f"<col style='width:{w}%'>" for w in widths) + "</colgroup>"
     css = f"{css} fixed".strip() if widths else css
     cls = f" class='{css}'" if css else ""
-    return (f"<table{cls}>{cols if widths else ''}<thead><tr>{head}</tr></thead>"
-            f"<tbody>{body}</tbody></table>")
+    return f"<table{cls}>{cols if widths else ''}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _breakable(text: str) -> str:
@@ -137,8 +143,10 @@ def _records(records: List[Dict[str, Any]], depth: int) -> str:
     columns: List[str] = []
     for record in records:
         columns += [str(k) for k in record if str(k) not in columns]
-    rows = [[value_html(r[c], depth + 1) if c in r else "" for c in columns]
-            for r in ({str(k): v for k, v in rec.items()} for rec in records)]
+    rows = [
+        [value_html(r[c], depth + 1) if c in r else "" for c in columns]
+        for r in ({str(k): v for k, v in rec.items()} for rec in records)
+    ]
     return _table(columns, rows, css="rec")
 
 
@@ -160,8 +168,10 @@ def value_html(value: Any, depth: int = 0) -> str:
         return "<ol>" + "".join(f"<li>{value_html(v, depth + 1)}</li>" for v in value) + "</ol>"
     if _keyed(value):
         return _records([{"": k, **v} for k, v in value.items()], depth)
-    rows = "".join(f"<tr><th scope='row'>{_breakable(k)}</th><td>{value_html(v, depth + 1)}</td></tr>"
-                   for k, v in _flatten(value))
+    rows = "".join(
+        f"<tr><th scope='row'>{_breakable(k)}</th><td>{value_html(v, depth + 1)}</td></tr>"
+        for k, v in _flatten(value)
+    )
     return f"<table class='kv'><tbody>{rows}</tbody></table>"
 
 
@@ -189,23 +199,34 @@ def _figures(verdict: Optional[Dict[str, Any]], series: Series) -> str:
         ("Acknowledged writes lost", count("lost")),
         ("Unexpected rows (never attempted)", count("unexpected")),
         ("Writes reported failed yet committed", count("failed_committed")),
-        ("In-doubt writes (committed afterwards)",
-         f"{escape(str(v.get('in_doubt')))} ({escape(str(v.get('recovered')))})"),
-        ("Acknowledged / attempted writes",
-         f"{escape(str(v.get('acknowledged')))} / {escape(str(v.get('attempted')))}"),
-        ("Two primaries acknowledging writes at once",
-         _flag(not v.get("two_primaries"), _incident_words(v, "two_primary_incidents"))),
-        ("Two nodes writable at once (not acknowledging)",
-         escape(_incident_words(v, "two_writable_incidents"))),
+        (
+            "In-doubt writes (committed afterwards)",
+            f"{escape(str(v.get('in_doubt')))} ({escape(str(v.get('recovered')))})",
+        ),
+        (
+            "Acknowledged / attempted writes",
+            f"{escape(str(v.get('acknowledged')))} / {escape(str(v.get('attempted')))}",
+        ),
+        (
+            "Two primaries acknowledging writes at once",
+            _flag(not v.get("two_primaries"), _incident_words(v, "two_primary_incidents")),
+        ),
+        ("Two nodes writable at once (not acknowledging)", escape(_incident_words(v, "two_writable_incidents"))),
         (f"Write RTO, read-write port {series.target}".strip(), secs("rto_s")),
         (f"Read RTO, read-only port {series.read_target}".strip(), secs("read_rto_s")),
         ("Reroute to the new primary", secs("reroute_s")),
         ("Replicas streaming again", secs("streaming_s")),
-        ("Primary before → after",
-         escape(f"{v.get('primary_before') or '?'} → {v.get('primary_after') or '(unchanged)'}")),
-        ("Nodes consistent", _flag(bool(v.get("nodes_consistent")),
-                                   "yes" if v.get("nodes_consistent") else
-                                   f"no: {v.get('audit_error') or 'not audited'}")),
+        (
+            "Primary before → after",
+            escape(f"{v.get('primary_before') or '?'} → {v.get('primary_after') or '(unchanged)'}"),
+        ),
+        (
+            "Nodes consistent",
+            _flag(
+                bool(v.get("nodes_consistent")),
+                "yes" if v.get("nodes_consistent") else f"no: {v.get('audit_error') or 'not audited'}",
+            ),
+        ),
         ("Timelines", value_html(v.get("timelines"))),
         ("Verdict", _flag(bool(v.get("passed")), "passed" if v.get("passed") else "failed")),
     ]
@@ -227,20 +248,27 @@ def _activity_row(a: Activity, zero: Optional[float], verdict: Optional[Dict[str
     start = f"{a.start - zero:.1f}" if a.start is not None and zero is not None else "?"
     took = f"{a.duration:.2f}" if a.duration is not None else "?"
     tags = (" (fault)" if a.is_fault else " (heal)" if a.is_heal else "") + (
-        " (background)" if a.background else "")
+        " (background)" if a.background else ""
+    )
     provider = f"{a.module}.{a.func}" if a.module else a.func
-    what = (f"<strong>{escape(a.name)}</strong><br><span class='meta'>{escape(a.kind + tags)}<br>"
-            f"<code>{_breakable(provider)}</code></span>")
-    return [start, took, escape(a.phase), what, _flag(a.status == "succeeded", a.status),
-            _output(a, verdict)]
+    what = (
+        f"<strong>{escape(a.name)}</strong><br><span class='meta'>{escape(a.kind + tags)}<br>"
+        f"<code>{_breakable(provider)}</code></span>"
+    )
+    return [start, took, escape(a.phase), what, _flag(a.status == "succeeded", a.status), _output(a, verdict)]
 
 
 def _activities(view: JournalView, zero: Optional[float]) -> str:
     if not view.activities:
         return "<p>No activity ran.</p>"
     rows = [_activity_row(a, zero, view.verdict) for a in view.activities]
-    return _table(["Start (s)", "Took (s)", "Phase", "Activity", "Status", "Output or error"],
-                  rows, numeric=[0, 1], wide=[5], widths=[6, 6, 8, 25, 9, 46])
+    return _table(
+        ["Start (s)", "Took (s)", "Phase", "Activity", "Status", "Output or error"],
+        rows,
+        numeric=[0, 1],
+        wide=[5],
+        widths=[6, 6, 8, 25, 9, 46],
+    )
 
 
 def _hypothesis(view: JournalView) -> str:
@@ -248,17 +276,24 @@ def _hypothesis(view: JournalView) -> str:
     for phase in ("before", "during", "after"):
         for a in view.phase(phase):
             met = a.tolerance_met
-            rows.append([escape(phase), escape(a.name), _flag(a.status == "succeeded", a.status),
-                         _flag(met, "yes" if met else ("no" if met is False else "?")),
-                         _output(a, view.verdict)])
-    summary = ", ".join(f"{p}: {'met' if m else 'NOT met' if m is False else 'not checked'}"
-                        for p, m in view.steady.items())
+            rows.append(
+                [
+                    escape(phase),
+                    escape(a.name),
+                    _flag(a.status == "succeeded", a.status),
+                    _flag(met, "yes" if met else ("no" if met is False else "?")),
+                    _output(a, view.verdict),
+                ]
+            )
+    summary = ", ".join(
+        f"{p}: {'met' if m else 'NOT met' if m is False else 'not checked'}" for p, m in view.steady.items()
+    )
     title = escape(view.hypothesis_title or "(no steady-state hypothesis)")
     if not rows:
         return f"<p>{title}. No probe of the hypothesis ran.</p>"
-    return (f"<p><strong>{title}</strong> — {escape(summary)}.</p>"
-            + _table(["When", "Probe", "Status", "Tolerance met", "Output"], rows, wide=[4],
-                     widths=[8, 24, 9, 9, 50]))
+    return f"<p><strong>{title}</strong> — {escape(summary)}.</p>" + _table(
+        ["When", "Probe", "Status", "Tolerance met", "Output"], rows, wide=[4], widths=[8, 24, 9, 9, 50]
+    )
 
 
 def _leaders(view: JournalView, series: Series, zero: Optional[float]) -> str:
@@ -266,8 +301,10 @@ def _leaders(view: JournalView, series: Series, zero: Optional[float]) -> str:
     if not changes:
         detail = f" ({escape(series.error)})" if series.error else ""
         return f"<p>No leader change was observed{detail}.</p>"
-    rows = [[f"{when - zero:.1f}" if when is not None and zero is not None else "?",
-             escape(old), escape(new)] for when, old, new in changes]
+    rows = [
+        [f"{when - zero:.1f}" if when is not None and zero is not None else "?", escape(old), escape(new)]
+        for when, old, new in changes
+    ]
     return _table(["At (s)", "From", "To"], rows, numeric=[0])
 
 
@@ -278,28 +315,35 @@ def _safeguard_moment(view: JournalView) -> List[Moment]:
     if view.safeguard_at is None:
         return []
     record = view.safeguard_record
-    detail = (f"healed: {json.dumps(record.get('heal'), default=str)}" if record
-              else "at the run's end (the journal holds no record of what it healed)")
+    detail = (
+        f"healed: {json.dumps(record.get('heal'), default=str)}"
+        if record
+        else "at the run's end (the journal holds no record of what it healed)"
+    )
     return [(view.safeguard_at, None, "safeguard heal after the run", detail)]
 
 
 def moments(view: JournalView, series: Series) -> List[Moment]:
     """``(at, until or None, what, detail)`` of every mark of the picture,
     in time order (epoch seconds)."""
-    found: List[Moment] = [(f.start, None, moment_word(f), f.name) for f in view.faults
-                           if f.start is not None]
-    found += [(h.healed_at, None, moment_word(h), h.name) for h in view.heals
-              if h.healed_at is not None]
+    found: List[Moment] = [(f.start, None, moment_word(f), f.name) for f in view.faults if f.start is not None]
+    found += [(h.healed_at, None, moment_word(h), h.name) for h in view.heals if h.healed_at is not None]
     found += _safeguard_moment(view)
-    found += [(when, None, "leader change", f"{old} → {new}")
-              for when, old, new in leader_changes(series, view.verdict) if when is not None]
+    found += [
+        (when, None, "leader change", f"{old} → {new}")
+        for when, old, new in leader_changes(series, view.verdict)
+        if when is not None
+    ]
     verdict = view.verdict or {}
     gap_from = epoch(verdict.get("rto_from"))
     if gap_from is not None:
-        found.append((gap_from, epoch(verdict.get("rto_to")), "longest write gap",
-                      seconds(verdict.get("rto_s") or 0)))
-    found += [(i.start, i.end, i.kind, f"{' and '.join(i.servers) or '?'} for {seconds(i.seconds)}")
-              for i in incidents(view.verdict)]
+        found.append(
+            (gap_from, epoch(verdict.get("rto_to")), "longest write gap", seconds(verdict.get("rto_s") or 0))
+        )
+    found += [
+        (i.start, i.end, i.kind, f"{' and '.join(i.servers) or '?'} for {seconds(i.seconds)}")
+        for i in incidents(view.verdict)
+    ]
     return sorted(found, key=lambda m: m[0])
 
 
@@ -307,31 +351,45 @@ def _moments_table(view: JournalView, series: Series, zero: Optional[float]) -> 
     marks = moments(view, series)
     if not marks or zero is None:
         return ""
-    rows = [[f"{at - zero:.1f}", f"{until - zero:.1f}" if until is not None else "",
-             escape(what), escape(detail)] for at, until, what, detail in marks]
-    return ("<h3>Marked moments</h3>"
-            + _table(["At (s)", "Until (s)", "What", "Detail"], rows, numeric=[0, 1]))
+    rows = [
+        [f"{at - zero:.1f}", f"{until - zero:.1f}" if until is not None else "", escape(what), escape(detail)]
+        for at, until, what, detail in marks
+    ]
+    return "<h3>Marked moments</h3>" + _table(["At (s)", "Until (s)", "What", "Detail"], rows, numeric=[0, 1])
 
 
 def _banner(view: JournalView, series: Series) -> str:
     words = verdict_sentences(view.verdict, series) if not view.error else []
     reasons = reason_sentences(view.verdict) if not view.error else []
-    why = ("<p>Why the integrity verdict did not pass:</p><ul>"
-           + "".join(f"<li>{escape(r)}</li>" for r in reasons) + "</ul>") if reasons else ""
-    return (f"<section class='banner {banner_state(view)}' role='status' aria-label='verdict'>"
-            f"<p class='head'>{escape(headline(view))}</p>{why}"
-            + "".join(f"<p>{escape(s)}</p>" for s in words) + "</section>")
+    why = (
+        (
+            "<p>Why the integrity verdict did not pass:</p><ul>"
+            + "".join(f"<li>{escape(r)}</li>" for r in reasons)
+            + "</ul>"
+        )
+        if reasons
+        else ""
+    )
+    return (
+        f"<section class='banner {banner_state(view)}' role='status' aria-label='verdict'>"
+        f"<p class='head'>{escape(headline(view))}</p>{why}"
+        + "".join(f"<p>{escape(s)}</p>" for s in words)
+        + "</section>"
+    )
 
 
-def _picture(view: JournalView, series: Series, png: Optional[bytes], png_note: str,
-             zero: Optional[float], png_name: str) -> str:
+def _picture(
+    view: JournalView, series: Series, png: Optional[bytes], png_note: str, zero: Optional[float], png_name: str
+) -> str:
     if png:
         data = base64.b64encode(png).decode("ascii")
         saved = f" Also saved as {escape(png_name)}." if png_name else ""
-        picture = (f"<figure><img src='data:image/png;base64,{data}' alt='Timeline of the "
-                   f"experiment: activities, the fault and the heals, writes and errors per second, "
-                   f"leader changes and incidents'><figcaption>Time zero is {escape(_when(zero))}."
-                   f"{saved}</figcaption></figure>")
+        picture = (
+            f"<figure><img src='data:image/png;base64,{data}' alt='Timeline of the "
+            f"experiment: activities, the fault and the heals, writes and errors per second, "
+            f"leader changes and incidents'><figcaption>Time zero is {escape(_when(zero))}."
+            f"{saved}</figcaption></figure>"
+        )
     else:
         picture = f"<p class='note'>No timeline picture: {escape(png_note)}.</p>"
     if series.error and view.verdict is not None:
@@ -341,40 +399,61 @@ def _picture(view: JournalView, series: Series, png: Optional[bytes], png_note: 
 
 def _facts(view: JournalView) -> str:
     duration = f"{view.end - view.start:.1f} s" if view.start and view.end else "unknown"
-    return _table(["Fact", "Value"], [
-        ("Status", escape(view.status or "none")),
-        ("Deviated", _flag(not view.deviated, "yes" if view.deviated else "no")),
-        ("Started", escape(_when(view.start))), ("Ended", escape(_when(view.end))),
-        ("Duration", escape(duration)), ("Ran on", escape(view.node or "?")),
-        ("chaostoolkit-lib", escape(view.chaoslib_version or "?")),
-        ("Journal", f"<code>{escape(str(view.path))}</code>")])
+    return _table(
+        ["Fact", "Value"],
+        [
+            ("Status", escape(view.status or "none")),
+            ("Deviated", _flag(not view.deviated, "yes" if view.deviated else "no")),
+            ("Started", escape(_when(view.start))),
+            ("Ended", escape(_when(view.end))),
+            ("Duration", escape(duration)),
+            ("Ran on", escape(view.node or "?")),
+            ("chaostoolkit-lib", escape(view.chaoslib_version or "?")),
+            ("Journal", f"<code>{escape(str(view.path))}</code>"),
+        ],
+    )
 
 
 def _verdict_in_full(verdict: Optional[Dict[str, Any]]) -> str:
     if verdict is None:
         return ""
-    return (f"<details><summary>Every field of the verdict</summary>{value_html(verdict)}</details>"
-            f"<details><summary>Verdict as JSON</summary><pre>"
-            f"{escape(json.dumps(verdict, indent=2, default=str))}</pre></details>")
+    return (
+        f"<details><summary>Every field of the verdict</summary>{value_html(verdict)}</details>"
+        f"<details><summary>Verdict as JSON</summary><pre>"
+        f"{escape(json.dumps(verdict, indent=2, default=str))}</pre></details>"
+    )
 
 
-def render_html(view: JournalView, series: Series, png: Optional[bytes], png_note: str,
-                zero: Optional[float], png_name: str = "") -> str:
+def render_html(
+    view: JournalView,
+    series: Series,
+    png: Optional[bytes],
+    png_note: str,
+    zero: Optional[float],
+    png_name: str = "",
+) -> str:
     """The whole page.  ``png`` is the timeline (None: ``png_note`` says why)."""
     title = escape(view.title or view.path.name)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width,initial-scale=1'>",
         f"<title>{title} — chaosha report</title><style>{CSS}</style></head><body><main>",
-        f"<h1>{title}</h1><p class='sub'>{escape(view.description)}</p>", _banner(view, series),
-        "<h2>Timeline</h2>", _picture(view, series, png, png_note, zero, png_name),
-        "<h2 id='verdict'>Integrity verdict</h2>", _figures(view.verdict, series),
+        f"<h1>{title}</h1><p class='sub'>{escape(view.description)}</p>",
+        _banner(view, series),
+        "<h2>Timeline</h2>",
+        _picture(view, series, png, png_note, zero, png_name),
+        "<h2 id='verdict'>Integrity verdict</h2>",
+        _figures(view.verdict, series),
         _verdict_in_full(view.verdict),
-        "<h2>The run</h2>", "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in run_sentences(view))
-        + "</ul>", _facts(view),
-        "<h2>Steady-state hypothesis</h2>", _hypothesis(view),
-        "<h2>Leader changes</h2>", _leaders(view, series, zero),
-        "<h2>Activities</h2>", _activities(view, zero),
+        "<h2>The run</h2>",
+        "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in run_sentences(view)) + "</ul>",
+        _facts(view),
+        "<h2>Steady-state hypothesis</h2>",
+        _hypothesis(view),
+        "<h2>Leader changes</h2>",
+        _leaders(view, series, zero),
+        "<h2>Activities</h2>",
+        _activities(view, zero),
         f"<footer>Generated by chaosha on {escape(_when(datetime.now(UTC).timestamp()))}.</footer>",
         "</main></body></html>",
     ]

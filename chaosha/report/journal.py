@@ -10,17 +10,45 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 from chaosha.timing import epoch
 
-__all__ = ["Activity", "JournalView", "load_journal", "FAULT_FUNCS", "REPAIR_FUNCS",
-           "SAFEGUARD_MODULE", "verdict_reasons"]
+__all__ = [
+    "Activity",
+    "JournalView",
+    "load_journal",
+    "FAULT_FUNCS",
+    "REPAIR_FUNCS",
+    "SAFEGUARD_MODULE",
+    "verdict_reasons",
+]
 
 #: chaosha actions that inject a fault and those that undo one.
-FAULT_FUNCS = frozenset({
-    "kill_container", "stop_container", "restart_container", "pause_container",
-    "partition_container", "disconnect_network", "add_latency", "switchover", "failover",
-    "stop_node", "kill_node", "expire_session"})
-REPAIR_FUNCS = frozenset({
-    "start_container", "unpause_container", "heal_partition", "reconnect_network",
-    "remove_latency", "heal", "resume_failover", "start_node"})
+FAULT_FUNCS = frozenset(
+    {
+        "kill_container",
+        "stop_container",
+        "restart_container",
+        "pause_container",
+        "partition_container",
+        "disconnect_network",
+        "add_latency",
+        "switchover",
+        "failover",
+        "stop_node",
+        "kill_node",
+        "expire_session",
+    }
+)
+REPAIR_FUNCS = frozenset(
+    {
+        "start_container",
+        "unpause_container",
+        "heal_partition",
+        "reconnect_network",
+        "remove_latency",
+        "heal",
+        "resume_failover",
+        "start_node",
+    }
+)
 #: actions that start or stop the workload: neither a fault nor a heal.
 WORKLOAD_FUNCS = frozenset({"start_workload", "stop_workload"})
 VERDICT_FUNC = "workload_verdict"
@@ -203,13 +231,19 @@ def _activity(phase: str, run: Dict[str, Any]) -> Activity:
     elif exception:
         error = str(exception).strip()
     return Activity(
-        phase=phase, name=str(act.get("name") or provider.get("func") or "?"),
-        kind=str(act.get("type") or "?"), func=str(provider.get("func") or provider.get("path") or ""),
+        phase=phase,
+        name=str(act.get("name") or provider.get("func") or "?"),
+        kind=str(act.get("type") or "?"),
+        func=str(provider.get("func") or provider.get("path") or ""),
         module=str(provider.get("module") or provider.get("type") or ""),
         status=str(run.get("status") or ("interrupted" if run.get("end") else "running")),
-        start=epoch(run.get("start")), end=epoch(run.get("end")),
-        output=run.get("output"), error=error, tolerance_met=run.get("tolerance_met"),
-        background=bool(act.get("background")))
+        start=epoch(run.get("start")),
+        end=epoch(run.get("end")),
+        output=run.get("output"),
+        error=error,
+        tolerance_met=run.get("tolerance_met"),
+        background=bool(act.get("background")),
+    )
 
 
 def _declares_verdict(experiment: Dict[str, Any]) -> bool:
@@ -251,8 +285,10 @@ def _read(view: JournalView) -> Optional[Dict[str, Any]]:
         view.error = f"the journal could not be read: {exc.strerror or exc}"
         return None
     except ValueError as exc:
-        view.error = (f"the journal is not valid JSON ({exc}); the run was probably killed "
-                      "while writing it or an activity returned a value JSON cannot hold")
+        view.error = (
+            f"the journal is not valid JSON ({exc}); the run was probably killed "
+            "while writing it or an activity returned a value JSON cannot hold"
+        )
         return None
     if not isinstance(data, dict) or not isinstance(data.get("experiment"), dict):
         view.error = "the file is not a Chaos Toolkit journal (no experiment in it)"
@@ -276,8 +312,11 @@ def load_journal(path: Union[str, Path]) -> JournalView:
     view.node = str(data.get("node") or "")
     view.chaoslib_version = str(data.get("chaoslib-version") or "")
     view.hypothesis_title = str(_dict(experiment.get("steady-state-hypothesis")).get("title") or "")
-    view.declared = [str(a.get("name") or "?") for a in _list(experiment.get("method"))
-                     if isinstance(a, dict) and a.get("type") in ("action", "probe")]
+    view.declared = [
+        str(a.get("name") or "?")
+        for a in _list(experiment.get("method"))
+        if isinstance(a, dict) and a.get("type") in ("action", "probe")
+    ]
     view.verdict_declared = _declares_verdict(experiment)
     view.safeguard, view.safeguard_at = _safeguard(data, experiment)
     view.safeguard_record = _dict(data.get("safeguard"))
@@ -286,8 +325,11 @@ def load_journal(path: Union[str, Path]) -> JournalView:
             continue
         activity = _activity(phase, run)
         view.activities.append(activity)
-        if view.verdict is None and activity.status == "succeeded" and _is_verdict(
-                _dict(run.get("activity")), activity.output):
+        if (
+            view.verdict is None
+            and activity.status == "succeeded"
+            and _is_verdict(_dict(run.get("activity")), activity.output)
+        ):
             view.verdict = activity.output
     view.activities.sort(key=lambda a: (a.start is None, a.start or 0.0))
     return view

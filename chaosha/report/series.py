@@ -53,8 +53,11 @@ def load_series(path: Optional[Union[str, Path]]) -> Series:
     ops = sorted((r for r in records if r.get("k") in ("w", "r") and "t1" in r), key=lambda r: r["t1"])
     if not ops:
         return Series(error=f"the ledger {ledger} holds no operation")
-    series = Series(t0=float(int(ops[0]["t1"])), target=str(header.get("target") or ""),
-                    read_target=str(header.get("read_target") or ""))
+    series = Series(
+        t0=float(int(ops[0]["t1"])),
+        target=str(header.get("target") or ""),
+        read_target=str(header.get("read_target") or ""),
+    )
     last: Optional[str] = None
     for op in ops:
         second = int(op["t1"] - series.t0)
@@ -67,8 +70,7 @@ def load_series(path: Optional[Union[str, Path]]) -> Series:
                 last = member
         else:
             _bump(series.reads_ok if ok else series.reads_err, second)
-    size = max(len(series.writes_ok), len(series.writes_err), len(series.reads_ok),
-               len(series.reads_err))
+    size = max(len(series.writes_ok), len(series.writes_err), len(series.reads_ok), len(series.reads_err))
     for counts in (series.writes_ok, series.writes_err, series.reads_ok, series.reads_err):
         counts.extend([0] * (size - len(counts)))
     return series

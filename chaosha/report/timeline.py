@@ -13,15 +13,32 @@ from chaosha.report.journal import Activity, JournalView
 from chaosha.report.series import Series, leader_changes
 from chaosha.timing import epoch
 
-__all__ = ["render_timeline", "draw_timeline", "incidents", "Incident",
-           "COLOURS", "LABEL_WIDTH", "activity_label", "origin_note",
-           "moment_word"]
+__all__ = [
+    "render_timeline",
+    "draw_timeline",
+    "incidents",
+    "Incident",
+    "COLOURS",
+    "LABEL_WIDTH",
+    "activity_label",
+    "origin_note",
+    "moment_word",
+]
 
 # Okabe-Ito (plus a red for two primaries): distinguishable with colour-vision deficiencies.
 COLOURS = {
-    "ok": "#0072B2", "fault": "#D55E00", "repair": "#009E73", "failed": "#CC79A7",
-    "probe": "#999999", "writes": "#0072B2", "errors": "#D55E00", "reads": "#009E73",
-    "leader": "#6A3D9A", "gap": "#F0E442", "writable": "#56B4E9", "primaries": "#B3261E",
+    "ok": "#0072B2",
+    "fault": "#D55E00",
+    "repair": "#009E73",
+    "failed": "#CC79A7",
+    "probe": "#999999",
+    "writes": "#0072B2",
+    "errors": "#D55E00",
+    "reads": "#009E73",
+    "leader": "#6A3D9A",
+    "gap": "#F0E442",
+    "writable": "#56B4E9",
+    "primaries": "#B3261E",
 }
 #: characters per line of an activity's label (wrapped, never cut).
 LABEL_WIDTH = 40
@@ -42,8 +59,10 @@ class Incident:
 def incidents(verdict: Optional[Dict[str, Any]]) -> List[Incident]:
     """The verdict's two-writable and two-primary incidents that have times."""
     found: List[Incident] = []
-    for kind, key in (("two nodes writable", "two_writable_incidents"),
-                      ("two primaries acknowledging", "two_primary_incidents")):
+    for kind, key in (
+        ("two nodes writable", "two_writable_incidents"),
+        ("two primaries acknowledging", "two_primary_incidents"),
+    ):
         for item in (verdict or {}).get(key) or []:
             if not isinstance(item, dict):
                 continue
@@ -51,8 +70,15 @@ def incidents(verdict: Optional[Dict[str, Any]]) -> List[Incident]:
             if start is None:
                 continue
             seconds = float(item.get("seconds") or ((end or start) - start))
-            found.append(Incident(kind, start, end if end is not None else start + seconds, seconds,
-                                  [str(s) for s in item.get("servers") or []]))
+            found.append(
+                Incident(
+                    kind,
+                    start,
+                    end if end is not None else start + seconds,
+                    seconds,
+                    [str(s) for s in item.get("servers") or []],
+                )
+            )
     return found
 
 
@@ -88,11 +114,13 @@ class _Key:
 
     def legend(self, fig: Any, axes: List[Any]) -> None:
         """One legend above the figure, in the order the marks were drawn."""
-        pairs = {label: handle for ax in axes for handle, label in
-                 zip(*ax.get_legend_handles_labels(), strict=True)}
+        pairs = {
+            label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)
+        }
         labels = [label for label in self.order if label in pairs]
-        fig.legend([pairs[label] for label in labels], labels, loc="outside upper left", ncol=4,
-                   fontsize=8, frameon=False)
+        fig.legend(
+            [pairs[label] for label in labels], labels, loc="outside upper left", ncol=4, fontsize=8, frameon=False
+        )
 
 
 @dataclass
@@ -110,9 +138,16 @@ def _activity_bars(ax: Any, frame: _Frame) -> None:
         assert activity.start is not None
         width = max((activity.end or activity.start) - activity.start, frame.span * 0.004)
         colour, label = _colour(activity)
-        ax.barh(row, width, left=activity.start - frame.zero, height=0.6, color=colour,
-                edgecolor="black" if activity.is_fault else "none",
-                hatch="//" if activity.status != "succeeded" else None, label=frame.key(label))
+        ax.barh(
+            row,
+            width,
+            left=activity.start - frame.zero,
+            height=0.6,
+            color=colour,
+            edgecolor="black" if activity.is_fault else "none",
+            hatch="//" if activity.status != "succeeded" else None,
+            label=frame.key(label),
+        )
     ax.set_yticks(range(len(timed)), [activity_label(a) for a in timed], fontsize=8)
     ax.set_ylim(len(timed) - 0.4, -0.6)
     ax.set_title("Activities", fontsize=9, loc="left")
@@ -122,22 +157,40 @@ def _ledger_panel(ax: Any, frame: _Frame) -> None:
     series, key, zero = frame.series, frame.key, frame.zero
     xs = [series.t0 - zero + i + 0.5 for i in range(len(series.writes_ok))]
     ax.plot(xs, series.writes_ok, color=COLOURS["writes"], label=key("acknowledged writes/s"), lw=1.5)
-    ax.bar(xs, [w + r for w, r in zip(series.writes_err, series.reads_err, strict=True)], width=1.0,
-           color=COLOURS["errors"], alpha=0.8, label=key("errors/s (writes + reads)"))
+    ax.bar(
+        xs,
+        [w + r for w, r in zip(series.writes_err, series.reads_err, strict=True)],
+        width=1.0,
+        color=COLOURS["errors"],
+        alpha=0.8,
+        label=key("errors/s (writes + reads)"),
+    )
     if any(series.reads_ok):
         ax.plot(xs, series.reads_ok, color=COLOURS["reads"], lw=1, ls="--", label=key("reads/s"))
     verdict = frame.view.verdict or {}
     gap_from, gap_to = epoch(verdict.get("rto_from")), epoch(verdict.get("rto_to"))
     if gap_from is not None:
         end = gap_to if gap_to is not None else series.t0 + len(xs)
-        ax.axvspan(gap_from - zero, end - zero, color=COLOURS["gap"], alpha=0.35, zorder=0,
-                   label=key(f"longest write gap ({verdict.get('rto_s')} s)"))
+        ax.axvspan(
+            gap_from - zero,
+            end - zero,
+            color=COLOURS["gap"],
+            alpha=0.35,
+            zorder=0,
+            label=key(f"longest write gap ({verdict.get('rto_s')} s)"),
+        )
     for when, old, new in leader_changes(series, frame.view.verdict):
         if when is not None:
             ax.axvline(when - zero, color=COLOURS["leader"], lw=1.5, label=key("leader change"))
-            ax.annotate(f"{old} → {new}", (when - zero, 1.0), xycoords=("data", "axes fraction"),
-                        fontsize=8, color=COLOURS["leader"], xytext=(3, -12),
-                        textcoords="offset points")
+            ax.annotate(
+                f"{old} → {new}",
+                (when - zero, 1.0),
+                xycoords=("data", "axes fraction"),
+                fontsize=8,
+                color=COLOURS["leader"],
+                xytext=(3, -12),
+                textcoords="offset points",
+            )
     ax.set_ylabel("per second", fontsize=8)
     ax.set_title("Workload (from the ledger)", fontsize=9, loc="left")
 
@@ -148,24 +201,50 @@ def _moments(axes: List[Any], frame: _Frame) -> None:
     lines: List[Tuple[float, Dict[str, Any]]] = []
     for fault in view.faults:
         if fault.start is not None:
-            lines.append((fault.start, {"color": COLOURS["fault"], "ls": "--", "lw": 1.2,
-                                        "label": f"{moment_word(fault)} (dashed)"}))
+            lines.append(
+                (
+                    fault.start,
+                    {"color": COLOURS["fault"], "ls": "--", "lw": 1.2, "label": f"{moment_word(fault)} (dashed)"},
+                )
+            )
     for heal in view.heals:
         if heal.healed_at is not None:
-            lines.append((heal.healed_at, {"color": COLOURS["repair"], "ls": ":", "lw": 1.6,
-                                           "label": f"{moment_word(heal)} (dotted)"}))
+            lines.append(
+                (
+                    heal.healed_at,
+                    {"color": COLOURS["repair"], "ls": ":", "lw": 1.6, "label": f"{moment_word(heal)} (dotted)"},
+                )
+            )
     if view.safeguard_at is not None:
-        lines.append((view.safeguard_at, {"color": COLOURS["repair"], "ls": "-.", "lw": 1.4,
-                                          "label": "safeguard heal after the run (dash-dot)"}))
-    spans = [(i, COLOURS["writable" if i.kind.startswith("two nodes") else "primaries"])
-             for i in incidents(view.verdict)]
+        lines.append(
+            (
+                view.safeguard_at,
+                {
+                    "color": COLOURS["repair"],
+                    "ls": "-.",
+                    "lw": 1.4,
+                    "label": "safeguard heal after the run (dash-dot)",
+                },
+            )
+        )
+    spans = [
+        (i, COLOURS["writable" if i.kind.startswith("two nodes") else "primaries"])
+        for i in incidents(view.verdict)
+    ]
     for ax in axes:
         for when, style in lines:
             ax.axvline(when - zero, zorder=3, **{**style, "label": key(style["label"])})
         for incident, colour in spans:
             width = max(incident.end - incident.start, frame.span * 0.006)
-            ax.axvspan(incident.start - zero, incident.start - zero + width, color=colour, alpha=0.55,
-                       zorder=2, hatch="xx", label=key(incident.kind))
+            ax.axvspan(
+                incident.start - zero,
+                incident.start - zero + width,
+                color=colour,
+                alpha=0.55,
+                zorder=2,
+                hatch="xx",
+                label=key(incident.kind),
+            )
 
 
 def moment_word(activity: Activity) -> str:
@@ -207,8 +286,7 @@ def draw_timeline(plt: Any, view: JournalView, series: Series) -> Any:
     frame = _Frame(view, series, zero, _span(view, series, zero), _Key())
     heights = _heights(view, series)
     fig = plt.figure(figsize=(WIDTH_IN, sum(heights) + 1.4), layout="constrained")
-    axes = list(fig.subplots(len(heights), 1, sharex=True, squeeze=False,
-                             height_ratios=heights)[:, 0])
+    axes = list(fig.subplots(len(heights), 1, sharex=True, squeeze=False, height_ratios=heights)[:, 0])
     _activity_bars(axes[0], frame)
     if len(axes) > 1:
         _ledger_panel(axes[1], frame)

@@ -5,8 +5,17 @@ from typing import Any, Dict, List, Optional
 from chaosha.report.journal import Activity, JournalView, verdict_reasons
 from chaosha.report.series import Series, leader_changes
 
-__all__ = ["headline", "banner_state", "reason_sentences", "verdict_sentences", "run_sentences",
-           "seconds", "plural", "error_text", "failed_actions_words"]
+__all__ = [
+    "headline",
+    "banner_state",
+    "reason_sentences",
+    "verdict_sentences",
+    "run_sentences",
+    "seconds",
+    "plural",
+    "error_text",
+    "failed_actions_words",
+]
 
 _ERROR_PREFIXES = ("chaoslib.exceptions.ActivityFailed: ", "ActivityFailed: ")
 
@@ -26,7 +35,7 @@ def error_text(error: str) -> str:
     text = error.strip()
     for prefix in _ERROR_PREFIXES:
         if text.startswith(prefix):
-            return text[len(prefix):].strip()
+            return text[len(prefix) :].strip()
     return text
 
 
@@ -86,8 +95,10 @@ def _port(target: str, label: str) -> str:
 def verdict_sentences(verdict: Optional[Dict[str, Any]], series: Series) -> List[str]:
     """The integrity verdict sentence by sentence, most important first."""
     if verdict is None:
-        return ["No integrity verdict is in the journal: the workload_verdict probe did not run "
-                "or did not succeed, so nothing can be said about lost writes."]
+        return [
+            "No integrity verdict is in the journal: the workload_verdict probe did not run "
+            "or did not succeed, so nothing can be said about lost writes."
+        ]
     return _loss_sentences(verdict, series) + _anomaly_sentences(verdict)
 
 
@@ -96,28 +107,35 @@ def _loss_sentences(v: Dict[str, Any], series: Series) -> List[str]:
     out: List[str] = []
     lost = v.get("lost")
     if lost is None:
-        out.append("Whether acknowledged writes were lost is unknown: the cluster could not be "
-                   f"audited ({v.get('audit_error') or 'no audit'}).")
+        out.append(
+            "Whether acknowledged writes were lost is unknown: the cluster could not be "
+            f"audited ({v.get('audit_error') or 'no audit'})."
+        )
     elif lost == 0:
         out.append("No acknowledged write was lost.")
     else:
-        out.append(f"{plural(lost, 'acknowledged write was', 'acknowledged writes were')} lost "
-                   f"(ids {_ids(v.get('lost_ids'))}).")
+        out.append(
+            f"{plural(lost, 'acknowledged write was', 'acknowledged writes were')} lost "
+            f"(ids {_ids(v.get('lost_ids'))})."
+        )
     rw = _port(series.target, "the read-write port")
     if v.get("rto_s") is not None:
         if v.get("write_recovered") is False:
-            out.append(f"Writes through {rw} had not come back by the end of the run "
-                       f"({seconds(v['rto_s'])} without an acknowledged write).")
+            out.append(
+                f"Writes through {rw} had not come back by the end of the run "
+                f"({seconds(v['rto_s'])} without an acknowledged write)."
+            )
         else:
-            out.append(f"Writes were unavailable for {seconds(v['rto_s'])} on {rw} "
-                       "(the longest gap between two acknowledged writes).")
+            out.append(
+                f"Writes were unavailable for {seconds(v['rto_s'])} on {rw} "
+                "(the longest gap between two acknowledged writes)."
+            )
     if v.get("read_rto_s") is not None:
         ro = _port(series.read_target, "the read-only port")
         out.append(f"Reads were unavailable for {seconds(v['read_rto_s'])} on {ro}.")
     for _, old, new in leader_changes(series, v)[:5]:
         gap = ""
-        if v.get("reroute_s") is not None and (old, new) == (v.get("primary_before"),
-                                                           v.get("primary_after")):
+        if v.get("reroute_s") is not None and (old, new) == (v.get("primary_before"), v.get("primary_after")):
             gap = f" (its first acknowledged write came {seconds(v['reroute_s'])} after the last on {old})"
         out.append(f"Writes moved from {old} to {new}{gap}.")
     if v.get("streaming_s") is not None:
@@ -132,28 +150,29 @@ def _anomaly_sentences(v: Dict[str, Any]) -> List[str]:
         incidents = v.get("two_primary_incidents") or []
         first = incidents[0] if incidents else {}
         where = " and ".join(first.get("servers") or [])
-        out.append(f"Two primaries accepted writes at the same time "
-                   f"({plural(len(incidents), 'incident')}; first: {where} for "
-                   f"{seconds(first.get('seconds') or 0)}).")
+        out.append(
+            f"Two primaries accepted writes at the same time "
+            f"({plural(len(incidents), 'incident')}; first: {where} for "
+            f"{seconds(first.get('seconds') or 0)})."
+        )
     else:
         out.append("There was never more than one primary acknowledging writes.")
     if v.get("two_writable"):
         out.append(_two_writable(v))
     unexpected = v.get("unexpected")
     if unexpected:
-        out.append(f"{plural(unexpected, 'row')} appeared that the workload never attempted "
-                   f"(ids {_ids(v.get('unexpected_ids'))}).")
+        out.append(
+            f"{plural(unexpected, 'row')} appeared that the workload never attempted "
+            f"(ids {_ids(v.get('unexpected_ids'))})."
+        )
     if v.get("failed_committed"):
-        out.append(f"{plural(v['failed_committed'], 'write')} reported as failed were committed "
-                   "anyway.")
+        out.append(f"{plural(v['failed_committed'], 'write')} reported as failed were committed anyway.")
     if v.get("in_doubt"):
         recovered = v.get("recovered")
         known = "" if recovered is None else f"; {recovered} of them were committed"
-        out.append(f"{plural(v['in_doubt'], 'write was', 'writes were')} in doubt (the answer "
-                   f"never came){known}.")
+        out.append(f"{plural(v['in_doubt'], 'write was', 'writes were')} in doubt (the answer never came){known}.")
     if v.get("acknowledged") is not None:
-        out.append(f"{v.get('acknowledged')} of {v.get('attempted')} attempted writes were "
-                   "acknowledged.")
+        out.append(f"{v.get('acknowledged')} of {v.get('attempted')} attempted writes were acknowledged.")
     if v.get("nodes_consistent"):
         out.append("Every node holds the same rows on one timeline.")
     else:
@@ -165,8 +184,10 @@ def _two_writable(v: Dict[str, Any]) -> str:
     incidents = v.get("two_writable_incidents") or []
     servers = sorted({s for i in incidents for s in i.get("servers") or []})
     who = f"{' and '.join(servers)}; " if servers else ""
-    text = (f"Two nodes answered as writable at once for {seconds(v.get('two_writable_s') or 0)} "
-            f"({who}{plural(len(incidents), 'incident')}): an old primary before Patroni demoted it")
+    text = (
+        f"Two nodes answered as writable at once for {seconds(v.get('two_writable_s') or 0)} "
+        f"({who}{plural(len(incidents), 'incident')}): an old primary before Patroni demoted it"
+    )
     return text + ("." if v.get("two_primaries") else "; none of its writes was acknowledged.")
 
 
@@ -174,15 +195,23 @@ def run_sentences(view: JournalView) -> List[str]:
     """How the run itself went: status, hypotheses, activities not run."""
     if view.error:
         return [f"This report has no run data: {view.error}."]
-    out = [{
-        "completed": "The experiment ran to its end.",
-        "failed": "The experiment failed: an activity or a steady-state probe raised an error.",
-        "aborted": "The experiment was aborted (a control or the runner stopped it).",
-        "interrupted": "The experiment was interrupted (a signal, e.g. Ctrl-C, or a safeguard).",
-    }.get(view.status, f"The run has no final status ({view.status or 'none'}): the journal was "
-                       "written by a run that did not finish.")]
-    for phase, label in (("before", "before the method"), ("during", "during the method"),
-                         ("after", "after the method")):
+    out = [
+        {
+            "completed": "The experiment ran to its end.",
+            "failed": "The experiment failed: an activity or a steady-state probe raised an error.",
+            "aborted": "The experiment was aborted (a control or the runner stopped it).",
+            "interrupted": "The experiment was interrupted (a signal, e.g. Ctrl-C, or a safeguard).",
+        }.get(
+            view.status,
+            f"The run has no final status ({view.status or 'none'}): the journal was "
+            "written by a run that did not finish.",
+        )
+    ]
+    for phase, label in (
+        ("before", "before the method"),
+        ("during", "during the method"),
+        ("after", "after the method"),
+    ):
         met = view.steady.get(phase)
         if met is True:
             out.append(f"The steady state was met {label}.")
@@ -195,7 +224,8 @@ def run_sentences(view: JournalView) -> List[str]:
     failed = [a for a in view.activities if a.status not in ("succeeded",)]
     for activity in failed[:5]:
         why = f": {activity.error}" if activity.error else ""
-        state = ("was still running when the journal was written" if activity.status == "running"
-                 else activity.status)
+        state = (
+            "was still running when the journal was written" if activity.status == "running" else activity.status
+        )
         out.append(f"The {activity.phase} activity {activity.name} {state}{why}.")
     return out

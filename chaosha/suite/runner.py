@@ -23,11 +23,23 @@ from chaosha.report.journal import JournalView, load_journal
 from chaosha.suite.junit import write_junit
 from chaosha.suite.summary import write_summary
 
-__all__ = ["SuiteOptions", "ExperimentResult", "SuiteLocked", "suite_lock", "run_suite",
-           "plan", "DEFAULT_EXPERIMENTS", "default_heal_cmd", "default_chaos_cmd"]
+__all__ = [
+    "SuiteOptions",
+    "ExperimentResult",
+    "SuiteLocked",
+    "suite_lock",
+    "run_suite",
+    "plan",
+    "DEFAULT_EXPERIMENTS",
+    "default_heal_cmd",
+    "default_chaos_cmd",
+]
 
-DEFAULT_EXPERIMENTS = ("experiments/master-kill.json", "experiments/switchover-under-load.json",
-                       "experiments/replica-kill.json")
+DEFAULT_EXPERIMENTS = (
+    "experiments/master-kill.json",
+    "experiments/switchover-under-load.json",
+    "experiments/replica-kill.json",
+)
 HEAL_ENV = "CHAOSHA_SUITE_HEAL_CMD"
 CHAOS_ENV = "CHAOSHA_SUITE_CHAOS_CMD"
 INTERRUPT_GRACE = 60.0
@@ -87,7 +99,7 @@ class ExperimentResult:
 
     @property
     def title(self) -> str:
-        return (self.view.title if self.view and self.view.title else self.name)
+        return self.view.title if self.view and self.view.title else self.name
 
 
 @contextmanager
@@ -99,8 +111,7 @@ def suite_lock(settings: Settings, out: Path) -> Iterator[None]:
         with state.lock(settings, "suite", f"chaosha suite run --out {out.resolve()}"):
             yield
     except state.Locked as exc:
-        raise SuiteLocked(f"another suite run is using this stack: {exc}; two runs must never "
-                          "overlap") from None
+        raise SuiteLocked(f"another suite run is using this stack: {exc}; two runs must never overlap") from None
 
 
 def run_folder(out: Path) -> Path:
@@ -120,14 +131,23 @@ def plan(options: SuiteOptions, folder: Path) -> List[ExperimentResult]:
     results = []
     for i, experiment in enumerate(options.experiments, 1):
         name = f"{i:02d}-{experiment.stem}"
-        results.append(ExperimentResult(name=name, experiment=experiment,
-                                        journal=folder / f"{name}.json", log=folder / f"{name}.log"))
+        results.append(
+            ExperimentResult(
+                name=name, experiment=experiment, journal=folder / f"{name}.json", log=folder / f"{name}.log"
+            )
+        )
     return results
 
 
 def chaos_command(options: SuiteOptions, result: ExperimentResult) -> List[str]:
-    return options.chaos_cmd + ["--log-file", str(result.log), "run", "--journal-path",
-                                str(result.journal), str(result.experiment)]
+    return options.chaos_cmd + [
+        "--log-file",
+        str(result.log),
+        "run",
+        "--journal-path",
+        str(result.journal),
+        str(result.experiment),
+    ]
 
 
 def _run(cmd: List[str], timeout: float, output: Path) -> Tuple[int, bool]:
@@ -135,8 +155,9 @@ def _run(cmd: List[str], timeout: float, output: Path) -> Tuple[int, bool]:
     the deadline (Chaos Toolkit then runs its rollbacks and writes the
     journal), SIGKILL of the whole group after a grace.  ``(code, timed_out)``."""
     with open(output, "ab") as sink:
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         try:
             return proc.wait(timeout=timeout), False
         except subprocess.TimeoutExpired:
@@ -166,7 +187,8 @@ def run_one(options: SuiteOptions, result: ExperimentResult, say: "Say") -> None
         say(f"[{result.name}] chaos run {result.experiment} (deadline {options.timeout:g}s)")
         try:
             result.exit_code, result.timed_out = _run(
-                chaos_command(options, result), options.timeout, folder / f"{result.name}.out")
+                chaos_command(options, result), options.timeout, folder / f"{result.name}.out"
+            )
         except OSError as exc:
             result.problems = [f"chaos could not be started: {exc}"]
     result.seconds = round(time.monotonic() - started, 1)
@@ -180,13 +202,16 @@ def run_one(options: SuiteOptions, result: ExperimentResult, say: "Say") -> None
         result.problems += result.view.problems
         result.problems += [f"method action {a.name} failed: {a.error}" for a in result.view.failed_actions]
     elif not result.problems:
-        result.problems = [f"chaos exited with code {result.exit_code} without a journal "
-                           f"(see {result.log.name} and {result.name}.out)"]
+        result.problems = [
+            f"chaos exited with code {result.exit_code} without a journal "
+            f"(see {result.log.name} and {result.name}.out)"
+        ]
     if result.timed_out:
-        result.problems.insert(0, f"the run exceeded its {options.timeout:g} s deadline and "
-                                  "was interrupted")
-    say(f"[{result.name}] {'passed' if result.passed else 'FAILED'} in {result.seconds} s"
-        + ("" if result.passed else ": " + "; ".join(result.problems)))
+        result.problems.insert(0, f"the run exceeded its {options.timeout:g} s deadline and was interrupted")
+    say(
+        f"[{result.name}] {'passed' if result.passed else 'FAILED'} in {result.seconds} s"
+        + ("" if result.passed else ": " + "; ".join(result.problems))
+    )
 
 
 def heal(options: SuiteOptions, result: ExperimentResult, say: "Say") -> None:
@@ -195,15 +220,18 @@ def heal(options: SuiteOptions, result: ExperimentResult, say: "Say") -> None:
         return  # nothing was run (or could not start), so nothing to undo
     say(f"[{result.name}] heal: {shlex.join(options.heal_cmd)}")
     try:
-        result.heal_code, timed_out = _run(options.heal_cmd, options.heal_timeout,
-                                           result.journal.parent / f"{result.name}.heal.log")
+        result.heal_code, timed_out = _run(
+            options.heal_cmd, options.heal_timeout, result.journal.parent / f"{result.name}.heal.log"
+        )
     except OSError as exc:
         say(f"[{result.name}] heal could not start: {exc}")
         result.heal_code = -1
         return
     if result.heal_code or timed_out:
-        say(f"[{result.name}] heal ended with code {result.heal_code}"
-            + (" after its deadline" if timed_out else ""))
+        say(
+            f"[{result.name}] heal ended with code {result.heal_code}"
+            + (" after its deadline" if timed_out else "")
+        )
 
 
 class Say:

@@ -33,20 +33,29 @@ def write_summary(path: Path, results: List[Any], planned: int) -> None:
     lines = [f"# chaosha suite: {passed} of {planned} passed", ""]
     if len(results) < planned:
         lines += [f"The suite stopped after {len(results)} of {planned} experiments.", ""]
-    lines += ["| # | Experiment | Result | Status | Lost | Write RTO | Read RTO | Two primaries | Report |",
-              "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| # | Experiment | Result | Status | Lost | Write RTO | Read RTO | Two primaries | Report |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for i, r in enumerate(results, 1):
         view = r.view
         verdict = view.verdict if view else None
         status = (view.status or "?") + (", deviated" if view and view.deviated else "") if view else "no journal"
         two = "–" if not verdict else ("YES" if verdict.get("two_primaries") else "no")
         report = f"[{r.html.name}]({r.html.name})" if r.html else "–"
-        lines.append(f"| {i} | {r.title} | {'passed' if r.passed else '**FAILED**'} | {status} | "
-                     f"{figure(verdict, 'lost')} | {figure(verdict, 'rto_s')} | "
-                     f"{figure(verdict, 'read_rto_s')} | {two} | {report} |")
+        lines.append(
+            f"| {i} | {r.title} | {'passed' if r.passed else '**FAILED**'} | {status} | "
+            f"{figure(verdict, 'lost')} | {figure(verdict, 'rto_s')} | "
+            f"{figure(verdict, 'read_rto_s')} | {two} | {report} |"
+        )
     for i, r in enumerate(results, 1):
-        lines += ["", f"## {i}. {r.title} — {'passed' if r.passed else 'FAILED'}", "",
-                  f"Experiment `{r.experiment}`, {r.seconds} s, chaos exit code {r.exit_code}; "
-                  f"journal `{r.journal.name}`, log `{r.log.name}`.", ""]
+        lines += [
+            "",
+            f"## {i}. {r.title} — {'passed' if r.passed else 'FAILED'}",
+            "",
+            f"Experiment `{r.experiment}`, {r.seconds} s, chaos exit code {r.exit_code}; "
+            f"journal `{r.journal.name}`, log `{r.log.name}`.",
+            "",
+        ]
         lines += [f"- {w}" for w in result_words(r)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -48,10 +48,18 @@ def collect(roots: Iterable[Path]) -> List[TrendRow]:
             if view.error:
                 continue
             v = view.verdict or {}
-            rows.append(TrendRow(run=folder.name, experiment=view.title, passed=not view.problems,
-                                 status=view.status + (", deviated" if view.deviated else ""),
-                                 lost=v.get("lost"), rto_s=v.get("rto_s"),
-                                 read_rto_s=v.get("read_rto_s"), reroute_s=v.get("reroute_s")))
+            rows.append(
+                TrendRow(
+                    run=folder.name,
+                    experiment=view.title,
+                    passed=not view.problems,
+                    status=view.status + (", deviated" if view.deviated else ""),
+                    lost=v.get("lost"),
+                    rto_s=v.get("rto_s"),
+                    read_rto_s=v.get("read_rto_s"),
+                    reroute_s=v.get("reroute_s"),
+                )
+            )
     return rows
 
 
@@ -61,11 +69,15 @@ def _cell(value: Optional[float]) -> str:
 
 def table(rows: List[TrendRow]) -> str:
     """A Markdown table (readable as plain text)."""
-    lines = ["| Run | Experiment | Result | Status | Lost | Write RTO (s) | Read RTO (s) | Reroute (s) |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.run} | {r.experiment} | {'passed' if r.passed else 'FAILED'} | {r.status} | "
-              f"{_cell(r.lost)} | {_cell(r.rto_s)} | {_cell(r.read_rto_s)} | {_cell(r.reroute_s)} |"
-              for r in rows]
+    lines = [
+        "| Run | Experiment | Result | Status | Lost | Write RTO (s) | Read RTO (s) | Reroute (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.run} | {r.experiment} | {'passed' if r.passed else 'FAILED'} | {r.status} | "
+        f"{_cell(r.lost)} | {_cell(r.rto_s)} | {_cell(r.read_rto_s)} | {_cell(r.reroute_s)} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -77,8 +89,7 @@ def render_png(rows: List[TrendRow]) -> bytes:
     by_experiment: Dict[str, List[TrendRow]] = {}
     for row in rows:
         by_experiment.setdefault(row.experiment, []).append(row)
-    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(11, 6.5),
-                                      gridspec_kw={"height_ratios": [3, 2]})
+    fig, (top, bottom) = plt.subplots(2, 1, sharex=True, figsize=(11, 6.5), gridspec_kw={"height_ratios": [3, 2]})
     try:
         markers = "osD^vP*X"
         for n, (name, items) in enumerate(sorted(by_experiment.items())):
@@ -86,8 +97,13 @@ def render_png(rows: List[TrendRow]) -> bytes:
             ys = [r.rto_s for r in items if r.rto_s is not None]
             top.plot(xs, ys, marker=markers[n % len(markers)], label=name[:60])
             lx = [index[r.run] for r in items if r.lost is not None]
-            bottom.plot(lx, [r.lost for r in items if r.lost is not None],
-                        marker=markers[n % len(markers)], ls=":", label=name[:60])
+            bottom.plot(
+                lx,
+                [r.lost for r in items if r.lost is not None],
+                marker=markers[n % len(markers)],
+                ls=":",
+                label=name[:60],
+            )
             failed = [index[r.run] for r in items if not r.passed]
             bottom.scatter(failed, [0] * len(failed), marker="x", color="#D55E00", zorder=3)
         top.set_ylabel("write RTO (s)")

@@ -33,8 +33,14 @@ POLL_INTERVAL = 0.02  # s between znode polls: expiry takes milliseconds
 
 # -- members ------------------------------------------------------------
 
-def stop_node(target: str, force: bool = False, dry_run: bool = False,
-              configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+
+def stop_node(
+    target: str,
+    force: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Stop the container of ZooKeeper member ``target`` (``docker stop``).
 
     Refuses (raises ActivityFailed) when the members serving now, minus
@@ -46,12 +52,24 @@ def stop_node(target: str, force: bool = False, dry_run: bool = False,
     """
     settings = load(configuration, secrets)
     grace = max(1.0, float(int(settings.timeout)))
-    return _take_down(settings, target, "stop", force, dry_run,
-                      lambda service, found: lifecycle.stop(settings, service, found, grace))
+    return _take_down(
+        settings,
+        target,
+        "stop",
+        force,
+        dry_run,
+        lambda service, found: lifecycle.stop(settings, service, found, grace),
+    )
 
 
-def kill_node(target: str, signal: str = "SIGKILL", force: bool = False, dry_run: bool = False,
-              configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def kill_node(
+    target: str,
+    signal: str = "SIGKILL",
+    force: bool = False,
+    dry_run: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
     """Send ``signal`` (default SIGKILL) to ZooKeeper member ``target``'s container.
 
     Same quorum guard, ``dry_run`` and result as ``stop_node`` (plus
@@ -63,14 +81,21 @@ def kill_node(target: str, signal: str = "SIGKILL", force: bool = False, dry_run
         raise ActivityFailed(f"kill_node {target!r}: signal is empty; use e.g. SIGKILL or SIGSTOP")
     sig = lifecycle.parse_signal(signal)
     settings = load(configuration, secrets)
-    result = _take_down(settings, target, "kill", force, dry_run,
-                        lambda service, found: lifecycle.kill(settings, service, found, sig))
+    result = _take_down(
+        settings,
+        target,
+        "kill",
+        force,
+        dry_run,
+        lambda service, found: lifecycle.kill(settings, service, found, sig),
+    )
     result["signal"] = sig
     return result
 
 
-def start_node(target: str, wait_s: float = 60, configuration: Configuration = None,
-               secrets: Secrets = None) -> Dict[str, Any]:
+def start_node(
+    target: str, wait_s: float = 60, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Start ZooKeeper member ``target``'s container and wait until it serves.
 
     Undoes ``stop_node`` and ``kill_node`` (a running container gets
@@ -90,10 +115,13 @@ def start_node(target: str, wait_s: float = 60, configuration: Configuration = N
     mode = None
     if seconds > 0:
         word_timeout = min(settings.timeout, WORD_TIMEOUT)
-        mode, _ = wait_until(lambda: _voting_mode(member, word_timeout), seconds, interval=0.5,
-                             what=f"ZooKeeper {service} to serve (see `chaosha stack logs {service}`)")
-    result.update({"container_state": _state(found), "mode": mode,
-                   "took_s": round(time.monotonic() - started, 3)})
+        mode, _ = wait_until(
+            lambda: _voting_mode(member, word_timeout),
+            seconds,
+            interval=0.5,
+            what=f"ZooKeeper {service} to serve (see `chaosha stack logs {service}`)",
+        )
+    result.update({"container_state": _state(found), "mode": mode, "took_s": round(time.monotonic() - started, 3)})
     return result
 
 
@@ -102,15 +130,22 @@ def _voting_mode(member: ZkNode, timeout: float) -> Optional[str]:
     return mode if mode in VOTING_MODES else None
 
 
-def _take_down(settings: Settings, target: str, verb: str, force: bool, dry_run: bool,
-               act: Callable[[str, Container], Any]) -> Dict[str, Any]:
+def _take_down(
+    settings: Settings, target: str, verb: str, force: bool, dry_run: bool, act: Callable[[str, Container], Any]
+) -> Dict[str, Any]:
     started = time.monotonic()
     service = resolve(settings, target)
     settings.zk_node(service)
     found = container(settings, service)
     checked = guard(settings, service, force)
-    result: Dict[str, Any] = {"service": service, "container": found.name, "action": verb,
-                              "dry_run": dry_run, "forced": force, **checked}
+    result: Dict[str, Any] = {
+        "service": service,
+        "container": found.name,
+        "action": verb,
+        "dry_run": dry_run,
+        "forced": force,
+        **checked,
+    }
     if not dry_run:
         registry.remember_target(settings, service)
         act(service, found)
@@ -128,8 +163,10 @@ def _state(found: Container) -> str:
 
 # -- sessions -------------------------------------------------------------
 
-def expire_session(target: str = "", dry_run: bool = False,
-                   configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+
+def expire_session(
+    target: str = "", dry_run: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Expire the ZooKeeper session of Patroni member ``target`` (a name or
     a role such as ``@sync``; "" or ``@leader`` = the leader).
 
@@ -187,14 +224,19 @@ def _session_target(zk: KazooClient, settings: Settings, member: str) -> Dict[st
         raise ActivityFailed(f"Patroni member {name!r} has no ZooKeeper session (znode not ephemeral)")
     was_leader = leader is not None and leader[1].ephemeralOwner == owner
     path = leader_path if was_leader else client.patroni_path(settings, "members", name)
-    return {"member": name, "session_id": owner, "session_hex": session_hex(owner),
-            "was_leader": was_leader, "path": path, "leader_before": leader_name}
+    return {
+        "member": name,
+        "session_id": owner,
+        "session_hex": session_hex(owner),
+        "was_leader": was_leader,
+        "path": path,
+        "leader_before": leader_name,
+    }
 
 
 def _reattach_and_close(settings: Settings, session_id: int) -> Deadline:
     """Take over ``session_id`` and close it; the clock starts at the close."""
-    hijack = client.kazoo_client(settings, (to_signed64(session_id),
-                                            session_password(session_id)))
+    hijack = client.kazoo_client(settings, (to_signed64(session_id), session_password(session_id)))
     client.start(hijack, settings)
     attached = hijack.client_id is not None and hijack.client_id[0] == to_signed64(session_id)
     clock = Deadline(settings.timeout)
@@ -213,8 +255,7 @@ def _owner(zk: KazooClient, path: str, timeout: float) -> Optional[Tuple[int, st
     return (found[1].ephemeralOwner, found[0].decode("utf-8", "replace")) if found else None
 
 
-def _watch_expiry(zk: KazooClient, settings: Settings, session: Dict[str, Any],
-                  clock: Deadline) -> Dict[str, Any]:
+def _watch_expiry(zk: KazooClient, settings: Settings, session: Dict[str, Any], clock: Deadline) -> Dict[str, Any]:
     """Poll the watched znode: gone (or re-owned), then re-created."""
     old, path = session["session_id"], session["path"]
 
@@ -226,20 +267,23 @@ def _watch_expiry(zk: KazooClient, settings: Settings, session: Dict[str, Any],
         now = _owner(zk, path, settings.timeout)
         return now if now is not None and now[0] != old else None
 
-    result: Dict[str, Any] = {"vanished": False, "vanished_after_s": None, "retaken": False,
-                              "retaken_after_s": None, "new_session_hex": None}
+    result: Dict[str, Any] = {
+        "vanished": False,
+        "vanished_after_s": None,
+        "retaken": False,
+        "retaken_after_s": None,
+        "new_session_hex": None,
+    }
     try:
         wait_until(gone, clock.remaining(), interval=POLL_INTERVAL, what=f"{path} to vanish")
     except ActivityFailed:
         return result
     result.update(vanished=True, vanished_after_s=round(clock.elapsed(), 3))
     try:
-        owner, _ = wait_until(back, settings.timeout, interval=POLL_INTERVAL,
-                              what=f"{path} to be re-created")
+        owner, _ = wait_until(back, settings.timeout, interval=POLL_INTERVAL, what=f"{path} to be re-created")
     except ActivityFailed:
         return result
-    result.update(retaken=True, retaken_after_s=round(clock.elapsed(), 3),
-                  new_session_hex=session_hex(owner[0]))
+    result.update(retaken=True, retaken_after_s=round(clock.elapsed(), 3), new_session_hex=session_hex(owner[0]))
     return result
 
 

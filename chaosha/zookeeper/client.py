@@ -21,8 +21,14 @@ from chaosha.config import Settings, ZkNode
 from chaosha.timing import Deadline
 
 __all__ = [
-    "hosts", "kazoo_client", "start", "connected", "read_znode", "children",
-    "four_letter_word", "patroni_path",
+    "hosts",
+    "kazoo_client",
+    "start",
+    "connected",
+    "read_znode",
+    "children",
+    "four_letter_word",
+    "patroni_path",
 ]
 
 WHITELIST_HINT = "is not executed because it is not in the whitelist"
@@ -45,8 +51,7 @@ def kazoo_client(settings: Settings, client_id: Optional[Tuple[int, bytes]] = No
         timeout=settings.timeout,
         client_id=client_id,
         connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1.0},
-        command_retry={"max_tries": 3, "delay": 0.1, "max_delay": 1.0,
-                       "deadline": settings.timeout},
+        command_retry={"max_tries": 3, "delay": 0.1, "max_delay": 1.0, "deadline": settings.timeout},
     )
 
 
@@ -103,8 +108,9 @@ def children(zk: KazooClient, path: str, timeout: float) -> List[str]:
 
 def patroni_path(settings: Settings, *parts: str) -> str:
     """Patroni's znode path, built as Patroni does: ``/service/chaosha/leader``."""
-    joined = "/".join(["", settings.get("CHAOSHA_PATRONI_NAMESPACE"),
-                       settings.get("CHAOSHA_PATRONI_SCOPE"), *parts])
+    joined = "/".join(
+        ["", settings.get("CHAOSHA_PATRONI_NAMESPACE"), settings.get("CHAOSHA_PATRONI_SCOPE"), *parts]
+    )
     return re.sub("/+", "/", joined).rstrip("/") or "/"
 
 

@@ -12,8 +12,14 @@ from chaosha.config import Settings, ZkNode
 from chaosha.zookeeper import client
 
 __all__ = [
-    "parse_srvr", "parse_mntr", "majority", "summarize", "guard_removal",
-    "node_status", "survey", "VOTING_MODES",
+    "parse_srvr",
+    "parse_mntr",
+    "majority",
+    "summarize",
+    "guard_removal",
+    "node_status",
+    "survey",
+    "VOTING_MODES",
 ]
 
 NOT_SERVING = "not currently serving requests"
@@ -88,9 +94,11 @@ def summarize(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     standalone) and a majority of the configured members serve and vote.
     """
     serving = [name for name, node in nodes.items() if node.get("mode") in VOTING_MODES]
-    leaders = [name for name, node in nodes.items()
-               if node.get("mode") == "leader"
-               or (node.get("mode") == "standalone" and len(nodes) == 1)]
+    leaders = [
+        name
+        for name, node in nodes.items()
+        if node.get("mode") == "leader" or (node.get("mode") == "standalone" and len(nodes) == 1)
+    ]
     need = majority(len(nodes))
     return {
         "configured": len(nodes),
@@ -101,8 +109,7 @@ def summarize(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     }
 
 
-def guard_removal(node: str, serving: Sequence[str], configured: Sequence[str],
-                  force: bool) -> Dict[str, Any]:
+def guard_removal(node: str, serving: Sequence[str], configured: Sequence[str], force: bool) -> Dict[str, Any]:
     """What taking ``node`` down would leave serving.
 
     Raises ``ActivityFailed`` when fewer than a majority of ``configured``
@@ -117,8 +124,7 @@ def guard_removal(node: str, serving: Sequence[str], configured: Sequence[str],
             f"{len(configured)} members would be serving ({', '.join(remaining) or 'none'}) "
             f"and a quorum needs {need}; pass force=true to break quorum"
         )
-    return {"serving_before": list(serving), "serving_after": remaining,
-            "majority": need, "quorum_after": keeps}
+    return {"serving_before": list(serving), "serving_after": remaining, "majority": need, "quorum_after": keeps}
 
 
 def node_status(node: ZkNode, timeout: float) -> Dict[str, Any]:
@@ -127,8 +133,11 @@ def node_status(node: ZkNode, timeout: float) -> Dict[str, Any]:
     Never raises: an unreachable member has ``reachable`` False and ``error``.
     """
     status: Dict[str, Any] = {
-        "address": f"{node.host}:{node.port}", "reachable": False, "serving": False,
-        "mode": None, "error": None,
+        "address": f"{node.host}:{node.port}",
+        "reachable": False,
+        "serving": False,
+        "mode": None,
+        "error": None,
     }
     started = time.monotonic()
     try:
@@ -144,8 +153,7 @@ def node_status(node: ZkNode, timeout: float) -> Dict[str, Any]:
 
 def _mntr_extract(text: str) -> Dict[str, Any]:
     values = parse_mntr(text)
-    extract = {"peer_state": values.get("peer_state"),
-               "ephemerals": values.get("ephemerals_count")}
+    extract = {"peer_state": values.get("peer_state"), "ephemerals": values.get("ephemerals_count")}
     if "synced_followers" in values:
         extract["synced_followers"] = values["synced_followers"]
     return extract

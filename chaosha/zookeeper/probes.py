@@ -38,8 +38,7 @@ def quorum_present(configuration: Configuration = None, secrets: Secrets = None)
     return bool(survey(load(configuration, secrets))["quorum"])
 
 
-def patroni_leader_znode(configuration: Configuration = None,
-                         secrets: Secrets = None) -> Dict[str, Any]:
+def patroni_leader_znode(configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
     """Patroni's leader key ``{CHAOSHA_PATRONI_NAMESPACE}{CHAOSHA_PATRONI_SCOPE}/leader``.
 
     Returns ``exists``, ``path``, ``reachable`` and, when it exists,

@@ -74,8 +74,9 @@ def test_partition_replica_from_leader_stops_streaming_until_healed(healthy):
     cfg = healthy.configuration
     replica = replica_of(cfg)
     actions.partition_container(replica, peers="@leader", configuration=cfg)
-    wait_until(lambda: replication_status(configuration=cfg)["streaming"] == 0, 60, 1,
-               "the leader to lose its replica")
+    wait_until(
+        lambda: replication_status(configuration=cfg)["streaming"] == 0, 60, 1, "the leader to lose its replica"
+    )
     actions.heal_partition(replica, configuration=cfg)
     wait_for_healthy(90, configuration=cfg)
 
@@ -107,8 +108,7 @@ def test_latency_slows_synchronous_commits_or_is_refused_cleanly(healthy):
 def test_random_packet_loss_between_replica_and_leader(healthy):
     cfg = healthy.configuration
     replica = replica_of(cfg)
-    plan = actions.partition_container(replica, peers="@leader", loss_percent=30, dry_run=True,
-                                       configuration=cfg)
+    plan = actions.partition_container(replica, peers="@leader", loss_percent=30, dry_run=True, configuration=cfg)
     assert "--probability 0.3000" in plan["would"]
     actions.partition_container(replica, peers="@leader", loss_percent=30, configuration=cfg)
     assert [f["kind"] for f in probes.pending_faults(configuration=cfg)] == ["partition"]
@@ -120,11 +120,19 @@ def test_disconnect_and_reconnect_keeps_the_service_dns_name(healthy):
     cfg = healthy.configuration
     replica = replica_of(cfg)
     actions.disconnect_network(replica, configuration=cfg)
-    wait_until(lambda: backend_states("replicas", configuration=cfg)["up_count"] == 0, 30, 0.5,
-               "HAProxy to mark the replica down")
+    wait_until(
+        lambda: backend_states("replicas", configuration=cfg)["up_count"] == 0,
+        30,
+        0.5,
+        "HAProxy to mark the replica down",
+    )
     actions.reconnect_network(replica, configuration=cfg)
-    wait_until(lambda: replica in backend_states("replicas", configuration=cfg)["up"], 60, 0.5,
-               "HAProxy to find the replica again by its name")
+    wait_until(
+        lambda: replica in backend_states("replicas", configuration=cfg)["up"],
+        60,
+        0.5,
+        "HAProxy to find the replica again by its name",
+    )
 
 
 def test_heal_undoes_several_faults_at_once(healthy):

@@ -19,9 +19,20 @@ ROOT = Path(__file__).resolve().parents[2]
 CHAOS = str(Path(sys.executable).with_name("chaos"))
 # Run in CI: every experiment this machine can run (replication-latency needs
 # a kernel with netem; alfresco-write-during-failover needs Alfresco images).
-CORE = ["master-kill", "master-stop", "replica-kill", "switchover-under-load", "zk-session-expiry",
-        "zk-node-loss", "haproxy-restart", "master-pause", "master-partition", "leader-dcs-partition",
-        "zk-quorum-loss", "full-stack-restart"]
+CORE = [
+    "master-kill",
+    "master-stop",
+    "replica-kill",
+    "switchover-under-load",
+    "zk-session-expiry",
+    "zk-node-loss",
+    "haproxy-restart",
+    "master-pause",
+    "master-partition",
+    "leader-dcs-partition",
+    "zk-quorum-loss",
+    "full-stack-restart",
+]
 JOURNALS = ROOT / ".chaosha" / "journals"
 
 
@@ -29,9 +40,21 @@ def chaos_run(stack, name: str) -> subprocess.Popen:
     JOURNALS.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, CHAOSHA_ENV_FILE=stack.configuration["CHAOSHA_ENV_FILE"])
     return subprocess.Popen(
-        [CHAOS, "--log-file", str(JOURNALS / f"{name}.log"), "run",
-         "--journal-path", str(JOURNALS / f"{name}.json"), str(ROOT / "experiments" / f"{name}.json")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            CHAOS,
+            "--log-file",
+            str(JOURNALS / f"{name}.log"),
+            "run",
+            "--journal-path",
+            str(JOURNALS / f"{name}.json"),
+            str(ROOT / "experiments" / f"{name}.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def assert_healed(stack) -> None:
@@ -57,12 +80,15 @@ def test_experiment_completes_without_deviation_or_loss(stack, name):
     assert_healed(stack)
 
 
-@pytest.mark.parametrize("name,sig,after", [
-    ("master-kill", signal.SIGTERM, "Probe: wait-until-haproxy-routes-to-a-new-leader"),
-    ("master-pause", signal.SIGINT, "Probe: wait-until-haproxy-routes-to-a-new-leader"),
-    ("leader-dcs-partition", signal.SIGTERM, "Action: cut-the-leader-from-zookeeper"),
-    ("master-kill", signal.SIGINT, "Action: start-ledger-workload"),
-])
+@pytest.mark.parametrize(
+    "name,sig,after",
+    [
+        ("master-kill", signal.SIGTERM, "Probe: wait-until-haproxy-routes-to-a-new-leader"),
+        ("master-pause", signal.SIGINT, "Probe: wait-until-haproxy-routes-to-a-new-leader"),
+        ("leader-dcs-partition", signal.SIGTERM, "Action: cut-the-leader-from-zookeeper"),
+        ("master-kill", signal.SIGINT, "Action: start-ledger-workload"),
+    ],
+)
 def test_interrupted_run_ends_interrupted_and_heals(stack, name, sig, after):
     wait_for_healthy(180, configuration=stack.configuration)
     proc = chaos_run(stack, name)

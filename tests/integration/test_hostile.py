@@ -17,8 +17,13 @@ BOOTSTRAP = ROOT / "compose" / "bootstrap.sh"
 
 
 def project_containers(project: str) -> str:
-    return subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
-                          capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+    return subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
 
 
 def hostile_stack(tmp_path: Path, **extra: str) -> Stack:
@@ -32,8 +37,13 @@ def hostile_stack(tmp_path: Path, **extra: str) -> Stack:
 
 
 def test_bootstrap_says_when_the_disk_is_too_small():
-    result = subprocess.run(["bash", str(BOOTSTRAP)], env=dict(os.environ, CHAOSHA_MIN_FREE_GB="999999"),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["bash", str(BOOTSTRAP)],
+        env=dict(os.environ, CHAOSHA_MIN_FREE_GB="999999"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert "free some disk" in result.stderr and "999999G" in result.stderr
 
@@ -43,8 +53,9 @@ def test_bootstrap_as_a_user_without_docker_access_names_the_fix():
         pwd.getpwnam("nobody")
     except KeyError:
         pytest.skip("no 'nobody' user on this machine to try it with")
-    result = subprocess.run(["su", "nobody", "-s", "/bin/bash", "-c", f"bash {BOOTSTRAP}"],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        ["su", "nobody", "-s", "/bin/bash", "-c", f"bash {BOOTSTRAP}"], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 1
     assert "add yourself to the docker group" in result.stderr or "needs root" in result.stderr
 
@@ -72,7 +83,20 @@ def test_up_refuses_a_malformed_env_file_and_keeps_it(tmp_path):
 def test_compose_refuses_to_start_without_passwords(tmp_path):
     env = tmp_path / "empty.env"
     env.write_text("CHAOSHA_PROJECT=chaosha-hostile\n")
-    result = subprocess.run(["docker", "compose", "-f", str(ROOT / "compose" / "docker-compose.yml"),
-                             "--env-file", str(env), "config", "-q"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "-f",
+            str(ROOT / "compose" / "docker-compose.yml"),
+            "--env-file",
+            str(env),
+            "config",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "run 'chaosha stack up'" in result.stderr

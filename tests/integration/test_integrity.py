@@ -48,14 +48,11 @@ def test_deleted_and_foreign_rows_are_reported(stack: Any, tmp_path: Path) -> No
     started = start_workload(duration_s=60, rate=100, configuration=cfg)
     run = started["run_id"]
     time.sleep(2)
-    acked = [r["id"] for r in read_records(started["ledger"])
-             if r.get("k") == "w" and r.get("r") == "ok"]
+    acked = [r["id"] for r in read_records(started["ledger"]) if r.get("k") == "w" and r.get("r") == "ok"]
     victim = acked[len(acked) // 2]
     with connect(settings, find_primary(settings, 30)) as conn:
-        deleted = conn.execute("DELETE FROM chaosha_ledger WHERE run = %s AND id = %s",
-                               (run, victim)).rowcount
-        conn.execute("INSERT INTO chaosha_ledger (run, id) VALUES (%s, %s)",
-                     (run, NEVER_ATTEMPTED))
+        deleted = conn.execute("DELETE FROM chaosha_ledger WHERE run = %s AND id = %s", (run, victim)).rowcount
+        conn.execute("INSERT INTO chaosha_ledger (run, id) VALUES (%s, %s)", (run, NEVER_ATTEMPTED))
     assert deleted == 1
     time.sleep(1)
     verdict = workload_verdict(run, configuration=cfg)

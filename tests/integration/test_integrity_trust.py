@@ -42,8 +42,10 @@ def engine() -> Iterator[Any]:
 
 def container(engine: Any, stack: Any, service: str) -> Any:
     project = stack.settings.get("CHAOSHA_PROJECT")
-    found = engine.containers.list(all=True, filters={"label": [
-        f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]})
+    found = engine.containers.list(
+        all=True,
+        filters={"label": [f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]},
+    )
     assert found, f"no container for {service} in project {project}"
     return found[0]
 
@@ -60,11 +62,16 @@ def members_by_address(stack: Any) -> Dict[str, str]:
     settings = stack.settings
     found: Dict[str, str] = {}
     for node in settings.pg_nodes:
-        with psycopg.connect(host=node.host, port=node.port, user=settings.get("CHAOSHA_PG_USER"),
-                             password=settings.get("CHAOSHA_PG_PASSWORD"), dbname="postgres",
-                             connect_timeout=5, autocommit=True) as conn:
-            row = conn.execute("SELECT host(inet_server_addr()), "
-                               "current_setting('chaosha.member')").fetchone()
+        with psycopg.connect(
+            host=node.host,
+            port=node.port,
+            user=settings.get("CHAOSHA_PG_USER"),
+            password=settings.get("CHAOSHA_PG_PASSWORD"),
+            dbname="postgres",
+            connect_timeout=5,
+            autocommit=True,
+        ) as conn:
+            row = conn.execute("SELECT host(inet_server_addr()), current_setting('chaosha.member')").fetchone()
         assert row is not None and row[1] == node.name, (node.name, row)
         found[row[0]] = row[1]
     return found
@@ -82,8 +89,7 @@ def restart_in_order(engine: Any, stack: Any, order: List[str]) -> float:
     return both_down
 
 
-def test_swapped_ips_credit_each_write_to_the_right_member(healthy: Any, engine: Any,
-                                                           tmp_path: Path) -> None:
+def test_swapped_ips_credit_each_write_to_the_right_member(healthy: Any, engine: Any, tmp_path: Path) -> None:
     cfg = {**healthy.configuration, "CHAOSHA_STATE_DIR": str(tmp_path)}
     settings = load(cfg)
     before = members_by_address(healthy)
@@ -174,12 +180,10 @@ def test_node_roles_timelines_agree_with_patroni_around_a_switchover(healthy: An
     assert len(set(final[0].values())) == 1 and final[0] == final[1]
 
 
-def test_sql_deadline_covers_a_commit_waiting_for_a_frozen_sync_standby(healthy: Any,
-                                                                      engine: Any) -> None:
+def test_sql_deadline_covers_a_commit_waiting_for_a_frozen_sync_standby(healthy: Any, engine: Any) -> None:
     cfg = healthy.configuration
     settings = load(cfg)
-    sync = [m["name"] for m in patroni.members(settings, 5)
-            if m.get("role") in ("sync_standby", "sync-standby")]
+    sync = [m["name"] for m in patroni.members(settings, 5) if m.get("role") in ("sync_standby", "sync-standby")]
     assert sync, "no synchronous standby to freeze"
     box = container(engine, healthy, sync[0])
     assert write_check(timeout_s=2, configuration=cfg)["ok"] is True

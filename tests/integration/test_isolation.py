@@ -25,8 +25,13 @@ def docker_json(*args: str) -> object:
 
 
 def container_ids(project: str) -> list:
-    out = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
-                         capture_output=True, text=True, timeout=30, check=True).stdout
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     return sorted(out.split())
 
 
@@ -59,8 +64,14 @@ def test_heal_from_another_directory_sees_the_projects_faults(healthy, tmp_path:
     assert [f["kind"] for f in state.pending(settings)] == ["partition"]
     env = dict(os.environ)
     env.pop("CHAOSHA_ENV_FILE", None)
-    done = subprocess.run([sys.executable, "-m", "chaosha.cli", "--env-file", settings.env_file, "heal",
-                           "--wait", "0"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "chaosha.cli", "--env-file", settings.env_file, "heal", "--wait", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "clear-netfilter" in json.loads(done.stdout)["healed"]["pg1"]
     assert state.pending(settings) == []
@@ -69,8 +80,14 @@ def test_heal_from_another_directory_sees_the_projects_faults(healthy, tmp_path:
 def test_a_command_without_env_file_says_which_project_it_acts_on(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CHAOSHA_ENV_FILE"}
     env["CHAOSHA_PROJECT"] = "chaosha-nobody"
-    done = subprocess.run([sys.executable, "-m", "chaosha.cli", "heal", "--wait", "0"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "chaosha.cli", "heal", "--wait", "0"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if (ROOT / "compose" / ".env").is_file():
         pytest.skip("this checkout has a compose/.env: the fallback is not used")
     assert "no env file found" in done.stderr and "'chaosha-nobody'" in done.stderr
@@ -83,9 +100,22 @@ def test_a_second_experiment_against_the_stack_is_refused_and_the_first_passes(h
     env = dict(os.environ, CHAOSHA_ENV_FILE=healthy.settings.env_file)
 
     def run(name: str) -> subprocess.Popen:
-        return subprocess.Popen([chaos, "--log-file", str(tmp_path / f"{name}.log"), "run", "--journal-path",
-                                 str(tmp_path / f"{name}.json"), str(ROOT / "experiments" / f"{name}.json")],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return subprocess.Popen(
+            [
+                chaos,
+                "--log-file",
+                str(tmp_path / f"{name}.log"),
+                "run",
+                "--journal-path",
+                str(tmp_path / f"{name}.json"),
+                str(ROOT / "experiments" / f"{name}.json"),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     first = run("master-stop")
     assert first.stdout is not None

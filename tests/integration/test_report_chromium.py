@@ -37,31 +37,42 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed "
-                                                "(apt-get install -y chromium)"),
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium)"),
 ]
 
 
 def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
     assert CHROMIUM is not None
-    cmd: List[str] = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                      "--disable-background-networking", "--disable-component-update",
-                      "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", *args]
+    cmd: List[str] = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("journal, words", [
-    ("completed.json", "No acknowledged write was lost."),
-    ("deviated.json", "3 acknowledged writes were lost"),
-    ("interrupted.json", "ended with status interrupted"),
-])
+@pytest.mark.parametrize(
+    "journal, words",
+    [
+        ("completed.json", "No acknowledged write was lost."),
+        ("deviated.json", "3 acknowledged writes were lost"),
+        ("interrupted.json", "ended with status interrupted"),
+    ],
+)
 def test_rendered_dom_has_the_verdict_and_picture(tmp_path: Path, journal: str, words: str) -> None:
     report = build_report(DATA / journal, tmp_path / "report.html")
     result = chromium(tmp_path / "profile", "--dump-dom", report.html.as_uri())
     assert result.returncode == 0, result.stderr[-2000:]
     dom = result.stdout
     assert words in dom
-    assert "class=\"banner" in dom and "data:image/png;base64," in dom
+    assert 'class="banner' in dom and "data:image/png;base64," in dom
 
 
 def measure(tmp_path: Path, journal: str) -> Dict[str, Any]:
@@ -75,8 +86,17 @@ def measure(tmp_path: Path, journal: str) -> Dict[str, Any]:
     return json.loads(found.group(1).replace("&gt;", ">").replace("&lt;", "<").replace("&amp;", "&"))
 
 
-@pytest.mark.parametrize("journal", ["incidents.json", "action-failed.json", "real-master-kill.json",
-                                     "completed.json", "interrupted.json", "truncated.json"])
+@pytest.mark.parametrize(
+    "journal",
+    [
+        "incidents.json",
+        "action-failed.json",
+        "real-master-kill.json",
+        "completed.json",
+        "interrupted.json",
+        "truncated.json",
+    ],
+)
 def test_the_page_fits_1280_px_with_nothing_cut_off(tmp_path: Path, journal: str) -> None:
     m = measure(tmp_path, journal)
     assert m["scrollWidth"] <= m["clientWidth"] <= WIDTH  # no horizontal scrollbar
@@ -93,8 +113,13 @@ def test_screenshot_is_a_real_page(tmp_path: Path) -> None:
     plt = pytest.importorskip("matplotlib.pyplot")
     report = build_report(DATA / "completed.json", tmp_path / "report.html")
     shot = tmp_path / "shot.png"
-    result = chromium(tmp_path / "profile", f"--screenshot={shot}", f"--window-size={WIDTH},2000",
-                      "--hide-scrollbars", report.html.as_uri())
+    result = chromium(
+        tmp_path / "profile",
+        f"--screenshot={shot}",
+        f"--window-size={WIDTH},2000",
+        "--hide-scrollbars",
+        report.html.as_uri(),
+    )
     assert result.returncode == 0 and shot.is_file(), result.stderr[-2000:]
     assert shot.stat().st_size > 20000
     pixels = plt.imread(str(shot))

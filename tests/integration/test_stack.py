@@ -15,8 +15,9 @@ pytestmark = pytest.mark.integration
 
 
 def test_patronictl_lists_one_leader_and_a_streaming_replica(stack):
-    out = stack.stack.compose("exec", "-T", "pg1", "patronictl", "-c", "/etc/patroni/patroni.yml",
-                              "list", "-f", "json", capture=True).stdout
+    out = stack.stack.compose(
+        "exec", "-T", "pg1", "patronictl", "-c", "/etc/patroni/patroni.yml", "list", "-f", "json", capture=True
+    ).stdout
     members = json.loads(out)
     roles = sorted(m["Role"] for m in members)
     assert roles in (["Leader", "Sync Standby"], ["Leader", "Replica"])
@@ -38,8 +39,9 @@ def test_row_written_through_rw_port_is_read_through_ro_port(stack):
 
     def replicated():
         with connect(settings, "ro") as conn:
-            row = conn.execute("SELECT token, pg_is_in_recovery() FROM stack_test WHERE token = %s",
-                               (token,)).fetchone()
+            row = conn.execute(
+                "SELECT token, pg_is_in_recovery() FROM stack_test WHERE token = %s", (token,)
+            ).fetchone()
         return row
 
     row, _ = wait_until(replicated, 10, 0.2, "the row on a replica")
@@ -57,8 +59,19 @@ def test_alfresco_profile_config_is_valid(stack):
 
 
 def test_every_published_port_binds_to_loopback(stack):
-    out = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={stack.settings.project}",
-                          "--format", "{{.Ports}}"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "--filter",
+            f"label=com.docker.compose.project={stack.settings.project}",
+            "--format",
+            "{{.Ports}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     published = [p for line in out.splitlines() for p in line.split(", ") if "->" in p]
     assert published and all(p.startswith("127.0.0.1:") for p in published)
 

@@ -58,12 +58,20 @@ def test_a_sigstopped_zookeeper_member_is_recorded_and_healed(healthy: Any, deep
     node = _follower(cfg)
     zk_actions.kill_node(node, signal="SIGSTOP", configuration=cfg)
     assert [(f["kind"], f["service"]) for f in probes.pending_faults(configuration=cfg)] == [("sigstop", node)]
-    wait_until(lambda: node not in zk_probes.ensemble_status(configuration=cfg)["serving"], 15, 0.5,
-               f"{node} to stop answering")
+    wait_until(
+        lambda: node not in zk_probes.ensemble_status(configuration=cfg)["serving"],
+        15,
+        0.5,
+        f"{node} to stop answering",
+    )
     assert "sigcont" in actions.heal(deep=deep, configuration=cfg)["healed"][node]
     assert probes.pending_faults(configuration=cfg) == []
-    wait_until(lambda: len(zk_probes.ensemble_status(configuration=cfg)["serving"]) == 3, 60, 0.5,
-               "all three ZooKeeper members serving")
+    wait_until(
+        lambda: len(zk_probes.ensemble_status(configuration=cfg)["serving"]) == 3,
+        60,
+        0.5,
+        "all three ZooKeeper members serving",
+    )
 
 
 def test_dry_runs_and_refusals_record_nothing(healthy: Any) -> None:
@@ -92,8 +100,9 @@ time.sleep(600)
 
 def test_heal_stops_the_workload_a_killed_run_left_behind(healthy: Any) -> None:
     cfg, settings = healthy.configuration, healthy.settings
-    starter = subprocess.Popen([sys.executable, "-c", STARTER, cfg["CHAOSHA_ENV_FILE"]],
-                               stdout=subprocess.PIPE, text=True)
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER, cfg["CHAOSHA_ENV_FILE"]], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert starter.stdout is not None and starter.stdout.readline().strip() == "started"
         state = load_state(settings)

@@ -18,8 +18,9 @@ DECOY = "chaosha.test-decoy"
 
 
 def sh(*args: str, timeout: float = 60) -> str:
-    return subprocess.run(["timeout", str(timeout), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["timeout", str(timeout), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def run_decoy(image: str, *labels: str) -> str:
@@ -39,10 +40,16 @@ def decoys(healthy: Any) -> Iterator[List[str]]:
     # a sidecar of a second project, from our image (which may carry our build labels)
     names.append(run_decoy(settings.tools_image, f"chaosha.sidecar={project}-other"))
     # forged project/service labels, even Compose's container labels
-    names.append(run_decoy(settings.tools_image, f"com.docker.compose.project={project}",
-                           "com.docker.compose.service=pg1", "com.docker.compose.oneoff=False",
-                           "com.docker.compose.config-hash=forged",
-                           "com.docker.compose.container-number=1"))
+    names.append(
+        run_decoy(
+            settings.tools_image,
+            f"com.docker.compose.project={project}",
+            "com.docker.compose.service=pg1",
+            "com.docker.compose.oneoff=False",
+            "com.docker.compose.config-hash=forged",
+            "com.docker.compose.container-number=1",
+        )
+    )
     try:
         yield names
     finally:
@@ -73,10 +80,29 @@ def test_a_container_that_vanishes_mid_lookup_is_skipped(healthy: Any, monkeypat
     removed before it is inspected: the lookup goes on without it."""
     settings = healthy.settings
     name = f"{settings.project}-ghost-1"
-    ghost = sh("docker", "run", "-d", "--name", name, "-l", f"{DECOY}=1",
-       "-l", f"com.docker.compose.project={settings.project}", "-l", "com.docker.compose.service=ghost",
-       "-l", "com.docker.compose.oneoff=False", "-l", "com.docker.compose.config-hash=x",
-       "-l", "com.docker.compose.container-number=1", "--entrypoint", "sleep", settings.tools_image, "300")
+    ghost = sh(
+        "docker",
+        "run",
+        "-d",
+        "--name",
+        name,
+        "-l",
+        f"{DECOY}=1",
+        "-l",
+        f"com.docker.compose.project={settings.project}",
+        "-l",
+        "com.docker.compose.service=ghost",
+        "-l",
+        "com.docker.compose.oneoff=False",
+        "-l",
+        "com.docker.compose.config-hash=x",
+        "-l",
+        "com.docker.compose.container-number=1",
+        "--entrypoint",
+        "sleep",
+        settings.tools_image,
+        "300",
+    )
     original = docker.models.containers.ContainerCollection.get
     asked: List[str] = []
 
@@ -119,8 +145,12 @@ def test_sidecars_leave_no_container_and_no_volume(healthy: Any, monkeypatch: An
     left = set(dangling()) - before
     assert not left & set(mounted)
     for volume in mounted:
-        assert subprocess.run(["timeout", "20", "docker", "volume", "inspect", volume],
-                              capture_output=True).returncode != 0, volume
+        assert (
+            subprocess.run(
+                ["timeout", "20", "docker", "volume", "inspect", volume], capture_output=True
+            ).returncode
+            != 0
+        ), volume
     sidecars = sh("docker", "ps", "-aq", "--filter", f"label=chaosha.sidecar={settings.project}")
     assert sidecars == ""
     wait_until(lambda: probes.pending_faults(configuration=cfg) == [], 5, 0.5, "no fault left")

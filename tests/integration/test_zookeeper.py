@@ -19,10 +19,14 @@ def _heal(config: Dict[str, Any]) -> None:
     """Bring every member back and wait for a quorum of all three."""
     for node in ("zk1", "zk2", "zk3"):
         actions.start_node(node, wait_s=60, configuration=config)
-    wait_until(lambda: len(probes.ensemble_status(configuration=config)["serving"]) == 3,
-               60, what="all three ZooKeeper members serving")
-    wait_until(lambda: probes.patroni_leader_znode(configuration=config)["exists"], 60,
-               what="a Patroni leader key")
+    wait_until(
+        lambda: len(probes.ensemble_status(configuration=config)["serving"]) == 3,
+        60,
+        what="all three ZooKeeper members serving",
+    )
+    wait_until(
+        lambda: probes.patroni_leader_znode(configuration=config)["exists"], 60, what="a Patroni leader key"
+    )
 
 
 def _followers(state: Dict[str, Any]) -> List[str]:

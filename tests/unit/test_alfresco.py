@@ -25,9 +25,13 @@ def stub() -> Iterator[AlfrescoStub]:
 
 
 def cfg(stub: AlfrescoStub, **extra: Any) -> Dict[str, Any]:
-    values: Dict[str, Any] = {"CHAOSHA_ALFRESCO_URL": stub.url, "CHAOSHA_ALFRESCO_USER": "admin",
-                              "CHAOSHA_ALFRESCO_PASSWORD": "admin", "CHAOSHA_TIMEOUT": "5",
-                              "CHAOSHA_ENV_FILE": "/nonexistent/.env"}
+    values: Dict[str, Any] = {
+        "CHAOSHA_ALFRESCO_URL": stub.url,
+        "CHAOSHA_ALFRESCO_USER": "admin",
+        "CHAOSHA_ALFRESCO_PASSWORD": "admin",
+        "CHAOSHA_TIMEOUT": "5",
+        "CHAOSHA_ENV_FILE": "/nonexistent/.env",
+    }
     values.update({k.upper(): v for k, v in extra.items()})
     return values
 
@@ -103,8 +107,13 @@ def test_write_happy_path_records_every_step(stub: AlfrescoStub) -> None:
     for step in STEPS:
         assert isinstance(result["steps"][step]["s"], float)
     assert {s: v["http_status"] for s, v in result["steps"].items()} == {
-        "create": 201, "upload": 200, "read-node": 200, "read-content": 200,
-        "delete": 204, "verify-gone": 404}
+        "create": 201,
+        "upload": 200,
+        "read-node": 200,
+        "read-content": 200,
+        "delete": 204,
+        "verify-gone": 404,
+    }
     assert result["name"].startswith("probe-") and result["name"].endswith(".txt")
     assert result["sha256"] == result["sha256_read"]
     # exactly one create, with the contract's body and query
@@ -152,14 +161,12 @@ def test_create_conflict_is_reconciled_as_committed_late(stub: AlfrescoStub) -> 
     assert result["steps"]["create"]["http_status"] == 409
     assert result["steps"]["reconcile"]["http_status"] == 200
     assert creates(stub) == 1
-    assert ("GET", f"{CORE}/nodes/-root-",
-            {"relativePath": f"chaos-probe/{result['name']}"}) in stub.calls
+    assert ("GET", f"{CORE}/nodes/-root-", {"relativePath": f"chaos-probe/{result['name']}"}) in stub.calls
     assert stub.count("DELETE", result["node_id"]) == 1
     assert stub.files() == []
 
 
-def test_create_commit_then_timeout_is_committed_late_without_a_second_create(
-        stub: AlfrescoStub) -> None:
+def test_create_commit_then_timeout_is_committed_late_without_a_second_create(stub: AlfrescoStub) -> None:
     stub.create_mode, stub.hang = "commit-timeout", 3.0
     start = time.monotonic()
     result = probes.write_succeeds(timeout_s=8, configuration=cfg(stub, chaosha_timeout="0.5"))
@@ -239,8 +246,9 @@ def test_wrong_credentials_fail_clearly(stub: AlfrescoStub) -> None:
 
 
 def test_wrong_credentials_with_ticket_fail_at_login(stub: AlfrescoStub) -> None:
-    result = probes.write_succeeds(configuration=cfg(stub, chaosha_alfresco_auth="ticket",
-                                                     chaosha_alfresco_password="nope"))
+    result = probes.write_succeeds(
+        configuration=cfg(stub, chaosha_alfresco_auth="ticket", chaosha_alfresco_password="nope")
+    )
     assert result["ok"] is False
     assert "403" in result["error"] and "CHAOSHA_ALFRESCO_PASSWORD" in result["error"]
     assert creates(stub) == 0
@@ -249,9 +257,9 @@ def test_wrong_credentials_with_ticket_fail_at_login(stub: AlfrescoStub) -> None
 def test_write_unreachable_fails_fast_without_reconciling() -> None:
     url = f"http://127.0.0.1:{closed_port()}"
     start = time.monotonic()
-    result = probes.write_succeeds(timeout_s=10,
-                                   configuration={"CHAOSHA_ALFRESCO_URL": url,
-                                                  "CHAOSHA_ENV_FILE": "/nonexistent/.env"})
+    result = probes.write_succeeds(
+        timeout_s=10, configuration={"CHAOSHA_ALFRESCO_URL": url, "CHAOSHA_ENV_FILE": "/nonexistent/.env"}
+    )
     assert time.monotonic() - start < 3
     assert result["ok"] is False
     assert result["outcome"] == "failed"
@@ -322,15 +330,12 @@ def test_stub_follows_the_error_contract(stub: AlfrescoStub) -> None:
     response = requests.get(f"{stub.url}{CORE}/nodes/-root-", timeout=5)
     assert response.status_code == 401
     error = response.json()["error"]
-    assert set(error) == {"errorKey", "statusCode", "briefSummary", "stackTrace",
-                          "descriptionURL", "logId"}
+    assert set(error) == {"errorKey", "statusCode", "briefSummary", "stackTrace", "descriptionURL", "logId"}
     assert error["statusCode"] == 401
-    ticket = requests.post(f"{stub.url}{AUTH}/tickets",
-                           json={"userId": "admin", "password": "admin"}, timeout=5)
+    ticket = requests.post(f"{stub.url}{AUTH}/tickets", json={"userId": "admin", "password": "admin"}, timeout=5)
     assert ticket.status_code == 201
     token = base64.b64encode(ticket.json()["entry"]["id"].encode()).decode()
-    me = requests.get(f"{stub.url}{AUTH}/tickets/-me-",
-                      headers={"Authorization": f"Basic {token}"}, timeout=5)
+    me = requests.get(f"{stub.url}{AUTH}/tickets/-me-", headers={"Authorization": f"Basic {token}"}, timeout=5)
     assert me.status_code == 200
 
 

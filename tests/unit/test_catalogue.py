@@ -19,7 +19,8 @@ def test_files_match_the_builder():
     assert {f.stem for f in FILES} == set(build.CATALOGUE)
     for name, doc in build.CATALOGUE.items():
         assert (ROOT / "experiments" / f"{name}.json").read_text() == build.render(doc), (
-            f"{name}.json is stale: run python experiments/build.py")
+            f"{name}.json is stale: run python experiments/build.py"
+        )
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -52,8 +53,14 @@ def test_conventions_and_tolerance_traps(path):
     assert len(verdicts) == 1
 
 
-UNDOS = {"start_container", "unpause_container", "heal_partition", "reconnect_network", "remove_latency",
-         "start_node"}
+UNDOS = {
+    "start_container",
+    "unpause_container",
+    "heal_partition",
+    "reconnect_network",
+    "remove_latency",
+    "start_node",
+}
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
@@ -69,5 +76,7 @@ def test_every_argument_is_a_parameter_and_undos_aim_where_the_fault_did(path):
         assert not unknown, (activity["name"], unknown)
         target = provider.get("arguments", {}).get("target", "")
         if provider["func"] in UNDOS and target.startswith("@"):
-            assert target == "@faulted", (activity["name"], "an undo after a role-targeted fault "
-                                          "must aim at @faulted, not re-resolve the role")
+            assert target == "@faulted", (
+                activity["name"],
+                "an undo after a role-targeted fault must aim at @faulted, not re-resolve the role",
+            )

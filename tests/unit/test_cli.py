@@ -10,9 +10,24 @@ import pytest
 
 from chaosha.cli import cli, main
 
-COMMANDS = [[], ["stack"], ["stack", "up"], ["stack", "down"], ["stack", "status"], ["stack", "logs"],
-            ["heal"], ["workload"], ["workload", "run"], ["workload", "stop"], ["workload", "status"],
-            ["verdict"], ["report"], ["suite"], ["suite", "run"], ["trend"]]
+COMMANDS = [
+    [],
+    ["stack"],
+    ["stack", "up"],
+    ["stack", "down"],
+    ["stack", "status"],
+    ["stack", "logs"],
+    ["heal"],
+    ["workload"],
+    ["workload", "run"],
+    ["workload", "stop"],
+    ["workload", "status"],
+    ["verdict"],
+    ["report"],
+    ["suite"],
+    ["suite", "run"],
+    ["trend"],
+]
 CHAOS = str(Path(sys.executable).with_name("chaos"))
 
 
@@ -27,11 +42,16 @@ def test_workload_never_starts_load_without_a_duration(capsys) -> None:
     assert "--duration" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("words", [["workload", "run", "--duration", "-5"],
-                                   ["workload", "run", "--duration", "10", "--rate", "-1"],
-                                   ["workload", "run", "--duration", "abc"],
-                                   ["suite", "run", "--out", "x", "--timeout", "0"],
-                                   ["heal", "--wait", "-1"]])
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["workload", "run", "--duration", "-5"],
+        ["workload", "run", "--duration", "10", "--rate", "-1"],
+        ["workload", "run", "--duration", "abc"],
+        ["suite", "run", "--out", "x", "--timeout", "0"],
+        ["heal", "--wait", "-1"],
+    ],
+)
 def test_bad_numbers_are_refused_with_a_message(words, capsys) -> None:
     assert main(words) == 2
     err = capsys.readouterr().err

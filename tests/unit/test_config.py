@@ -14,8 +14,10 @@ def test_lookup_order_secrets_configuration_environment_env_file(tmp_path, monke
     env_file.write_text("CHAOSHA_RW_PORT=1\nCHAOSHA_RO_PORT=2\nCHAOSHA_STATS_PORT=3\nCHAOSHA_PG_PASSWORD=4\n")
     monkeypatch.setenv("CHAOSHA_RO_PORT", "20")
     monkeypatch.setenv("CHAOSHA_STATS_PORT", "30")
-    settings = load({"CHAOSHA_ENV_FILE": str(env_file), "chaosha_stats_port": "300"},
-                    {"chaosha": {"CHAOSHA_PG_PASSWORD": "secret"}})
+    settings = load(
+        {"CHAOSHA_ENV_FILE": str(env_file), "chaosha_stats_port": "300"},
+        {"chaosha": {"CHAOSHA_PG_PASSWORD": "secret"}},
+    )
     assert settings.get("CHAOSHA_RW_PORT") == "1"
     assert settings.get("CHAOSHA_RO_PORT") == "20"
     assert settings.get("CHAOSHA_STATS_PORT") == "300"
@@ -27,7 +29,10 @@ def test_nodes_and_unknown_node(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     settings = load({"CHAOSHA_PG_NODES": "pg1,pg2,pg3"})
     assert [(n.name, n.port, n.api_port) for n in settings.pg_nodes] == [
-        ("pg1", 15432, 18008), ("pg2", 25432, 28008), ("pg3", 35432, 38008)]
+        ("pg1", 15432, 18008),
+        ("pg2", 25432, 28008),
+        ("pg3", 35432, 38008),
+    ]
     assert settings.pg_node("pg2").api_url == "http://127.0.0.1:28008"
     with pytest.raises(ActivityFailed, match="unknown PostgreSQL node 'pg9'.*pg1, pg2, pg3"):
         settings.pg_node("pg9")

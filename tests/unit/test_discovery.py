@@ -44,8 +44,20 @@ def test_signatures_follow_the_conventions():
 
 def test_chaos_discover_lists_the_extension(tmp_path):
     out = tmp_path / "discovery.json"
-    subprocess.run([CHAOS, "discover", "--no-system-info", "--no-install", "chaostoolkit-chaosha",
-                    "--discovery-path", str(out)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            CHAOS,
+            "discover",
+            "--no-system-info",
+            "--no-install",
+            "chaostoolkit-chaosha",
+            "--discovery-path",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     data = json.loads(out.read_text())
     kinds = {(a["mod"], a["type"]) for a in data["activities"]}
     assert ("chaosha.docker.actions", "action") in kinds

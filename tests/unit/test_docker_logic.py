@@ -7,8 +7,9 @@ from chaosha.docker.lifecycle import parse_signal
 from chaosha.docker.network import block_rules, netem_args
 
 
-@pytest.mark.parametrize("raw,name", [("kill", "SIGKILL"), ("SIGTERM", "SIGTERM"), ("9", "SIGKILL"),
-                                      ("stop", "SIGSTOP")])
+@pytest.mark.parametrize(
+    "raw,name", [("kill", "SIGKILL"), ("SIGTERM", "SIGTERM"), ("9", "SIGKILL"), ("stop", "SIGSTOP")]
+)
 def test_parse_signal(raw, name):
     assert parse_signal(raw) == name
 
@@ -52,9 +53,13 @@ def test_netem_args():
 
 # -- what counts as a node of the project ---------------------------------
 
-COMPOSE = {"com.docker.compose.project": "proj", "com.docker.compose.service": "pg1",
-           "com.docker.compose.config-hash": "abc", "com.docker.compose.container-number": "1",
-           "com.docker.compose.oneoff": "False"}
+COMPOSE = {
+    "com.docker.compose.project": "proj",
+    "com.docker.compose.service": "pg1",
+    "com.docker.compose.config-hash": "abc",
+    "com.docker.compose.container-number": "1",
+    "com.docker.compose.oneoff": "False",
+}
 
 
 def test_a_compose_service_container_counts():
@@ -64,15 +69,24 @@ def test_a_compose_service_container_counts():
     assert is_service_container(COMPOSE, "proj")
 
 
-@pytest.mark.parametrize("labels,name", [
-    # `docker run` of our image: only the image's build labels
-    ({"com.docker.compose.project": "proj", "com.docker.compose.service": "pg1",
-      "com.docker.compose.version": "2.26.1"}, "/eager_turing"),
-    (dict(COMPOSE, **{"chaosha.sidecar": "proj"}), "/proj-pg1-1"),  # a sidecar
-    (dict(COMPOSE, **{"com.docker.compose.oneoff": "True"}), "/proj-pg1-run-1"),  # compose run
-    (COMPOSE, "/decoy"),  # every label forged, but not Compose's name
-    (dict(COMPOSE, **{"com.docker.compose.project": "other"}), "/other-pg1-1"),
-])
+@pytest.mark.parametrize(
+    "labels,name",
+    [
+        # `docker run` of our image: only the image's build labels
+        (
+            {
+                "com.docker.compose.project": "proj",
+                "com.docker.compose.service": "pg1",
+                "com.docker.compose.version": "2.26.1",
+            },
+            "/eager_turing",
+        ),
+        (dict(COMPOSE, **{"chaosha.sidecar": "proj"}), "/proj-pg1-1"),  # a sidecar
+        (dict(COMPOSE, **{"com.docker.compose.oneoff": "True"}), "/proj-pg1-run-1"),  # compose run
+        (COMPOSE, "/decoy"),  # every label forged, but not Compose's name
+        (dict(COMPOSE, **{"com.docker.compose.project": "other"}), "/other-pg1-1"),
+    ],
+)
 def test_look_alikes_do_not_count(labels, name):
     from chaosha.docker.client import is_service_container
 
@@ -84,8 +98,9 @@ def test_sidecar_labels_blank_the_inherited_compose_labels(tmp_path):
     from chaosha.docker.client import is_service_container
     from chaosha.docker.network import sidecar_labels
 
-    settings = load({"CHAOSHA_PROJECT": "proj", "CHAOSHA_ENV_FILE": str(tmp_path / "none"),
-                     "CHAOSHA_STATE_DIR": str(tmp_path)})
+    settings = load(
+        {"CHAOSHA_PROJECT": "proj", "CHAOSHA_ENV_FILE": str(tmp_path / "none"), "CHAOSHA_STATE_DIR": str(tmp_path)}
+    )
     labels = dict(COMPOSE, **sidecar_labels(settings))  # container labels override the image's
     assert labels["chaosha.sidecar"] == "proj" and labels["com.docker.compose.project"] == ""
     assert not is_service_container(labels, "proj", "/proj-pg1-1")

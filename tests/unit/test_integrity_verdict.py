@@ -18,8 +18,14 @@ Rec = Dict[str, Any]
 
 
 def header(**extra: Any) -> Rec:
-    return {"k": "run", "run": "r1", "t": T, "members": ["pg1", "pg2"],
-            "nodes": {"10.0.0.1": "pg1", "10.0.0.2": "pg2"}, **extra}
+    return {
+        "k": "run",
+        "run": "r1",
+        "t": T,
+        "members": ["pg1", "pg2"],
+        "nodes": {"10.0.0.1": "pg1", "10.0.0.2": "pg2"},
+        **extra,
+    }
 
 
 def w(i: int, t: float, r: str = "ok", node: str = "pg1", tl: int = 1) -> Rec:
@@ -35,10 +41,22 @@ def end(last: int, t: float = 100.0) -> Rec:
 
 def audit(final: List[int], **nodes: Rec) -> Rec:
     base = {
-        "pg1": {"reachable": True, "in_recovery": False, "timeline": 1, "caught_up": True,
-                "address": "10.0.0.1", "ids": list(final)},
-        "pg2": {"reachable": True, "in_recovery": True, "timeline": 1, "caught_up": True,
-                "address": "10.0.0.2", "ids": list(final)},
+        "pg1": {
+            "reachable": True,
+            "in_recovery": False,
+            "timeline": 1,
+            "caught_up": True,
+            "address": "10.0.0.1",
+            "ids": list(final),
+        },
+        "pg2": {
+            "reachable": True,
+            "in_recovery": True,
+            "timeline": 1,
+            "caught_up": True,
+            "address": "10.0.0.2",
+            "ids": list(final),
+        },
     }
     for name, change in nodes.items():
         base[name] = {**base[name], **change}
@@ -53,8 +71,7 @@ def test_clean_run_passes() -> None:
     final = list(range(1, 11))
     v = verdict_from_records(steady(), final, audit(final))
     assert v["passed"] is True
-    assert (v["lost"], v["unexpected"], v["in_doubt"], v["acknowledged"], v["attempted"]) == \
-        (0, 0, 0, 10, 10)
+    assert (v["lost"], v["unexpected"], v["in_doubt"], v["acknowledged"], v["attempted"]) == (0, 0, 0, 10, 10)
     assert v["nodes_consistent"] is True and v["two_primaries"] is False
     assert v["timelines"] == {"pg1": 1, "pg2": 1}
 
@@ -76,8 +93,7 @@ def test_row_never_attempted_is_unexpected() -> None:
 
 
 def test_in_doubt_present_is_recovered_and_absent_is_fine() -> None:
-    records = [header(), w(1, 0), w(2, 0.01, "in-doubt"), w(3, 0.02, "in-doubt"),
-               w(4, 0.5), end(4)]
+    records = [header(), w(1, 0), w(2, 0.01, "in-doubt"), w(3, 0.02, "in-doubt"), w(4, 0.5), end(4)]
     final = [1, 2, 4]
     v = verdict_from_records(records, final, audit(final))
     assert (v["in_doubt"], v["recovered"], v["lost"], v["unexpected"]) == (2, 1, 0, 0)
@@ -108,8 +124,7 @@ def test_normal_failover_with_gap_is_not_two_primaries() -> None:
     records += [w(6, 1.0, "in-doubt")] + [w(i, 0.5 + i * 0.5, "failed") for i in range(7, 20)]
     records += [w(i, 20 + i * 0.01, node="pg2", tl=2) for i in range(20, 30)] + [end(29, 30)]
     final = list(range(1, 6)) + list(range(20, 30))
-    nodes = audit(final, pg1={"in_recovery": True, "timeline": 2},
-                  pg2={"in_recovery": False, "timeline": 2})
+    nodes = audit(final, pg1={"in_recovery": True, "timeline": 2}, pg2={"in_recovery": False, "timeline": 2})
     v = verdict_from_records(records, final, nodes)
     assert v["two_primaries"] is False and v["two_primary_incidents"] == []
     assert abs(v["rto_s"] - (20.2 - 0.05)) < 0.01
@@ -121,8 +136,16 @@ def test_normal_failover_with_gap_is_not_two_primaries() -> None:
 
 
 def test_interleaved_acknowledgements_are_two_primaries() -> None:
-    records = [header(), w(1, 0.0), w(2, 0.1), w(3, 0.2, node="pg2", tl=2),
-               w(4, 0.3, node="pg2", tl=2), w(5, 0.4), w(6, 0.5), end(6)]
+    records = [
+        header(),
+        w(1, 0.0),
+        w(2, 0.1),
+        w(3, 0.2, node="pg2", tl=2),
+        w(4, 0.3, node="pg2", tl=2),
+        w(5, 0.4),
+        w(6, 0.5),
+        end(6),
+    ]
     final = [1, 2, 3, 4, 5, 6]
     v = verdict_from_records(records, final, audit(final))
     assert v["two_primaries"] is True and v["passed"] is False
@@ -140,15 +163,32 @@ def test_single_ack_inside_another_window_counts_but_not_outside() -> None:
 
 
 def test_same_node_on_a_later_timeline_is_not_two_primaries() -> None:
-    records = [header(), w(1, 0.0), w(2, 0.1), w(3, 5.0, node="pg2", tl=2),
-               w(4, 5.1, node="pg2", tl=2), w(5, 9.0, tl=3), w(6, 9.1, tl=3), end(6)]
+    records = [
+        header(),
+        w(1, 0.0),
+        w(2, 0.1),
+        w(3, 5.0, node="pg2", tl=2),
+        w(4, 5.1, node="pg2", tl=2),
+        w(5, 9.0, tl=3),
+        w(6, 9.1, tl=3),
+        end(6),
+    ]
     assert verdict_from_records(records, range(1, 7))["two_primaries"] is False
 
 
-def s(node: str, t: float, writable: Any, tl: int = 1, repl: Any = None,
-      role: Any = None) -> Rec:
-    return {"k": "s", "node": node, "t0": T + t, "t1": T + t + 0.01, "writable": writable,
-            "tl": tl, "repl": repl, "role": role, "pt0": T + t + 0.01, "pt1": T + t + 0.02}
+def s(node: str, t: float, writable: Any, tl: int = 1, repl: Any = None, role: Any = None) -> Rec:
+    return {
+        "k": "s",
+        "node": node,
+        "t0": T + t,
+        "t1": T + t + 0.01,
+        "writable": writable,
+        "tl": tl,
+        "repl": repl,
+        "role": role,
+        "pt0": T + t + 0.01,
+        "pt1": T + t + 0.02,
+    }
 
 
 def test_sampler_two_writable_nodes_at_once_is_reported_apart_from_acknowledgements() -> None:
@@ -162,10 +202,8 @@ def test_sampler_two_writable_nodes_at_once_is_reported_apart_from_acknowledgeme
 
 
 def test_sampler_switchover_is_not_two_primaries() -> None:
-    samples = [s("pg1", t / 4, True) for t in range(4)] + [s("pg1", 1 + t / 4, False, 2)
-                                                           for t in range(4)]
-    samples += [s("pg2", t / 4, False) for t in range(4)] + [s("pg2", 1.05 + t / 4, True, 2)
-                                                             for t in range(4)]
+    samples = [s("pg1", t / 4, True) for t in range(4)] + [s("pg1", 1 + t / 4, False, 2) for t in range(4)]
+    samples += [s("pg2", t / 4, False) for t in range(4)] + [s("pg2", 1.05 + t / 4, True, 2) for t in range(4)]
     v = verdict_from_records([header()] + samples, [])
     assert v["two_primaries"] is False
 
@@ -173,8 +211,13 @@ def test_sampler_switchover_is_not_two_primaries() -> None:
 def test_sampler_unanswered_sample_breaks_a_window() -> None:
     # pg1 answers writable, freezes (no answer) while pg2 is primary, then
     # is seen read-only: never proven writable at the same time as pg2.
-    samples = [s("pg1", 0, True), s("pg1", 0.25, True), s("pg1", 0.5, None),
-               s("pg1", 3.0, None), s("pg1", 3.25, False, 2)]
+    samples = [
+        s("pg1", 0, True),
+        s("pg1", 0.25, True),
+        s("pg1", 0.5, None),
+        s("pg1", 3.0, None),
+        s("pg1", 3.25, False, 2),
+    ]
     samples += [s("pg2", 1.0 + t / 4, True, 2) for t in range(8)]
     wins = sample_windows(samples, "writable", True)
     assert proven_overlaps(wins, "sql") == []
@@ -204,8 +247,10 @@ def test_gaps_before_the_fault_are_ignored() -> None:
 
 
 def test_read_rto_from_read_records() -> None:
-    reads = [{"k": "r", "t0": T + t, "t1": T + t + 0.01, "r": r}
-             for t, r in ((0, "ok"), (0.1, "ok"), (0.2, "failed"), (3.1, "ok"))]
+    reads = [
+        {"k": "r", "t0": T + t, "t1": T + t + 0.01, "r": r}
+        for t, r in ((0, "ok"), (0.1, "ok"), (0.2, "failed"), (3.1, "ok"))
+    ]
     v = verdict_from_records([header()] + reads + [end(0, 4)], [])
     assert abs(v["read_rto_s"] - 3.0) < 1e-6 and v["reads_ok"] == 3
 
@@ -237,8 +282,7 @@ def test_extra_row_on_a_replica_breaks_consistency() -> None:
 
 def test_timelines_replay_and_reachability_break_consistency() -> None:
     final = list(range(1, 11))
-    for change in ({"timeline": 2}, {"caught_up": False}, {"reachable": False},
-                   {"in_recovery": False}):
+    for change in ({"timeline": 2}, {"caught_up": False}, {"reachable": False}, {"in_recovery": False}):
         v = verdict_from_records(steady(), final, audit(final, pg2=change))
         assert v["nodes_consistent"] is False, change
         assert v["passed"] is False
@@ -247,9 +291,9 @@ def test_timelines_replay_and_reachability_break_consistency() -> None:
 def test_old_primary_must_rejoin_as_replica() -> None:
     final = list(range(1, 11))
     # pg1 took the writes, pg2 is primary now, pg1 is unreachable.
-    v = verdict_from_records(steady(), final, audit(
-        final, pg1={"in_recovery": True, "caught_up": False},
-        pg2={"in_recovery": False}))
+    v = verdict_from_records(
+        steady(), final, audit(final, pg1={"in_recovery": True, "caught_up": False}, pg2={"in_recovery": False})
+    )
     assert v["old_primary"] == "pg1" and v["old_primary_rejoined"] is False
     assert v["nodes_consistent"] is False
 
@@ -279,9 +323,24 @@ def test_verdict_is_json_native_and_flat(tmp_path: Any) -> None:
     v = verdict_from_ledger(path, final, audit(final))
     assert json.loads(json.dumps(v)) == v
     assert "status" not in v
-    for key in ("lost", "lost_ids", "unexpected", "in_doubt", "recovered", "acknowledged",
-                "attempted", "two_primaries", "two_primary_incidents", "rto_s", "read_rto_s",
-                "reroute_s", "nodes_consistent", "timelines", "passed", "nodes"):
+    for key in (
+        "lost",
+        "lost_ids",
+        "unexpected",
+        "in_doubt",
+        "recovered",
+        "acknowledged",
+        "attempted",
+        "two_primaries",
+        "two_primary_incidents",
+        "rto_s",
+        "read_rto_s",
+        "reroute_s",
+        "nodes_consistent",
+        "timelines",
+        "passed",
+        "nodes",
+    ):
         assert key in v, key
 
 

@@ -62,15 +62,15 @@ def test_parse_time() -> None:
 
 
 def test_parser_defaults_and_flags() -> None:
-    options = build_parser().parse_args(["--duration", "5", "--no-reads", "--rate", "0"],
-                                        namespace=WorkloadOptions())
+    options = build_parser().parse_args(
+        ["--duration", "5", "--no-reads", "--rate", "0"], namespace=WorkloadOptions()
+    )
     assert options.duration == 5 and options.reads is False and options.sampler is True
     assert options.rate == 0 and options.target == "rw" and options.read_target == "ro"
 
 
 def settings_for(tmp_path: Path, **extra: str) -> Any:
-    return load({"CHAOSHA_STATE_DIR": str(tmp_path), "CHAOSHA_ENV_FILE": str(tmp_path / "none"),
-                 **extra})
+    return load({"CHAOSHA_STATE_DIR": str(tmp_path), "CHAOSHA_ENV_FILE": str(tmp_path / "none"), **extra})
 
 
 def test_stop_without_start_names_the_fix(tmp_path: Path) -> None:
@@ -88,8 +88,9 @@ def test_stop_terminates_then_kills_a_process_found_by_its_state(tmp_path: Path)
     proc = subprocess.Popen([sys.executable, "-c", code, "run-xyz"])
     try:
         time.sleep(0.3)
-        (folder / "run-xyz.json").write_text(json.dumps(
-            {"run_id": "run-xyz", "pid": proc.pid, "ledger": str(folder / "x.jsonl")}))
+        (folder / "run-xyz.json").write_text(
+            json.dumps({"run_id": "run-xyz", "pid": proc.pid, "ledger": str(folder / "x.jsonl")})
+        )
         (folder / "current").write_text("run-xyz")
         assert runner.process_alive(proc.pid, "run-xyz")
         assert not runner.process_alive(proc.pid, "another-run")
@@ -109,18 +110,24 @@ def test_start_against_nothing_fails_fast_with_the_log(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, CHAOSHA_RW_PORT=str(free), CHAOSHA_TIMEOUT="1")
     started = time.monotonic()
     with pytest.raises(ActivityFailed, match=r"did not start writing.*log"):
-        runner.start_process(settings, ["--duration", "2", "--no-sampler", "--no-reads"],
-                             True, 30)
+        runner.start_process(settings, ["--duration", "2", "--no-sampler", "--no-reads"], True, 30)
     assert time.monotonic() - started < 20
 
 
 def test_verdict_cli_offline(tmp_path: Path, capsys: Any) -> None:
     ledger = tmp_path / "l.jsonl"
-    ledger.write_text("\n".join(json.dumps(r) for r in (
-        {"k": "run", "run": "r", "t": 100.0},
-        {"k": "w", "id": 1, "t0": 100.1, "t1": 100.2, "r": "ok", "node": "pg1", "tl": 1},
-        {"k": "w", "id": 2, "t0": 100.3, "t1": 100.4, "r": "ok", "node": "pg1", "tl": 1},
-        {"k": "end", "t": 101.0})) + "\n")
+    ledger.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in (
+                {"k": "run", "run": "r", "t": 100.0},
+                {"k": "w", "id": 1, "t0": 100.1, "t1": 100.2, "r": "ok", "node": "pg1", "tl": 1},
+                {"k": "w", "id": 2, "t0": 100.3, "t1": 100.4, "r": "ok", "node": "pg1", "tl": 1},
+                {"k": "end", "t": 101.0},
+            )
+        )
+        + "\n"
+    )
     ids = tmp_path / "ids"
     ids.write_text("1\n")
     assert main(["verdict", str(ledger), "--final-ids", str(ids)]) == 1

@@ -20,8 +20,14 @@ SYNC_WARNING = "canceling wait for synchronous replication due to user request"
 
 
 def settings(tmp_path: Path, nodes: str = "pg1,pg2,pg3") -> Any:
-    return load({"CHAOSHA_STATE_DIR": str(tmp_path), "CHAOSHA_ENV_FILE": str(tmp_path / "none"),
-                 "CHAOSHA_PG_NODES": nodes, "CHAOSHA_TIMEOUT": "2"})
+    return load(
+        {
+            "CHAOSHA_STATE_DIR": str(tmp_path),
+            "CHAOSHA_ENV_FILE": str(tmp_path / "none"),
+            "CHAOSHA_PG_NODES": nodes,
+            "CHAOSHA_TIMEOUT": "2",
+        }
+    )
 
 
 class FakeConn:
@@ -94,8 +100,7 @@ def test_each_node_runs_in_parallel(tmp_path: Path) -> None:
     assert time.monotonic() - started < 1.1  # not 3 x 0.6 s
 
 
-def test_identities_and_node_roles_ask_all_nodes_at_once(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_identities_and_node_roles_ask_all_nodes_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: Dict[str, float] = {}
 
     def fake_connect(s: Any, target: str, timeout: float = 0, **kw: Any) -> Any:
@@ -109,9 +114,14 @@ def test_identities_and_node_roles_ask_all_nodes_at_once(tmp_path: Path,
     assert time.monotonic() - started < 1.1
     assert set(found) == {"pg1", "pg2", "pg3"} and all("error" in v for v in found.values())
     assert max(calls.values()) - min(calls.values()) < 0.3
-    monkeypatch.setattr(probes, "identities", lambda s, t: {
-        "pg1": {"address": "a", "in_recovery": False, "timeline": 4, "member": "pg1"},
-        "pg2": {"error": "timeout expired"}})
+    monkeypatch.setattr(
+        probes,
+        "identities",
+        lambda s, t: {
+            "pg1": {"address": "a", "in_recovery": False, "timeline": 4, "member": "pg1"},
+            "pg2": {"error": "timeout expired"},
+        },
+    )
     roles = probes.node_roles(configuration={"CHAOSHA_ENV_FILE": str(tmp_path / "none")})
     assert roles["primaries"] == ["pg1"] and roles["nodes"]["pg2"]["role"] == "unreachable"
     assert roles["nodes"]["pg1"] == {"role": "primary", "timeline": 4, "member": "pg1"}
@@ -149,8 +159,7 @@ def check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, conn: Any, timeout: f
 
     monkeypatch.setattr(probes, "connect", fake_connect)
     cfg = {"CHAOSHA_ENV_FILE": str(tmp_path / "none")}
-    return probes.write_check("rw", timeout, configuration=cfg), \
-        probes.write_succeeds("rw", configuration=cfg)
+    return probes.write_check("rw", timeout, configuration=cfg), probes.write_succeeds("rw", configuration=cfg)
 
 
 def test_write_check_outcomes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -165,8 +174,7 @@ def test_write_check_outcomes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     assert result["ok"] is False and result["waited_past_deadline"] is True
     result, ok = check(monkeypatch, tmp_path, psycopg.OperationalError("refused"), 2)
     assert result["ok"] is False and result["error"] == "refused" and ok is False
-    assert set(result) == {"ok", "took_s", "waited_past_deadline", "synchronous", "warning",
-                           "error"}
+    assert set(result) == {"ok", "took_s", "waited_past_deadline", "synchronous", "warning", "error"}
 
 
 def test_write_check_is_discoverable() -> None:

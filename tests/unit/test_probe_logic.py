@@ -19,25 +19,36 @@ def member(name: str, role: str, state: str, timeline: int = 3, lag: Any = 0) ->
     return {"name": name, "role": role, "state": state, "timeline": timeline, "lag": lag}
 
 
-HEALTHY = [member("pg1", "leader", "running"), member("pg2", "sync_standby", "streaming"),
-           member("pg3", "replica", "streaming", lag=100)]
+HEALTHY = [
+    member("pg1", "leader", "running"),
+    member("pg2", "sync_standby", "streaming"),
+    member("pg3", "replica", "streaming", lag=100),
+]
 
 
-@pytest.mark.parametrize("members,pause,reason", [
-    (HEALTHY, False, ""),
-    ([*HEALTHY[:2], member("pg3", "replica", "streaming", lag=5_000_000)], False, "1 of 2 replicas"),
-    ([*HEALTHY[:2], member("pg3", "replica", "streaming", timeline=2)], False, "1 of 2 replicas"),
-    ([*HEALTHY[:2], member("pg3", "replica", "stopped")], False, "1 of 2 replicas"),
-    ([*HEALTHY[:2], member("pg3", "replica", "streaming", lag="unknown")], False, "1 of 2 replicas"),
-    ([member("pg1", "leader", "running"), member("pg2", "leader", "running"), HEALTHY[2]], False,
-     "2 running leaders"),
-    (HEALTHY[1:], False, "0 running leaders"),
-    (HEALTHY, True, "automatic failover is paused"),
-])
-def test_cluster_health_decides_from_the_cluster_view(monkeypatch, members: List[Dict[str, Any]],
-                                                      pause: bool, reason: str) -> None:
-    monkeypatch.setattr(patroni, "cluster", lambda settings, timeout=0: ({"members": members, "pause": pause},
-                                                                         "pg2"))
+@pytest.mark.parametrize(
+    "members,pause,reason",
+    [
+        (HEALTHY, False, ""),
+        ([*HEALTHY[:2], member("pg3", "replica", "streaming", lag=5_000_000)], False, "1 of 2 replicas"),
+        ([*HEALTHY[:2], member("pg3", "replica", "streaming", timeline=2)], False, "1 of 2 replicas"),
+        ([*HEALTHY[:2], member("pg3", "replica", "stopped")], False, "1 of 2 replicas"),
+        ([*HEALTHY[:2], member("pg3", "replica", "streaming", lag="unknown")], False, "1 of 2 replicas"),
+        (
+            [member("pg1", "leader", "running"), member("pg2", "leader", "running"), HEALTHY[2]],
+            False,
+            "2 running leaders",
+        ),
+        (HEALTHY[1:], False, "0 running leaders"),
+        (HEALTHY, True, "automatic failover is paused"),
+    ],
+)
+def test_cluster_health_decides_from_the_cluster_view(
+    monkeypatch, members: List[Dict[str, Any]], pause: bool, reason: str
+) -> None:
+    monkeypatch.setattr(
+        patroni, "cluster", lambda settings, timeout=0: ({"members": members, "pause": pause}, "pg2")
+    )
     health = patroni_probes.cluster_health(1_048_576, configuration=CFG)
     assert health["healthy"] is (reason == "")
     assert reason in health["reason"]
@@ -52,15 +63,19 @@ def test_an_unreachable_cluster_is_unhealthy_not_an_error(monkeypatch) -> None:
     assert health["healthy"] is False and "no Patroni REST API answered" in health["reason"]
 
 
-@pytest.mark.parametrize("reached,leader,routed", [
-    ({"reached": True, "node": "pg1", "in_recovery": False}, "pg1", True),
-    ({"reached": True, "node": "pg2", "in_recovery": False}, "pg1", False),  # a stale old primary
-    ({"reached": True, "node": "pg1", "in_recovery": True}, "pg1", False),   # promoted, still recovering
-    ({"reached": False, "node": "", "error": "timeout"}, "pg1", False),
-    ({"reached": True, "node": "pg1", "in_recovery": False}, "", False),     # no leader key
-])
-def test_routed_means_the_writable_leader_answers_through_haproxy(monkeypatch, reached: Dict[str, Any],
-                                                                  leader: str, routed: bool) -> None:
+@pytest.mark.parametrize(
+    "reached,leader,routed",
+    [
+        ({"reached": True, "node": "pg1", "in_recovery": False}, "pg1", True),
+        ({"reached": True, "node": "pg2", "in_recovery": False}, "pg1", False),  # a stale old primary
+        ({"reached": True, "node": "pg1", "in_recovery": True}, "pg1", False),  # promoted, still recovering
+        ({"reached": False, "node": "", "error": "timeout"}, "pg1", False),
+        ({"reached": True, "node": "pg1", "in_recovery": False}, "", False),  # no leader key
+    ],
+)
+def test_routed_means_the_writable_leader_answers_through_haproxy(
+    monkeypatch, reached: Dict[str, Any], leader: str, routed: bool
+) -> None:
     monkeypatch.setattr(haproxy, "_reach", lambda settings, port, timeout: dict(reached))
     monkeypatch.setattr(patroni, "leader_name", lambda settings, timeout=0: leader)
     route = haproxy.routes_to_leader(configuration=CFG)

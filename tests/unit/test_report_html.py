@@ -17,8 +17,14 @@ JOURNALS = sorted(DATA.glob("*.json"))
 
 def test_every_status_has_a_journal() -> None:
     names = {p.name for p in JOURNALS}
-    assert {"completed.json", "deviated.json", "failed.json", "aborted.json",
-            "interrupted.json", "truncated.json"} <= names
+    assert {
+        "completed.json",
+        "deviated.json",
+        "failed.json",
+        "aborted.json",
+        "interrupted.json",
+        "truncated.json",
+    } <= names
 
 
 @pytest.mark.parametrize("journal", JOURNALS, ids=lambda p: p.name)

@@ -36,12 +36,15 @@ def test_verdict_in_the_after_hypothesis_is_found_and_deviation_fails() -> None:
     assert "the integrity verdict failed" in v.problems
 
 
-@pytest.mark.parametrize("name, words", [
-    ("failed.json", "ended with status failed"),
-    ("aborted.json", "ended with status aborted"),
-    ("interrupted.json", "ended with status interrupted"),
-    ("before-not-met.json", "not met before the method"),
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("failed.json", "ended with status failed"),
+        ("aborted.json", "ended with status aborted"),
+        ("interrupted.json", "ended with status interrupted"),
+        ("before-not-met.json", "not met before the method"),
+    ],
+)
 def test_unfinished_runs_fail_in_plain_words(name: str, words: str) -> None:
     v = view(name)
     assert v.error == ""
@@ -69,12 +72,15 @@ def test_before_not_met_is_a_failure_although_chaos_says_completed() -> None:
     assert v.outcome == "failed"
 
 
-@pytest.mark.parametrize("content, words", [
-    (None, "could not be read"),
-    ("{\"experiment\": {", "not valid JSON"),
-    ("[1, 2]", "not a Chaos Toolkit journal"),
-    ('{"experiment": 1}', "not a Chaos Toolkit journal"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (None, "could not be read"),
+        ('{"experiment": {', "not valid JSON"),
+        ("[1, 2]", "not a Chaos Toolkit journal"),
+        ('{"experiment": 1}', "not a Chaos Toolkit journal"),
+    ],
+)
 def test_unreadable_files_give_an_error_not_an_exception(tmp_path: Path, content, words) -> None:
     path = tmp_path / "j.json"
     if content is not None:
@@ -112,34 +118,53 @@ def test_verdict_sentences() -> None:
     good = view("completed.json")
     words = verdict_sentences(good.verdict, load_series(find_ledger(good)))
     assert words[0] == "No acknowledged write was lost."
-    assert any(w.startswith("Writes were unavailable for 22.") and "127.0.0.1:5432" in w
-               for w in words)
+    assert any(w.startswith("Writes were unavailable for 22.") and "127.0.0.1:5432" in w for w in words)
     assert "There was never more than one primary acknowledging writes." in words
     assert any("Writes moved from pg1 to pg2" in w for w in words)
     bad = view("deviated.json")
-    assert verdict_sentences(bad.verdict, load_series(None))[0].startswith(
-        "3 acknowledged writes were lost (ids ")
+    assert verdict_sentences(bad.verdict, load_series(None))[0].startswith("3 acknowledged writes were lost (ids ")
     unaudited = verdict_sentences(view("failed.json").verdict, load_series(None))
     assert unaudited[0].startswith("Whether acknowledged writes were lost is unknown")
     assert "No integrity verdict" in verdict_sentences(None, load_series(None))[0]
 
 
 def test_two_primaries_and_unrecovered_writes_in_words() -> None:
-    verdict = {"lost": 0, "two_primaries": True, "rto_s": 40.0, "write_recovered": False,
-               "two_primary_incidents": [{"servers": ["pg1 tl1", "pg2 tl2"], "seconds": 1.5}],
-               "unexpected": 2, "unexpected_ids": [7, 8], "failed_committed": 1, "in_doubt": 4,
-               "recovered": 1, "nodes_consistent": False, "audit_error": "pg1 unreachable"}
+    verdict = {
+        "lost": 0,
+        "two_primaries": True,
+        "rto_s": 40.0,
+        "write_recovered": False,
+        "two_primary_incidents": [{"servers": ["pg1 tl1", "pg2 tl2"], "seconds": 1.5}],
+        "unexpected": 2,
+        "unexpected_ids": [7, 8],
+        "failed_committed": 1,
+        "in_doubt": 4,
+        "recovered": 1,
+        "nodes_consistent": False,
+        "audit_error": "pg1 unreachable",
+    }
     text = " ".join(verdict_sentences(verdict, load_series(None)))
-    assert "Two primaries accepted writes at the same time (1 incident; first: pg1 tl1 and " \
-           "pg2 tl2 for 1.5 s)" in text
+    assert (
+        "Two primaries accepted writes at the same time (1 incident; first: pg1 tl1 and pg2 tl2 for 1.5 s)" in text
+    )
     assert "had not come back" in text and "2 rows appeared" in text
     assert "1 write reported as failed" in text and "4 writes were in doubt" in text
     assert "pg1 unreachable" in text
 
 
 def test_hand_made_journals_use_chaostoolkit_keys() -> None:
-    keys = {"chaoslib-version", "platform", "node", "experiment", "start", "status", "deviated",
-            "steady_states", "run", "rollbacks"}
+    keys = {
+        "chaoslib-version",
+        "platform",
+        "node",
+        "experiment",
+        "start",
+        "status",
+        "deviated",
+        "steady_states",
+        "run",
+        "rollbacks",
+    }
     for path in DATA.glob("*.json"):
         if path.name == "truncated.json":
             continue
@@ -151,8 +176,17 @@ def test_hand_made_journals_use_chaostoolkit_keys() -> None:
 
 def test_odd_shapes_inside_a_journal_do_not_raise(tmp_path: Path) -> None:
     path = tmp_path / "j.json"
-    path.write_text(json.dumps({"experiment": {"method": 3, "controls": "x"}, "run": {"a": 1},
-                                "steady_states": [], "rollbacks": None, "safeguard": "y"}))
+    path.write_text(
+        json.dumps(
+            {
+                "experiment": {"method": 3, "controls": "x"},
+                "run": {"a": 1},
+                "steady_states": [],
+                "rollbacks": None,
+                "safeguard": "y",
+            }
+        )
+    )
     v = load_journal(path)
     assert v.error == "" and v.activities == [] and v.safeguard_at is None
 

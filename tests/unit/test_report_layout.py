@@ -42,9 +42,11 @@ def test_long_values_are_never_cut_and_deep_ones_become_json() -> None:
 def test_failed_method_action_is_named_in_the_banner(tmp_path: Path) -> None:
     view = load_journal(DATA / "action-failed.json")
     assert view.problems == [] and [a.name for a in view.failed_actions] == ["kill-the-primary"]
-    assert headline(view) == ("Integrity held, but 1 method action failed: kill-the-primary (docker "
-                              "refused to kill chaosha-demo-pg1-1: container is paused (resume it "
-                              "first)).")
+    assert headline(view) == (
+        "Integrity held, but 1 method action failed: kill-the-primary (docker "
+        "refused to kill chaosha-demo-pg1-1: container is paused (resume it "
+        "first))."
+    )
     assert banner_state(view) == "warn"
     page = build_report(DATA / "action-failed.json", tmp_path / "r.html").html.read_text()
     assert "banner warn" in page and "Integrity held, but 1 method action failed" in page
@@ -53,11 +55,13 @@ def test_failed_method_action_is_named_in_the_banner(tmp_path: Path) -> None:
 
 def test_verdict_reasons_in_the_banner_and_in_the_problems(tmp_path: Path) -> None:
     view = load_journal(DATA / "incidents.json")
-    assert ("the integrity verdict failed (two primaries acknowledged writes (1 incident(s)); the "
-            "writer did not end cleanly (ended with signal))") in view.problems
+    assert (
+        "the integrity verdict failed (two primaries acknowledged writes (1 incident(s)); the "
+        "writer did not end cleanly (ended with signal))"
+    ) in view.problems
     assert headline(view) == "Failed: the integrity verdict failed."  # the reasons follow
     page = build_report(DATA / "incidents.json", tmp_path / "r.html").html.read_text()
-    banner = page[page.index("class='banner"):page.index("</section>")]
+    banner = page[page.index("class='banner") : page.index("</section>")]
     assert "Why the integrity verdict did not pass:" in banner
     assert "<li>The writer did not end cleanly (ended with signal).</li>" in banner
     old = build_report(DATA / "deviated.json", tmp_path / "d.html").html.read_text()  # no reasons
@@ -118,15 +122,19 @@ def test_timeline_draws_heals_safeguard_and_incidents(plt) -> None:
     try:
         labels = fig.legends[0].get_texts()
         shown = {t.get_text() for t in labels}
-        assert {"fault injected (dashed)", "healed / thawed (dotted)",
-                "safeguard heal after the run (dash-dot)", "two nodes writable",
-                "two primaries acknowledging"} <= shown
+        assert {
+            "fault injected (dashed)",
+            "healed / thawed (dotted)",
+            "safeguard heal after the run (dash-dot)",
+            "two nodes writable",
+            "two primaries acknowledging",
+        } <= shown
         zero = origin_note(view, load_series(find_ledger(view)))
         assert zero is not None and view.safeguard_at is not None
-        xs = {round(line.get_xdata()[0], 1) for line in fig.axes[1].lines
-              if line.get_linestyle() in (":", "-.")}
+        xs = {round(line.get_xdata()[0], 1) for line in fig.axes[1].lines if line.get_linestyle() in (":", "-.")}
         assert {round((h.healed_at or 0) - zero, 1) for h in view.heals} | {
-            round(view.safeguard_at - zero, 1)} <= xs
+            round(view.safeguard_at - zero, 1)
+        } <= xs
     finally:
         plt.close(fig)
 

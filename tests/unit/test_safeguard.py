@@ -3,9 +3,13 @@ from chaoslib.exceptions import InterruptExecution
 
 from chaosha.controls.safeguard import after_activity_control, swallowed_interrupt
 
-SWALLOWED = {"status": "failed", "exception": [
-    "Traceback (most recent call last):\n", "chaoslib.exceptions.ActivityFailed: "
-    "chaoslib.exceptions.InterruptExecution: SIGTERM signal received\n"]}
+SWALLOWED = {
+    "status": "failed",
+    "exception": [
+        "Traceback (most recent call last):\n",
+        "chaoslib.exceptions.ActivityFailed: chaoslib.exceptions.InterruptExecution: SIGTERM signal received\n",
+    ],
+}
 
 
 def test_a_swallowed_sigterm_is_recognised_and_re_raised():
@@ -14,11 +18,14 @@ def test_a_swallowed_sigterm_is_recognised_and_re_raised():
         after_activity_control({"name": "kill-the-leader"}, SWALLOWED)
 
 
-@pytest.mark.parametrize("state", [
-    {"status": "succeeded"},
-    {"status": "failed", "exception": ["chaoslib.exceptions.ActivityFailed: no leader\n"]},
-    None,
-])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"status": "succeeded"},
+        {"status": "failed", "exception": ["chaoslib.exceptions.ActivityFailed: no leader\n"]},
+        None,
+    ],
+)
 def test_ordinary_outcomes_pass_through(state):
     assert not swallowed_interrupt(state)
     after_activity_control({"name": "x"}, state)
@@ -60,10 +67,19 @@ def test_a_second_experiment_against_the_stack_is_interrupted_and_touches_nothin
     from chaosha.config import load
 
     safeguard, calls = quiet
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from chaosha import state; from chaosha.config import load; "
-        "state.hold(load(), state.EXPERIMENT_LOCK, 'chaos run first'); print('held', flush=True); "
-        "time.sleep(30)")], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from chaosha import state; from chaosha.config import load; "
+                "state.hold(load(), state.EXPERIMENT_LOCK, 'chaos run first'); print('held', flush=True); "
+                "time.sleep(30)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         with pytest.raises(InterruptExecution, match="chaos run first"):

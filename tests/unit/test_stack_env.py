@@ -23,9 +23,14 @@ def test_user_lines_are_kept_and_overrides_written(tmp_path):
     assert env.read_text().startswith("# mine\nCHAOSHA_RW_PORT=6432\n")
 
 
-@pytest.mark.parametrize("line,message", [("CHAOSHA_RW_PORT=abc", "not a port number"),
-                                          ("CHAOSHA_RO_PORT=70000", "not a port number"),
-                                          ("garbage line", "expected KEY=value")])
+@pytest.mark.parametrize(
+    "line,message",
+    [
+        ("CHAOSHA_RW_PORT=abc", "not a port number"),
+        ("CHAOSHA_RO_PORT=70000", "not a port number"),
+        ("garbage line", "expected KEY=value"),
+    ],
+)
 def test_malformed_env_file_is_reported_with_the_fix(tmp_path, line, message):
     env = tmp_path / ".env"
     env.write_text(line + "\n")

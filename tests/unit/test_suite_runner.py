@@ -15,40 +15,72 @@ from chaosha.suite.runner import suite_lock
 
 
 def probe(name: str, path: str, tolerance: Any = True) -> Dict[str, Any]:
-    return {"type": "probe", "name": name, "tolerance": tolerance,
-            "provider": {"type": "python", "module": "os.path", "func": "exists",
-                         "arguments": {"path": path}}}
+    return {
+        "type": "probe",
+        "name": name,
+        "tolerance": tolerance,
+        "provider": {"type": "python", "module": "os.path", "func": "exists", "arguments": {"path": path}},
+    }
 
 
-def experiment(folder: Path, name: str, exists: str = "/", verdict: Optional[Dict[str, Any]] = None,
-               sleep: float = 0.0) -> Path:
+def experiment(
+    folder: Path, name: str, exists: str = "/", verdict: Optional[Dict[str, Any]] = None, sleep: float = 0.0
+) -> Path:
     """A steady state on ``os.path.exists(exists)``; optionally a verdict-like
     probe (``json.loads``) and a ``sleep`` process action."""
     method: List[Dict[str, Any]] = [probe("tmp-exists", "/tmp")]
     if sleep:
-        method.insert(0, {"type": "action", "name": "sleep", "provider": {
-            "type": "process", "path": "sleep", "arguments": str(sleep)}})
+        method.insert(
+            0,
+            {
+                "type": "action",
+                "name": "sleep",
+                "provider": {"type": "process", "path": "sleep", "arguments": str(sleep)},
+            },
+        )
     if verdict is not None:
-        method.append({"type": "probe", "name": "workload-verdict", "provider": {
-            "type": "python", "module": "json", "func": "loads",
-            "arguments": {"s": json.dumps(verdict)}}})
+        method.append(
+            {
+                "type": "probe",
+                "name": "workload-verdict",
+                "provider": {
+                    "type": "python",
+                    "module": "json",
+                    "func": "loads",
+                    "arguments": {"s": json.dumps(verdict)},
+                },
+            }
+        )
     path = folder / f"{name}.json"
-    path.write_text(json.dumps({
-        "version": "1.0.0", "title": f"Fake {name}", "description": "stdlib probes only",
-        "steady-state-hypothesis": {"title": "path exists", "probes": [probe("exists", exists)]},
-        "method": method, "rollbacks": []}))
+    path.write_text(
+        json.dumps(
+            {
+                "version": "1.0.0",
+                "title": f"Fake {name}",
+                "description": "stdlib probes only",
+                "steady-state-hypothesis": {"title": "path exists", "probes": [probe("exists", exists)]},
+                "method": method,
+                "rollbacks": [],
+            }
+        )
+    )
     return path
 
 
-PASSED = {"passed": True, "lost": 0, "unexpected": 0, "two_primaries": False, "rto_s": 1.5,
-          "nodes_consistent": True}
+PASSED = {
+    "passed": True,
+    "lost": 0,
+    "unexpected": 0,
+    "two_primaries": False,
+    "rto_s": 1.5,
+    "nodes_consistent": True,
+}
 LOST = dict(PASSED, passed=False, lost=2, lost_ids=[4, 5])
 
 
 def suite(out: Path, heal_log: Path, *experiments: Path, extra: Sequence[str] = ()) -> int:
     heal = f"{shlex.quote(sys.executable)} -c \"open({str(heal_log)!r}, 'a').write('healed\\n')\""
-    return main(["suite", "run", *map(str, experiments), "--out", str(out), "--heal-cmd", heal,
-                 *extra])
+    return main(["suite", "run", *map(str, experiments), "--out", str(out), "--heal-cmd", heal, *extra])
 
 
 def run_folder(out: Path) -> Path:
@@ -77,10 +109,12 @@ def test_all_passed_exit_0(tmp_path: Path) -> None:
 
 
 def test_continues_after_failures_in_order_and_exits_1(tmp_path: Path) -> None:
-    experiments = [experiment(tmp_path, "a-lost", verdict=LOST),
-                   experiment(tmp_path, "b-not-met", exists="/nonexistent"),
-                   tmp_path / "c-missing.json",
-                   experiment(tmp_path, "d-good", verdict=PASSED)]
+    experiments = [
+        experiment(tmp_path, "a-lost", verdict=LOST),
+        experiment(tmp_path, "b-not-met", exists="/nonexistent"),
+        tmp_path / "c-missing.json",
+        experiment(tmp_path, "d-good", verdict=PASSED),
+    ]
     assert suite(tmp_path / "out", tmp_path / "heal.log", *experiments) == 1
     folder = run_folder(tmp_path / "out")
     log = (folder / "suite.log").read_text()
@@ -89,8 +123,7 @@ def test_continues_after_failures_in_order_and_exits_1(tmp_path: Path) -> None:
     assert (tmp_path / "heal.log").read_text().count("healed") == 3  # not after the missing one
     root = ET.parse(folder / "junit.xml").getroot()  # noqa: S314 - our own file
     cases = root.findall(".//testcase")
-    assert [c.get("name") for c in cases] == ["Fake a-lost", "Fake b-not-met", "03-c-missing",
-                                              "Fake d-good"]
+    assert [c.get("name") for c in cases] == ["Fake a-lost", "Fake b-not-met", "03-c-missing", "Fake d-good"]
     assert root.get("failures") == "3"
     failures = {c.get("name"): c.find("failure") for c in cases}
     lost = failures["Fake a-lost"]
@@ -126,8 +159,22 @@ def test_deadline_interrupts_the_run(tmp_path: Path) -> None:
 def test_dry_run_lists_and_runs_nothing(tmp_path: Path, capsys) -> None:
     one = experiment(tmp_path, "one")
     out = tmp_path / "out"
-    assert main(["suite", "run", str(one), str(tmp_path / "nope.json"), "--out", str(out),
-                 "--dry-run", "--heal-cmd", "true"]) == 0
+    assert (
+        main(
+            [
+                "suite",
+                "run",
+                str(one),
+                str(tmp_path / "nope.json"),
+                "--out",
+                str(out),
+                "--dry-run",
+                "--heal-cmd",
+                "true",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "--journal-path" in text and "01-one.json" in text and "02-nope" in text
     assert "MISSING" in text and "then heal: true" in text

@@ -24,8 +24,7 @@ def unit(name: str) -> configparser.ConfigParser:
 
 def calls_suite(command: str) -> bool:
     words = shlex.split(command)
-    return any(Path(w).name == "chaosha" and words[i + 1:i + 3] == ["suite", "run"]
-               for i, w in enumerate(words))
+    return any(Path(w).name == "chaosha" and words[i + 1 : i + 3] == ["suite", "run"] for i, w in enumerate(words))
 
 
 def test_service_unit() -> None:
@@ -52,16 +51,25 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     for name in ("chaosha-suite.service", "chaosha-suite.timer"):
         text = (SCHED / name).read_text().replace(PLACEHOLDER, str(ROOT))
         (tmp_path / name).write_text(text)
-    result = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "chaosha-suite.service"),
-                             str(tmp_path / "chaosha-suite.timer")],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            "systemd-analyze",
+            "verify",
+            str(tmp_path / "chaosha-suite.service"),
+            str(tmp_path / "chaosha-suite.timer"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     problems = [line for line in result.stderr.splitlines() if "chaosha-suite" in line]
     assert result.returncode == 0 and not problems, result.stderr
 
 
 def test_crontab_line() -> None:
-    lines = [line for line in (SCHED / "crontab").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line for line in (SCHED / "crontab").read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
     assert len(lines) == 1
     fields = lines[0].split(None, 5)
     assert len(fields) == 6
@@ -84,6 +92,11 @@ def test_github_workflow() -> None:
 
 def test_readme_explains_every_file() -> None:
     text = (SCHED / "README.md").read_text()
-    for name in ("chaosha-suite.service", "chaosha-suite.timer", "crontab",
-                 "github-workflow.yml", "WorkingDirectory"):
+    for name in (
+        "chaosha-suite.service",
+        "chaosha-suite.timer",
+        "crontab",
+        "github-workflow.yml",
+        "WorkingDirectory",
+    ):
         assert name in text

@@ -15,9 +15,11 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "journals"
 
 def suite_out(tmp_path: Path) -> Path:
     out = tmp_path / "out"
-    for stamp, journals in (("2026-11-24T02-30-00Z", ["completed", "deviated"]),
-                            ("2026-11-25T02-30-00Z", ["completed", "truncated"]),
-                            ("2026-11-26T02-30-00Z", ["failed"])):
+    for stamp, journals in (
+        ("2026-11-24T02-30-00Z", ["completed", "deviated"]),
+        ("2026-11-25T02-30-00Z", ["completed", "truncated"]),
+        ("2026-11-26T02-30-00Z", ["failed"]),
+    ):
         folder = out / stamp
         folder.mkdir(parents=True)
         for i, name in enumerate(journals, 1):
@@ -55,9 +57,17 @@ def test_junit_counts(tmp_path: Path) -> None:
     results = []
     for name in ("completed", "deviated", "aborted"):
         view = load_journal(DATA / f"{name}.json")
-        results.append(ExperimentResult(name=name, experiment=Path(f"{name}.json"),
-                                        journal=DATA / f"{name}.json", log=tmp_path / "x.log",
-                                        view=view, problems=list(view.problems), seconds=1.0))
+        results.append(
+            ExperimentResult(
+                name=name,
+                experiment=Path(f"{name}.json"),
+                journal=DATA / f"{name}.json",
+                log=tmp_path / "x.log",
+                view=view,
+                problems=list(view.problems),
+                seconds=1.0,
+            )
+        )
     root = ET.fromstring(ET.tostring(junit_tree(results).getroot()))  # noqa: S314 - our own XML
     assert root.get("tests") == "3" and root.get("failures") == "2"
     suite = root.find("testsuite")

@@ -25,8 +25,9 @@ STREAMING = {"state": "running", "role": "replica", "replication_state": "stream
 
 class Box:
     def __init__(self, status: str = "running") -> None:
-        self.attrs = {"State": {"Status": status, "Running": status in ("running", "paused"),
-                                "Paused": status == "paused"}}
+        self.attrs = {
+            "State": {"Status": status, "Running": status in ("running", "paused"), "Paused": status == "paused"}
+        }
 
 
 @pytest.fixture
@@ -34,8 +35,11 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Dict[str, Any]:
     """pg1 leads, pg2 streams; both containers run.  Tests change that."""
     monkeypatch.setenv("CHAOSHA_STATE_DIR", str(tmp_path))
     monkeypatch.setenv("CHAOSHA_ENV_FILE", str(tmp_path / "none.env"))
-    world: Dict[str, Any] = {"rest": {"pg1": LEADER, "pg2": STREAMING},
-                             "docker": {"pg1": Box(), "pg2": Box()}, "calls": []}
+    world: Dict[str, Any] = {
+        "rest": {"pg1": LEADER, "pg2": STREAMING},
+        "docker": {"pg1": Box(), "pg2": Box()},
+        "calls": [],
+    }
 
     def status(node: Any, timeout: float) -> Dict[str, Any]:
         world["calls"].append(("status", node.name, timeout))
@@ -68,14 +72,18 @@ def test_a_killed_replica_still_listed_by_the_cluster_does_not_count(world: Dict
         targets.guard(world["settings"], "pg1", False)
 
 
-@pytest.mark.parametrize("box,rest,why", [
-    ("paused", STREAMING, "container paused"),
-    ("running", None, "REST API did not answer"),
-    ("running", {"state": "running", "role": "replica", "replication_state": None}, "not streaming"),
-    ("running", {"state": "starting", "role": "replica"}, "state starting"),
-])
-def test_a_replica_that_cannot_serve_now_does_not_count(world: Dict[str, Any], box: str,
-                                                        rest: Any, why: str) -> None:
+@pytest.mark.parametrize(
+    "box,rest,why",
+    [
+        ("paused", STREAMING, "container paused"),
+        ("running", None, "REST API did not answer"),
+        ("running", {"state": "running", "role": "replica", "replication_state": None}, "not streaming"),
+        ("running", {"state": "starting", "role": "replica"}, "state starting"),
+    ],
+)
+def test_a_replica_that_cannot_serve_now_does_not_count(
+    world: Dict[str, Any], box: str, rest: Any, why: str
+) -> None:
     world["docker"]["pg2"] = Box(box)
     world["rest"]["pg2"] = rest
     with pytest.raises(ActivityFailed, match=why):
@@ -84,8 +92,10 @@ def test_a_replica_that_cannot_serve_now_does_not_count(world: Dict[str, Any], b
 
 def test_unreachable_docker_is_cannot_tell_not_unhealthy(world: Dict[str, Any]) -> None:
     world["docker"] = None
-    with pytest.raises(ActivityFailed, match="cannot tell whether another node could serve: "
-                                             "Docker did not answer.*pass force=true"):
+    with pytest.raises(
+        ActivityFailed,
+        match="cannot tell whether another node could serve: Docker did not answer.*pass force=true",
+    ):
         targets.guard(world["settings"], "pg1", False)
 
 
@@ -106,12 +116,18 @@ def test_roles_resolve_with_one_cluster_read(world: Dict[str, Any], monkeypatch:
 
     def members(settings: Any, timeout: float = 0) -> List[Dict[str, Any]]:
         reads.append(1)
-        return [{"name": "pg1", "role": "leader", "state": "running"},
-                {"name": "pg2", "role": "sync_standby", "state": "streaming"}]
+        return [
+            {"name": "pg1", "role": "leader", "state": "running"},
+            {"name": "pg2", "role": "sync_standby", "state": "streaming"},
+        ]
 
     monkeypatch.setattr(targets.patroni, "members", members)
-    assert targets.resolve_all(world["settings"], ["@leader", "@sync", "zk1", "@replica"]) == \
-        ["pg1", "pg2", "zk1", "pg2"]
+    assert targets.resolve_all(world["settings"], ["@leader", "@sync", "zk1", "@replica"]) == [
+        "pg1",
+        "pg2",
+        "zk1",
+        "pg2",
+    ]
     assert reads == [1]
     assert targets.resolve_all(world["settings"], ["haproxy"]) == ["haproxy"] and reads == [1]
     with pytest.raises(ActivityFailed, match="unknown role target"):
@@ -119,7 +135,8 @@ def test_roles_resolve_with_one_cluster_read(world: Dict[str, Any], monkeypatch:
 
 
 def test_faulted_aims_where_the_latest_fault_did_and_is_refused_before_any(
-        world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     def members(settings: Any, timeout: float = 0) -> List[Dict[str, Any]]:
         raise AssertionError("@faulted needs no Patroni read")
 
@@ -134,8 +151,7 @@ def test_faulted_aims_where_the_latest_fault_did_and_is_refused_before_any(
 def test_a_refused_pause_leaves_no_fault(world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     seen: List[Any] = []
 
-    def post(settings: Any, path: str, body: Dict[str, Any], timeout: float = 0,
-             method: str = "POST") -> Any:
+    def post(settings: Any, path: str, body: Dict[str, Any], timeout: float = 0, method: str = "POST") -> Any:
         seen.append([f["kind"] for f in registry.pending(settings)])  # recorded before it is sent
         return 503, "no"
 
@@ -149,8 +165,9 @@ def test_a_refused_pause_leaves_no_fault(world: Dict[str, Any], monkeypatch: pyt
 def _fake_workload(folder: Path, run_id: str, owner: int) -> "subprocess.Popen[bytes]":
     code = "import time; time.sleep(60)"
     proc = subprocess.Popen([sys.executable, "-c", code, runner.MODULE, "--run-id", run_id])
-    (folder / f"{run_id}.json").write_text(json.dumps(
-        {"run_id": run_id, "pid": proc.pid, "ledger": str(folder / f"{run_id}.jsonl"), "owner": owner}))
+    (folder / f"{run_id}.json").write_text(
+        json.dumps({"run_id": run_id, "pid": proc.pid, "ledger": str(folder / f"{run_id}.jsonl"), "owner": owner})
+    )
     return proc
 
 
@@ -171,13 +188,19 @@ def test_stop_all_stops_orphans_only(world: Dict[str, Any]) -> None:
             proc.wait()
 
 
-@pytest.mark.parametrize("error,kept", [
-    (ActivityFailed("Patroni on pg1 refused the credentials for PATCH /config"), []),
-    (patroni_client.NoAnswer("PATCH /config: no Patroni REST API answered (pg1: ReadTimeout)"),
-     ["patroni-pause"]),
-])
+@pytest.mark.parametrize(
+    "error,kept",
+    [
+        (ActivityFailed("Patroni on pg1 refused the credentials for PATCH /config"), []),
+        (
+            patroni_client.NoAnswer("PATCH /config: no Patroni REST API answered (pg1: ReadTimeout)"),
+            ["patroni-pause"],
+        ),
+    ],
+)
 def test_a_pause_refused_for_credentials_is_forgotten_an_unanswered_one_kept(
-        world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch, error: Exception, kept: List[str]) -> None:
+    world: Dict[str, Any], monkeypatch: pytest.MonkeyPatch, error: Exception, kept: List[str]
+) -> None:
     def post(*args: Any, **kwargs: Any) -> Any:
         raise error
 

@@ -4,8 +4,10 @@ from chaoslib.exceptions import ActivityFailed, InterruptExecution
 from chaosha.timing import parse_duration, wait_until
 
 
-@pytest.mark.parametrize("raw,seconds", [(5, 5.0), (2.5, 2.5), ("500ms", 0.5), ("30s", 30.0),
-                                         ("2m", 120.0), ("1h", 3600.0), (" 7 ", 7.0)])
+@pytest.mark.parametrize(
+    "raw,seconds",
+    [(5, 5.0), (2.5, 2.5), ("500ms", 0.5), ("30s", 30.0), ("2m", 120.0), ("1h", 3600.0), (" 7 ", 7.0)],
+)
 def test_parse_duration(raw, seconds):
     assert parse_duration(raw) == seconds
 

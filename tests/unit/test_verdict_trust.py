@@ -13,17 +13,32 @@ from chaosha.report.series import leader_changes, load_series
 T = 1_800_000_000.0
 DATA = Path(__file__).resolve().parents[1] / "data" / "journals"
 Rec = Dict[str, Any]
-SYNC_WARNING = ("canceling wait for synchronous replication due to user request")
+SYNC_WARNING = "canceling wait for synchronous replication due to user request"
 
 
 def header() -> Rec:
-    return {"k": "run", "run": "r1", "t": T, "members": ["pg1", "pg2"],
-            "nodes": {"10.0.0.1": "pg1", "10.0.0.2": "pg2"}}
+    return {
+        "k": "run",
+        "run": "r1",
+        "t": T,
+        "members": ["pg1", "pg2"],
+        "nodes": {"10.0.0.1": "pg1", "10.0.0.2": "pg2"},
+    }
 
 
 def w(i: int, t: float, member: str = "pg1", addr: str = "10.0.0.1", **extra: Any) -> Rec:
-    return {"k": "w", "id": i, "t0": T + t, "t1": T + t + 0.005, "r": "ok", "addr": addr,
-            "tl": 1, "member": member, "node": member, **extra}
+    return {
+        "k": "w",
+        "id": i,
+        "t0": T + t,
+        "t1": T + t + 0.005,
+        "r": "ok",
+        "addr": addr,
+        "tl": 1,
+        "member": member,
+        "node": member,
+        **extra,
+    }
 
 
 def end(last: int, t: float = 100.0) -> Rec:
@@ -32,9 +47,14 @@ def end(last: int, t: float = 100.0) -> Rec:
 
 def audit(final: List[int]) -> Rec:
     node = {"reachable": True, "timeline": 1, "caught_up": True, "ids": list(final)}
-    return {"primary": "pg1", "final_ids": list(final), "nodes": {
-        "pg1": {**node, "in_recovery": False, "address": "10.0.0.1"},
-        "pg2": {**node, "in_recovery": True, "address": "10.0.0.2"}}}
+    return {
+        "primary": "pg1",
+        "final_ids": list(final),
+        "nodes": {
+            "pg1": {**node, "in_recovery": False, "address": "10.0.0.1"},
+            "pg2": {**node, "in_recovery": True, "address": "10.0.0.2"},
+        },
+    }
 
 
 def run(n: int = 10) -> List[Rec]:
@@ -88,8 +108,9 @@ def test_truncated_last_line_is_counted_and_fails(tmp_path: Path) -> None:
 def test_corrupt_line_inside_is_counted_not_raised(tmp_path: Path) -> None:
     path = tmp_path / "l.jsonl"
     records = run()
-    lines = [json.dumps(r) for r in records[:5]] + ["\x00garbage{"] + \
-        [json.dumps(r) for r in records[5:] + [end(10)]]
+    lines = (
+        [json.dumps(r) for r in records[:5]] + ["\x00garbage{"] + [json.dumps(r) for r in records[5:] + [end(10)]]
+    )
     path.write_text("\n".join(lines) + "\n")
     found: List[int] = []
     assert len(list(read_records(path, found))) == len(records) + 1 and found == [6]
@@ -112,8 +133,9 @@ def test_every_classic_reason_is_named() -> None:
 
 
 def test_two_primaries_and_not_audited_are_reasons() -> None:
-    records = [header()] + [w(i, i * 0.1, "pg1" if i % 2 else "pg2",
-                              "10.0.0.1" if i % 2 else "10.0.0.2") for i in range(1, 11)]
+    records = [header()] + [
+        w(i, i * 0.1, "pg1" if i % 2 else "pg2", "10.0.0.1" if i % 2 else "10.0.0.2") for i in range(1, 11)
+    ]
     v = verdict(records + [end(10)], list(range(1, 11)), audited=False)
     assert v["two_primaries"] is True
     assert any(r.startswith("two primaries") for r in v["reasons"])
@@ -154,8 +176,11 @@ def test_report_sees_the_leader_change_from_members(tmp_path: Path) -> None:
 
 
 def test_unsynced_ack_is_not_safe_and_counted() -> None:
-    records = run(5) + [w(6, 0.1, sync=False, warn=SYNC_WARNING, deadline=True),
-                        w(7, 0.2, warn=SYNC_WARNING), end(7)]
+    records = run(5) + [
+        w(6, 0.1, sync=False, warn=SYNC_WARNING, deadline=True),
+        w(7, 0.2, warn=SYNC_WARNING),
+        end(7),
+    ]
     v = verdict(records, [1, 2, 3, 4, 5])  # 6 and 7 never reached the standby
     assert v["unsynced_acks"] == 2 and v["unsynced_ids"] == [6, 7]
     assert v["unsynced_lost"] == 2 and v["lost"] == 0 and v["acknowledged"] == 7

@@ -42,14 +42,20 @@ def parameters() -> Iterator[Tuple[str, Dict[str, Any]]]:
 
 
 def test_what_an_activity_aims_at_is_called_target() -> None:
-    wrong = [(where, arg["name"]) for where, arg in parameters()
-             if arg["name"] in TARGET_WORDS and (where.rsplit(".", 1)[1], arg["name"]) not in EXCEPTIONS]
+    wrong = [
+        (where, arg["name"])
+        for where, arg in parameters()
+        if arg["name"] in TARGET_WORDS and (where.rsplit(".", 1)[1], arg["name"]) not in EXCEPTIONS
+    ]
     assert wrong == [], "name it `target` (or document the exception in EXCEPTIONS)"
 
 
 def test_every_s_parameter_is_a_number() -> None:
-    assert [(w, a["name"], a.get("type")) for w, a in parameters()
-            if a["name"].endswith("_s") and a.get("type") != "number"] == []
+    assert [
+        (w, a["name"], a.get("type"))
+        for w, a in parameters()
+        if a["name"].endswith("_s") and a.get("type") != "number"
+    ] == []
 
 
 def test_duration_parameters_are_named_s() -> None:
@@ -57,8 +63,11 @@ def test_duration_parameters_are_named_s() -> None:
 
 
 def test_no_string_parameter_defaults_to_a_duration() -> None:
-    assert [(w, a["name"], a.get("default")) for w, a in parameters()
-            if a.get("type") == "string" and LOOKS_LIKE_DURATION.match(str(a.get("default", "")))] == []
+    assert [
+        (w, a["name"], a.get("default"))
+        for w, a in parameters()
+        if a.get("type") == "string" and LOOKS_LIKE_DURATION.match(str(a.get("default", "")))
+    ] == []
 
 
 def keys(value: Any) -> Iterator[str]:
@@ -81,13 +90,23 @@ def closed_port() -> int:
 def samples() -> List[Tuple[str, Any]]:
     """Results of activities (and the helpers that shape them) that need no stack."""
     port = str(closed_port())
-    nowhere = {"CHAOSHA_ENV_FILE": "/nonexistent/.env", "CHAOSHA_TIMEOUT": "2",
-               "CHAOSHA_PG1_API_PORT": port, "CHAOSHA_PG2_API_PORT": port}
+    nowhere = {
+        "CHAOSHA_ENV_FILE": "/nonexistent/.env",
+        "CHAOSHA_TIMEOUT": "2",
+        "CHAOSHA_PG1_API_PORT": port,
+        "CHAOSHA_PG2_API_PORT": port,
+    }
     with AlfrescoStub() as stub:
-        alf = {"CHAOSHA_ALFRESCO_URL": stub.url, "CHAOSHA_ALFRESCO_USER": "admin",
-               "CHAOSHA_ALFRESCO_PASSWORD": "admin", "CHAOSHA_ENV_FILE": "/nonexistent/.env"}
-        found = [("alfresco.ready", alfresco.ready(5, alf)),
-                 ("alfresco.write_succeeds", alfresco.write_succeeds("chaos-probe", 10, 1, alf))]
+        alf = {
+            "CHAOSHA_ALFRESCO_URL": stub.url,
+            "CHAOSHA_ALFRESCO_USER": "admin",
+            "CHAOSHA_ALFRESCO_PASSWORD": "admin",
+            "CHAOSHA_ENV_FILE": "/nonexistent/.env",
+        }
+        found = [
+            ("alfresco.ready", alfresco.ready(5, alf)),
+            ("alfresco.write_succeeds", alfresco.write_succeeds("chaos-probe", 10, 1, alf)),
+        ]
     srvr = "Zookeeper version: 3.8.0-1\nLatency min/avg/max: 0/0.4/12\nMode: follower\nZxid: 0x1\n"
     return found + [
         ("postgres.write_check", postgres.write_check(port, 1, nowhere)),

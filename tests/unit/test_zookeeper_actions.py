@@ -34,8 +34,14 @@ class FakeContainer:
 
     @property
     def attrs(self) -> Dict[str, Any]:
-        return {"State": {"Status": self.status, "Running": self.status in ("running", "paused"),
-                          "Paused": self.status == "paused", "Pid": 0}}
+        return {
+            "State": {
+                "Status": self.status,
+                "Running": self.status in ("running", "paused"),
+                "Paused": self.status == "paused",
+                "Pid": 0,
+            }
+        }
 
     def reload(self) -> None:
         pass
@@ -70,8 +76,10 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Dict[str, Any]:
     }
 
     def survey(settings: Any) -> Dict[str, Any]:
-        nodes = {n: {"mode": "follower" if n in state["serving"] else None, "reachable": True}
-                 for n in ("zk1", "zk2", "zk3")}
+        nodes = {
+            n: {"mode": "follower" if n in state["serving"] else None, "reachable": True}
+            for n in ("zk1", "zk2", "zk3")
+        }
         return {"nodes": nodes, "serving": list(state["serving"])}
 
     monkeypatch.setattr(targets, "survey", survey)
@@ -144,8 +152,7 @@ def test_dry_runs_and_refusals_record_nothing(fake: Dict[str, Any]) -> None:
     assert all(c.calls == [] for c in fake["containers"].values())
 
 
-def test_guard_refuses_when_docker_cannot_be_asked(fake: Dict[str, Any],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_guard_refuses_when_docker_cannot_be_asked(fake: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     def down(settings: Any, name: str) -> Any:
         raise ActivityFailed("cannot reach the Docker engine")
 
@@ -164,8 +171,9 @@ def test_unknown_node_lists_known_ones(fake: Dict[str, Any]) -> None:
         actions.stop_node("pg1")
 
 
-@pytest.mark.parametrize(("status", "call"), [("exited", "start"), ("running", "kill SIGCONT"),
-                                              ("paused", "unpause")])
+@pytest.mark.parametrize(
+    ("status", "call"), [("exited", "start"), ("running", "kill SIGCONT"), ("paused", "unpause")]
+)
 def test_start_node_revives_any_state(fake: Dict[str, Any], status: str, call: str) -> None:
     fake["containers"]["zk1"].status = status
     result = actions.start_node("zk1", wait_s=5)
@@ -178,8 +186,7 @@ def test_start_node_without_waiting(fake: Dict[str, Any]) -> None:
     assert result["mode"] is None and 0 <= result["took_s"] < 1
 
 
-def test_start_node_times_out_naming_the_node(fake: Dict[str, Any],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_start_node_times_out_naming_the_node(fake: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(actions, "_voting_mode", lambda member, timeout: None)
     with pytest.raises(ActivityFailed, match="ZooKeeper zk2 to serve"):
         actions.start_node("zk2", wait_s=0.2)
@@ -191,21 +198,29 @@ def test_patroni_leader_znode_reports_unreachable(monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(probes.client, "connected", refuse)
     result = probes.patroni_leader_znode()
-    assert result == {"exists": False, "path": "/service/chaosha/leader", "reachable": False,
-                      "error": "cannot connect to ZooKeeper"}
+    assert result == {
+        "exists": False,
+        "path": "/service/chaosha/leader",
+        "reachable": False,
+        "error": "cannot connect to ZooKeeper",
+    }
 
 
 def test_discovery_lists_the_activities() -> None:
-    listed = discover_probes("chaosha.zookeeper.probes") + discover_actions(
-        "chaosha.zookeeper.actions")
+    listed = discover_probes("chaosha.zookeeper.probes") + discover_actions("chaosha.zookeeper.actions")
     found = {(a["type"], a["name"]): a for a in listed}
     assert set(found) == {
-        ("probe", "ensemble_status"), ("probe", "quorum_present"),
-        ("probe", "patroni_leader_znode"), ("action", "stop_node"), ("action", "kill_node"),
-        ("action", "start_node"), ("action", "expire_session"),
+        ("probe", "ensemble_status"),
+        ("probe", "quorum_present"),
+        ("probe", "patroni_leader_znode"),
+        ("action", "stop_node"),
+        ("action", "kill_node"),
+        ("action", "start_node"),
+        ("action", "expire_session"),
     }
     for activity in found.values():
         assert activity["doc"], activity["name"]
         assert [a["name"] for a in activity["arguments"]][-2:] == ["configuration", "secrets"]
-        assert "object" not in {a.get("type") for a in activity["arguments"]
-                                if a["name"] not in ("configuration", "secrets")}
+        assert "object" not in {
+            a.get("type") for a in activity["arguments"] if a["name"] not in ("configuration", "secrets")
+        }

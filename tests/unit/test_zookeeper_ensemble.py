@@ -48,11 +48,18 @@ MNTR_FOLLOWER = (
 
 # -- parsing ----------------------------------------------------------------
 
+
 def test_parse_srvr_follower() -> None:
     parsed = parse_srvr(SRVR_FOLLOWER)
     assert parsed == {
-        "serving": True, "mode": "follower", "version": "3.8.0", "zxid": "0x100000035",
-        "epoch": 1, "node_count": 15, "connections": 2, "outstanding": 0,
+        "serving": True,
+        "mode": "follower",
+        "version": "3.8.0",
+        "zxid": "0x100000035",
+        "epoch": 1,
+        "node_count": 15,
+        "connections": 2,
+        "outstanding": 0,
         "latency_s": {"min": 0.0, "avg": 0.000448, "max": 0.012},
     }
 
@@ -89,6 +96,7 @@ def test_parse_mntr_not_serving() -> None:
 
 # -- quorum -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("configured", "need"), [(1, 1), (2, 2), (3, 2), (4, 3), (5, 3)])
 def test_majority(configured: int, need: int) -> None:
     assert majority(configured) == need
@@ -100,8 +108,13 @@ def _modes(*modes: Any) -> Dict[str, Dict[str, Any]]:
 
 def test_summarize_healthy() -> None:
     verdict = summarize(_modes("follower", "follower", "leader"))
-    assert verdict == {"configured": 3, "majority": 2, "serving": ["zk1", "zk2", "zk3"],
-                       "leader": "zk3", "quorum": True}
+    assert verdict == {
+        "configured": 3,
+        "majority": 2,
+        "serving": ["zk1", "zk2", "zk3"],
+        "leader": "zk3",
+        "quorum": True,
+    }
 
 
 def test_summarize_one_down_keeps_quorum() -> None:
@@ -136,8 +149,12 @@ CONFIGURED = ["zk1", "zk2", "zk3"]
 
 def test_guard_allows_first_member() -> None:
     result = guard_removal("zk1", CONFIGURED, CONFIGURED, force=False)
-    assert result == {"serving_before": CONFIGURED, "serving_after": ["zk2", "zk3"],
-                      "majority": 2, "quorum_after": True}
+    assert result == {
+        "serving_before": CONFIGURED,
+        "serving_after": ["zk2", "zk3"],
+        "majority": 2,
+        "quorum_after": True,
+    }
 
 
 def test_guard_refuses_second_member_naming_it_and_the_fix() -> None:
@@ -173,9 +190,14 @@ def test_guard_five_members() -> None:
 
 # -- survey over faked four-letter words ---------------------------------------
 
+
 def test_survey_reports_unreachable_members(monkeypatch: pytest.MonkeyPatch) -> None:
-    answers = {("zk1", "srvr"): SRVR_FOLLOWER, ("zk1", "mntr"): MNTR_FOLLOWER,
-               ("zk2", "srvr"): SRVR_LEADER, ("zk2", "mntr"): MNTR_LEADER}
+    answers = {
+        ("zk1", "srvr"): SRVR_FOLLOWER,
+        ("zk1", "mntr"): MNTR_FOLLOWER,
+        ("zk2", "srvr"): SRVR_LEADER,
+        ("zk2", "mntr"): MNTR_LEADER,
+    }
 
     def fake(node: ZkNode, word: str, timeout: float) -> str:
         if (node.name, word) not in answers:
@@ -195,6 +217,7 @@ def test_survey_reports_unreachable_members(monkeypatch: pytest.MonkeyPatch) -> 
 
 # -- the raw-socket client -----------------------------------------------------
 
+
 @pytest.fixture
 def fake_server() -> Iterator[Dict[str, Any]]:
     """A one-shot TCP server answering per the ``reply`` entry."""
@@ -202,8 +225,7 @@ def fake_server() -> Iterator[Dict[str, Any]]:
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
     listener.settimeout(0.05)  # so the loop sees ``stop`` (close() does not wake accept)
-    state: Dict[str, Any] = {"port": listener.getsockname()[1], "reply": b"imok",
-                             "hang": False, "received": []}
+    state: Dict[str, Any] = {"port": listener.getsockname()[1], "reply": b"imok", "hang": False, "received": []}
     received: List[bytes] = state["received"]
     stop = threading.Event()
 
@@ -267,6 +289,7 @@ def test_node_status_never_raises(fake_server: Dict[str, Any]) -> None:
 
 
 # -- settings -------------------------------------------------------------------
+
 
 def test_hosts_and_patroni_paths() -> None:
     settings = Settings({"CHAOSHA_ZK1_PORT": "42009"})

@@ -31,8 +31,7 @@ def test_password_matches_the_jvm(session_id: int, password: str) -> None:
     assert session_password(session_id).hex() == password
 
 
-@pytest.mark.parametrize("session_id", [0x8000000000000000, 0xFFFFFFFFFFFFFFFF,
-                                        0xFEDCBA9876543210])
+@pytest.mark.parametrize("session_id", [0x8000000000000000, 0xFFFFFFFFFFFFFFFF, 0xFEDCBA9876543210])
 def test_signed_and_unsigned_spellings_agree(session_id: int) -> None:
     # kazoo reports ephemeralOwner as a signed long; ZooKeeper prints it unsigned.
     signed = to_signed64(session_id)
