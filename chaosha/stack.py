@@ -25,8 +25,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients.docker import containers
 from chaosha.config import DEFAULTS, PORT_KEYS, Settings, load, parse_env_file
-from chaosha.docker.client import containers
 from chaosha.haproxy.probes import routes_to_leader
 from chaosha.patroni.probes import cluster_health
 from chaosha.postgres.probes import write_succeeds

@@ -20,11 +20,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import requests
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients import docker as docker_client
+from chaosha.clients import patroni
+from chaosha.clients.ensemble import guard_removal, survey
 from chaosha.config import PgNode, Settings
-from chaosha.docker import client as docker_client
-from chaosha.patroni import client as patroni
 from chaosha.state import last_target
-from chaosha.zookeeper.ensemble import guard_removal, survey
 
 __all__ = ["resolve", "resolve_all", "guard", "pg_serving", "zk_serving", "SERVE_TIMEOUT", "FAULTED"]
 

@@ -36,17 +36,17 @@ from typing import Any, Callable, Dict, List, Optional
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients import patroni
+from chaosha.clients.zookeeper import four_letter_word
 from chaosha.config import load
 from chaosha.docker import actions as docker_actions
 from chaosha.haproxy.probes import wait_for_route
 from chaosha.integrity.actions import start_workload, stop_workload
 from chaosha.integrity.probes import workload_verdict
-from chaosha.patroni import client as patroni
 from chaosha.patroni.actions import switchover
 from chaosha.patroni.probes import wait_for_healthy
 from chaosha.state import remember_target
 from chaosha.zookeeper.actions import expire_session
-from chaosha.zookeeper.client import four_letter_word
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("benchlib", HERE.parent / "stack" / "benchlib.py")

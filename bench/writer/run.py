@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List
 
+from chaosha.clients.postgres import connect, endpoint
 from chaosha.config import Settings, load
 from chaosha.integrity.ledger import OK, read_records
 from chaosha.integrity.writer import INSERT_SQL, ensure_table
-from chaosha.postgres.client import connect, endpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"

@@ -15,7 +15,7 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosha.alfresco.client import (
+from chaosha.clients.alfresco import (
     CORE,
     READY_PATH,
     AlfrescoSession,

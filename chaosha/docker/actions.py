@@ -21,11 +21,11 @@ from chaoslib.types import Configuration, Secrets
 from docker.models.containers import Container
 
 from chaosha import state as registry
+from chaosha.clients import lifecycle, network
+from chaosha.clients.docker import SERVICE_LABEL, container, containers
+from chaosha.clients.patroni import PAUSE_FAULT, set_failover_pause
 from chaosha.config import Settings, load
-from chaosha.docker import lifecycle, network
-from chaosha.docker.client import SERVICE_LABEL, container, containers
 from chaosha.integrity.runner import stop_all
-from chaosha.patroni.client import PAUSE_FAULT, set_failover_pause
 from chaosha.targets import guard, resolve, resolve_all
 from chaosha.timing import parse_duration
 

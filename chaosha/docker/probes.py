@@ -5,8 +5,8 @@ from typing import Any, Dict, List
 from chaoslib.types import Configuration, Secrets
 
 from chaosha import state as registry
+from chaosha.clients.docker import SERVICE_LABEL, container, containers
 from chaosha.config import load
-from chaosha.docker.client import SERVICE_LABEL, container, containers
 from chaosha.targets import resolve
 
 __all__ = ["container_state", "project_containers", "pending_faults"]

@@ -7,10 +7,10 @@ import psycopg
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosha.clients import haproxy as stats
+from chaosha.clients import patroni
+from chaosha.clients.postgres import connect, endpoint, server_identity
 from chaosha.config import Settings, load
-from chaosha.haproxy import stats
-from chaosha.patroni import client as patroni
-from chaosha.postgres.client import connect, endpoint, server_identity
 from chaosha.state import last_target
 from chaosha.timing import first_answer, parse_duration, wait_until
 

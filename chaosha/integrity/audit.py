@@ -8,12 +8,12 @@ import psycopg
 import requests
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients import patroni
+from chaosha.clients.postgres import connect, identities
 from chaosha.config import Settings
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.session import error_text
 from chaosha.integrity.verdict import reasons_of, verdict_from_ledger
-from chaosha.patroni import client as patroni
-from chaosha.postgres.client import connect, identities
 from chaosha.timing import Deadline, epoch, wait_until
 
 __all__ = ["find_primary", "run_ids", "audit_cluster", "audited_verdict", "fault_time"]

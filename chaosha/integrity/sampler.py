@@ -9,11 +9,11 @@ from typing import Any, Dict, List
 import psycopg
 import requests
 
+from chaosha.clients import patroni
+from chaosha.clients.postgres import server_identity
 from chaosha.config import PgNode, Settings
 from chaosha.integrity.ledger import Ledger
 from chaosha.integrity.session import Session, Watchdog, error_text
-from chaosha.patroni import client as patroni
-from chaosha.postgres.client import server_identity
 from chaosha.timing import Pacer
 
 __all__ = ["Sampler", "sample_node"]

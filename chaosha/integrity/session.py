@@ -1,5 +1,5 @@
 """A PostgreSQL session for workloads: reconnects, and a client-side
-deadline on every statement (:class:`chaosha.postgres.client.Watchdog`:
+deadline on every statement (:class:`chaosha.clients.postgres.Watchdog`:
 cancel, then shut the socket down) so even a frozen server or a
 black-holed network ends an operation in time."""
 
@@ -7,9 +7,9 @@ from typing import Any, Callable, Optional
 
 import psycopg
 
+from chaosha.clients.postgres import GuardedConnection, Watchdog, connect
 from chaosha.config import Settings
 from chaosha.integrity.ledger import FAILED, IN_DOUBT
-from chaosha.postgres.client import GuardedConnection, Watchdog, connect
 
 __all__ = ["Watchdog", "Session", "outcome_of", "error_text"]
 

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
+from chaosha.clients.postgres import unsynced
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
-from chaosha.postgres.client import unsynced
 
 __all__ = [
     "verdict_from_ledger",

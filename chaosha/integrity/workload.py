@@ -15,12 +15,12 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients.postgres import endpoint
 from chaosha.config import Settings, load
 from chaosha.integrity.ledger import Ledger, new_run_id
 from chaosha.integrity.sampler import Sampler
 from chaosha.integrity.session import Watchdog, error_text
 from chaosha.integrity.writer import NodeMap, Reader, Writer, ensure_table
-from chaosha.postgres.client import endpoint
 from chaosha.state import workload_dir
 
 __all__ = ["WorkloadOptions", "run_workload", "run_workload_cli", "build_parser"]

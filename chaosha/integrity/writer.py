@@ -16,10 +16,7 @@ from typing import Any, Dict, Optional
 
 import psycopg
 
-from chaosha.config import Settings
-from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, Ledger
-from chaosha.integrity.session import Session, Watchdog, error_text, outcome_of
-from chaosha.postgres.client import (
+from chaosha.clients.postgres import (
     IDENTITY_SQL,
     MEMBER_SQL,
     GuardedConnection,
@@ -27,6 +24,9 @@ from chaosha.postgres.client import (
     node_addresses,
     unsynced,
 )
+from chaosha.config import Settings
+from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, Ledger
+from chaosha.integrity.session import Session, Watchdog, error_text, outcome_of
 from chaosha.timing import Pacer, wait_until
 
 __all__ = ["TABLE_SQL", "INSERT_SQL", "READ_SQL", "ensure_table", "NodeMap", "Writer", "Reader"]

@@ -5,8 +5,8 @@ from typing import Any, Dict
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosha.clients import patroni as client
 from chaosha.config import Settings, load
-from chaosha.patroni import client
 from chaosha.timing import Deadline, parse_duration
 
 __all__ = ["switchover", "failover", "pause_failover", "resume_failover"]

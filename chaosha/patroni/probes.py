@@ -6,8 +6,8 @@ from typing import Any, Dict, List
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosha.clients import patroni as client
 from chaosha.config import load
-from chaosha.patroni import client
 from chaosha.timing import parse_duration, wait_until
 
 __all__ = [

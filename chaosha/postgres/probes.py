@@ -9,8 +9,7 @@ import psycopg.sql
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-from chaosha.config import Settings, load
-from chaosha.postgres.client import (
+from chaosha.clients.postgres import (
     GuardedConnection,
     connect,
     endpoint,
@@ -19,6 +18,7 @@ from chaosha.postgres.client import (
     server_identity,
     unsynced,
 )
+from chaosha.config import Settings, load
 
 __all__ = [
     "is_primary",

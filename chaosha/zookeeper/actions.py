@@ -17,14 +17,14 @@ from docker.models.containers import Container
 from kazoo.client import KazooClient
 
 from chaosha import state as registry
+from chaosha.clients import lifecycle
+from chaosha.clients import zookeeper as client
+from chaosha.clients.docker import container
+from chaosha.clients.ensemble import VOTING_MODES, WORD_TIMEOUT, node_status
+from chaosha.clients.zk_passwords import session_hex, session_password, to_signed64
 from chaosha.config import Settings, ZkNode, load
-from chaosha.docker import lifecycle
-from chaosha.docker.client import container
 from chaosha.targets import guard, resolve
 from chaosha.timing import Deadline, parse_duration, wait_until
-from chaosha.zookeeper import client
-from chaosha.zookeeper.ensemble import VOTING_MODES, WORD_TIMEOUT, node_status
-from chaosha.zookeeper.passwords import session_hex, session_password, to_signed64
 
 __all__ = ["stop_node", "kill_node", "start_node", "expire_session"]
 

@@ -10,10 +10,10 @@ from typing import Any, Dict
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosha.clients import zookeeper as client
+from chaosha.clients.ensemble import survey
+from chaosha.clients.zk_passwords import session_hex
 from chaosha.config import load
-from chaosha.zookeeper import client
-from chaosha.zookeeper.ensemble import survey
-from chaosha.zookeeper.passwords import session_hex
 
 __all__ = ["ensemble_status", "quorum_present", "patroni_leader_znode"]
 

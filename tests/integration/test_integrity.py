@@ -9,12 +9,12 @@ from typing import Any, Dict
 import pytest
 
 from chaosha.cli import main
+from chaosha.clients.postgres import connect
 from chaosha.config import load
 from chaosha.integrity.actions import start_workload, stop_workload
 from chaosha.integrity.audit import find_primary
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.probes import workload_progress, workload_verdict
-from chaosha.postgres.client import connect
 
 pytestmark = pytest.mark.integration
 

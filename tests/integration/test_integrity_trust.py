@@ -17,11 +17,11 @@ import docker
 import psycopg
 import pytest
 
+from chaosha.clients import patroni
 from chaosha.config import load
 from chaosha.integrity.actions import start_workload
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.probes import workload_verdict
-from chaosha.patroni import client as patroni
 from chaosha.patroni.actions import switchover
 from chaosha.patroni.probes import wait_for_healthy
 from chaosha.postgres.probes import node_roles, write_check, write_succeeds

@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from chaosha.clients.postgres import connect
 from chaosha.haproxy.probes import backend_states
 from chaosha.patroni.probes import leader
-from chaosha.postgres.client import connect
 from chaosha.timing import wait_until
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,8 @@ from typing import Any, Iterator, List
 import docker
 import pytest
 
-from chaosha.docker import actions, client, probes
+from chaosha.clients import docker as client
+from chaosha.docker import actions, probes
 from chaosha.timing import wait_until
 
 pytestmark = pytest.mark.integration

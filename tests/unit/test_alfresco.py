@@ -12,7 +12,7 @@ from alfresco_stub import AUTH, CORE, AlfrescoStub
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha.alfresco import probes
-from chaosha.alfresco.client import READY_PATH, client
+from chaosha.clients.alfresco import READY_PATH, client
 from chaosha.config import load
 
 STEPS = ["create", "upload", "read-node", "read-content", "delete", "verify-gone"]

@@ -3,8 +3,8 @@
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha.docker.lifecycle import parse_signal
-from chaosha.docker.network import block_rules, netem_args
+from chaosha.clients.lifecycle import parse_signal
+from chaosha.clients.network import block_rules, netem_args
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ COMPOSE = {
 
 
 def test_a_compose_service_container_counts():
-    from chaosha.docker.client import is_service_container
+    from chaosha.clients.docker import is_service_container
 
     assert is_service_container(COMPOSE, "proj", "/proj-pg1-1")
     assert is_service_container(COMPOSE, "proj")
@@ -88,15 +88,15 @@ def test_a_compose_service_container_counts():
     ],
 )
 def test_look_alikes_do_not_count(labels, name):
-    from chaosha.docker.client import is_service_container
+    from chaosha.clients.docker import is_service_container
 
     assert not is_service_container(labels, "proj", name)
 
 
 def test_sidecar_labels_blank_the_inherited_compose_labels(tmp_path):
+    from chaosha.clients.docker import is_service_container
+    from chaosha.clients.network import sidecar_labels
     from chaosha.config import load
-    from chaosha.docker.client import is_service_container
-    from chaosha.docker.network import sidecar_labels
 
     settings = load(
         {"CHAOSHA_PROJECT": "proj", "CHAOSHA_ENV_FILE": str(tmp_path / "none"), "CHAOSHA_STATE_DIR": str(tmp_path)}

@@ -1,4 +1,4 @@
-from chaosha.haproxy.stats import backend_servers, parse_csv
+from chaosha.clients.haproxy import backend_servers, parse_csv
 
 # Captured from the stack's HAProxy 2.6 (columns trimmed to the first few).
 SAMPLE = """# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,

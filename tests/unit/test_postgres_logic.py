@@ -12,9 +12,10 @@ from typing import Any, Dict, List
 import psycopg
 import pytest
 
+from chaosha.clients import postgres as client
+from chaosha.clients.postgres import GuardedConnection, Watchdog, each_node, unsynced
 from chaosha.config import PgNode, load
-from chaosha.postgres import client, probes
-from chaosha.postgres.client import GuardedConnection, Watchdog, each_node, unsynced
+from chaosha.postgres import probes
 
 SYNC_WARNING = "canceling wait for synchronous replication due to user request"
 

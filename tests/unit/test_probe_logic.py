@@ -7,8 +7,8 @@ from typing import Any, Dict, List
 
 import pytest
 
+from chaosha.clients import patroni
 from chaosha.haproxy import probes as haproxy
-from chaosha.patroni import client as patroni
 from chaosha.patroni import probes as patroni_probes
 from chaosha.timing import first_answer
 

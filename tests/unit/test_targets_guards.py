@@ -15,9 +15,9 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha import state as registry
 from chaosha import targets
+from chaosha.clients import patroni as patroni_client
 from chaosha.config import load
 from chaosha.integrity import runner
-from chaosha.patroni import client as patroni_client
 
 LEADER = {"state": "running", "role": "primary"}
 STREAMING = {"state": "running", "role": "replica", "replication_state": "streaming"}

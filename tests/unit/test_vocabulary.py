@@ -13,12 +13,12 @@ from alfresco_stub import AlfrescoStub
 
 import chaosha
 from chaosha.alfresco import probes as alfresco
+from chaosha.clients import ensemble
 from chaosha.config import ZkNode
 from chaosha.docker import actions as docker_actions
 from chaosha.integrity.verdict import verdict_from_ledger
 from chaosha.patroni import probes as patroni
 from chaosha.postgres import probes as postgres
-from chaosha.zookeeper import ensemble
 
 SOURCE = Path(chaosha.__file__).resolve().parent
 LEDGER = Path(__file__).resolve().parents[1] / "data" / "journals" / "master-kill-ledger.jsonl"

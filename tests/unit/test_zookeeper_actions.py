@@ -23,7 +23,7 @@ class FakeClient:
 
 
 class FakeContainer:
-    """Just enough of docker's Container for chaosha.docker.lifecycle."""
+    """Just enough of docker's Container for chaosha.clients.lifecycle."""
 
     def __init__(self, name: str, status: str = "running") -> None:
         self.name = name

@@ -9,15 +9,16 @@ from typing import Any, Dict, Iterator, List
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha.config import Settings, ZkNode
-from chaosha.zookeeper import client, ensemble
-from chaosha.zookeeper.ensemble import (
+from chaosha.clients import ensemble
+from chaosha.clients import zookeeper as client
+from chaosha.clients.ensemble import (
     guard_removal,
     majority,
     parse_mntr,
     parse_srvr,
     summarize,
 )
+from chaosha.config import Settings, ZkNode
 
 SRVR_FOLLOWER = (
     "Zookeeper version: 3.8.0-${mvngit.commit.id}, built on 2024-12-29 17:54 UTC\n"

@@ -3,7 +3,7 @@
 
 import pytest
 
-from chaosha.zookeeper.passwords import (
+from chaosha.clients.zk_passwords import (
     JavaRandom,
     session_hex,
     session_password,

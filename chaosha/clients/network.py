@@ -16,8 +16,8 @@ import requests
 from chaoslib.exceptions import ActivityFailed
 from docker.models.containers import Container
 
+from chaosha.clients.docker import PROJECT_LABEL, SERVICE_LABEL, SIDECAR_LABEL, client, container
 from chaosha.config import Settings
-from chaosha.docker.client import PROJECT_LABEL, SERVICE_LABEL, SIDECAR_LABEL, client, container
 
 __all__ = [
     "IFACES",

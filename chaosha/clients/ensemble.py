@@ -8,8 +8,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients import zookeeper as client
 from chaosha.config import Settings, ZkNode
-from chaosha.zookeeper import client
 
 __all__ = [
     "parse_srvr",
