@@ -32,6 +32,7 @@ __all__ = [
     "record",
     "forget",
     "remember_target",
+    "forget_target",
     "last_target",
     "lock",
     "acquire",
@@ -116,6 +117,12 @@ def remember_target(settings: Settings, service: str) -> None:
     can wait for a leader other than the one just faulted, and an undo can
     aim at ``@faulted``)."""
     (project_dir(settings) / "last-target").write_text(service)
+
+
+def forget_target(settings: Settings) -> None:
+    """Forget the last target (a new experiment starts: ``@faulted`` must not
+    reach back into the previous run)."""
+    (project_dir(settings) / "last-target").unlink(missing_ok=True)
 
 
 def last_target(settings: Settings) -> str:

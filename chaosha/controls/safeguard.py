@@ -46,6 +46,7 @@ def before_experiment_control(
         project.hold(settings, project.EXPERIMENT_LOCK, f"chaos run '{context.get('title', '?')}'")
     except project.Locked as exc:
         raise InterruptExecution(f"chaosha safeguard: {exc}") from None
+    project.forget_target(settings)  # @faulted means a fault of this experiment
     (project.workload_dir(settings) / EXPERIMENT_MARK).write_text(str(time.time()))
 
 

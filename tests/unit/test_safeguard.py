@@ -93,3 +93,17 @@ def test_a_second_experiment_against_the_stack_is_interrupted_and_touches_nothin
         holder.kill()
         holder.wait(10)
     state.refuse_while_busy(load(), "heal", False)  # the lock went with the process
+
+
+def test_a_new_experiment_forgets_the_previous_runs_target(quiet):
+    """@faulted must not reach back into the previous run."""
+    from chaosha import state
+    from chaosha.config import load
+
+    safeguard, _ = quiet
+    state.remember_target(load(), "pg1")
+    safeguard.before_experiment_control({"title": "next"})
+    try:
+        assert state.last_target(load()) == ""
+    finally:
+        safeguard.after_experiment_control({"title": "next"}, {"status": "completed"})
