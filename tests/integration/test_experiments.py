@@ -1,14 +1,13 @@
 """The experiment catalogue, run for real with `chaos run` against the test stack."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from chaos_runs import chaos_run as run_experiment
 
 from chaosha.docker.probes import pending_faults, project_containers
 from chaosha.patroni.probes import wait_for_healthy
@@ -16,7 +15,6 @@ from chaosha.patroni.probes import wait_for_healthy
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-CHAOS = str(Path(sys.executable).with_name("chaos"))
 # Run in CI: every experiment this machine can run (replication-latency needs
 # a kernel with netem; alfresco-write-during-failover needs Alfresco images).
 CORE = [
@@ -37,24 +35,7 @@ JOURNALS = ROOT / ".chaosha" / "journals"
 
 
 def chaos_run(stack, name: str) -> subprocess.Popen:
-    JOURNALS.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, CHAOSHA_ENV_FILE=stack.configuration["CHAOSHA_ENV_FILE"])
-    return subprocess.Popen(
-        [
-            CHAOS,
-            "--log-file",
-            str(JOURNALS / f"{name}.log"),
-            "run",
-            "--journal-path",
-            str(JOURNALS / f"{name}.json"),
-            str(ROOT / "experiments" / f"{name}.json"),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return run_experiment(stack.configuration["CHAOSHA_ENV_FILE"], name, JOURNALS)
 
 
 def assert_healed(stack) -> None:

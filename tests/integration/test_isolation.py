@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from chaos_runs import chaos_run
 
 from chaosha import state
 from chaosha.config import PORT_KEYS
@@ -96,26 +97,9 @@ def test_a_command_without_env_file_says_which_project_it_acts_on(tmp_path: Path
 def test_a_second_experiment_against_the_stack_is_refused_and_the_first_passes(healthy, tmp_path: Path) -> None:
     """Two `chaos run` at once against one stack: the second is interrupted
     before it touches anything; the first completes and its verdict passes."""
-    chaos = str(Path(sys.executable).with_name("chaos"))
-    env = dict(os.environ, CHAOSHA_ENV_FILE=healthy.settings.env_file)
 
     def run(name: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [
-                chaos,
-                "--log-file",
-                str(tmp_path / f"{name}.log"),
-                "run",
-                "--journal-path",
-                str(tmp_path / f"{name}.json"),
-                str(ROOT / "experiments" / f"{name}.json"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        return chaos_run(healthy.settings.env_file, name, tmp_path)
 
     first = run("master-stop")
     assert first.stdout is not None

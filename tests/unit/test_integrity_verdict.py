@@ -1,7 +1,9 @@
 """Verdict logic on hand-built ledgers with known outcomes."""
 
 import json
-from typing import Any, Dict, List
+from typing import Any, List
+
+from ledgers import Rec, T, header
 
 from chaosha.integrity.ledger import Ledger, read_records
 from chaosha.integrity.verdict import (
@@ -12,20 +14,6 @@ from chaosha.integrity.verdict import (
     verdict_from_ledger,
     verdict_from_records,
 )
-
-T = 1_800_000_000.0
-Rec = Dict[str, Any]
-
-
-def header(**extra: Any) -> Rec:
-    return {
-        "k": "run",
-        "run": "r1",
-        "t": T,
-        "members": ["pg1", "pg2"],
-        "nodes": {"10.0.0.1": "pg1", "10.0.0.2": "pg2"},
-        **extra,
-    }
 
 
 def w(i: int, t: float, r: str = "ok", node: str = "pg1", tl: int = 1) -> Rec:

@@ -4,26 +4,16 @@ acknowledgement whose synchronous wait was cancelled is not counted safe."""
 
 import json
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, List
+
+from ledgers import Rec, T, header
 
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.verdict import reasons_of, verdict_from_ledger, verdict_from_records
 from chaosha.report.series import leader_changes, load_series
 
-T = 1_800_000_000.0
 DATA = Path(__file__).resolve().parents[1] / "data" / "journals"
-Rec = Dict[str, Any]
 SYNC_WARNING = "canceling wait for synchronous replication due to user request"
-
-
-def header() -> Rec:
-    return {
-        "k": "run",
-        "run": "r1",
-        "t": T,
-        "members": ["pg1", "pg2"],
-        "nodes": {"10.0.0.1": "pg1", "10.0.0.2": "pg2"},
-    }
 
 
 def w(i: int, t: float, member: str = "pg1", addr: str = "10.0.0.1", **extra: Any) -> Rec:
