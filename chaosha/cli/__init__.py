@@ -15,8 +15,9 @@ from typing import List, Optional
 import click
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha import state
 from chaosha.cli.common import CONTEXT, Failed, which_stack
-from chaosha.cli.reports import report, suite, trend
+from chaosha.cli.reports import LOCKED_EXIT, report, suite, trend
 from chaosha.cli.stack import heal, stack
 from chaosha.cli.workload import verdict, workload
 from chaosha.stack import StackError
@@ -62,6 +63,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if exc.message:
             print(f"chaosha: {exc.message}", file=sys.stderr)
         return exc.code
+    except state.Locked as exc:  # another run holds the project (heal, stop_workload)
+        print(f"chaosha: {exc}", file=sys.stderr)
+        return LOCKED_EXIT
     except (StackError, ActivityFailed) as exc:
         print(f"chaosha: {exc}", file=sys.stderr)
         return 1

@@ -87,3 +87,28 @@ def test_the_same_commands_are_reachable_as_chaos_ha() -> None:
         assert name in done.stdout
     done = subprocess.run([CHAOS, "ha", "workload", "run", "-h"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--duration" in done.stdout
+
+
+def test_heal_while_another_experiment_runs_exits_3(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("CHAOSHA_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("CHAOSHA_ENV_FILE", str(tmp_path / "none.env"))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; from chaosha import state; from chaosha.config import load; "
+                "state.hold(load(), state.EXPERIMENT_LOCK, 'chaos run other'); print('held', flush=True); "
+                "time.sleep(30)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert main(["heal", "--wait", "0"]) == 3
+        assert "heal refused" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait(10)
