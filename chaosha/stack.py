@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients import zk_tls
 from chaosha.clients.docker import containers
 from chaosha.config import DEFAULTS, PORT_KEYS, Settings, load, parse_env_file
 from chaosha.haproxy.probes import routes_to_leader
@@ -81,6 +82,8 @@ class Stack:
     env_file: Optional[Path] = None
     profiles: Sequence[str] = ()
     overrides: Dict[str, str] = field(default_factory=dict)
+    # set by ensure_env when it (re)generated ZooKeeper's TLS credentials
+    credentials_renewed: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.env_file is None:
@@ -100,7 +103,8 @@ class Stack:
     # -- configuration --------------------------------------------------
     def ensure_env(self) -> Dict[str, str]:
         """Create or complete the env file: missing passwords are generated,
-        existing values (and the user's own lines) are kept."""
+        existing values (and the user's own lines) are kept; then
+        ZooKeeper's TLS credentials (:meth:`ensure_credentials`)."""
         assert self.env_file is not None
         values: Dict[str, str] = {}
         if self.env_file.exists():
@@ -114,6 +118,8 @@ class Stack:
         wanted = {k: os.environ[k] for k in PERSISTED_KEYS if os.environ.get(k) and k not in values}
         wanted.update(self.overrides)
         wanted.update({k: pysecrets.token_urlsafe(24) for k in SECRET_KEYS if not values.get(k)})
+        if not values.get(zk_tls.TLS_DIR_KEY):
+            wanted[zk_tls.TLS_DIR_KEY] = str(zk_tls.folder_for(self.env_file).resolve())
         merged = dict(values, **wanted)
         for key in PORT_KEYS:  # validate before writing anything
             raw = merged.get(key, DEFAULTS[key])
@@ -129,7 +135,27 @@ class Stack:
                 for key, value in missing.items():
                     fh.write(f"{key}={value}\n")
             os.chmod(self.env_file, 0o600)
+        self.ensure_credentials()
         return merged
+
+    def ensure_credentials(self) -> Path:
+        """ZooKeeper's TLS credentials in the folder the env file names
+        (``CHAOSHA_ZK_TLS_DIR``): generated when any file is missing, else
+        kept.  The server certificate is valid for the ZooKeeper services'
+        names and ``CHAOSHA_HOST``."""
+        settings = self.settings()
+        if not settings.get(zk_tls.TLS_DIR_KEY):
+            raise StackError(f"{zk_tls.TLS_DIR_KEY} is not set in {self.env_file}: run `chaosha stack up`")
+        folder = Path(settings.get(zk_tls.TLS_DIR_KEY)).expanduser()
+        names = [n.name for n in settings.zk_nodes] + ["localhost", "127.0.0.1", settings.host]
+        try:
+            renewed = zk_tls.ensure(folder, names)
+        except (ActivityFailed, OSError) as exc:
+            raise StackError(f"cannot generate ZooKeeper's TLS credentials in {folder}: {exc}") from None
+        if renewed:
+            _log(f"generated ZooKeeper's TLS credentials in {folder}")
+            self.credentials_renewed = True
+        return folder
 
     def settings(self) -> Settings:
         assert self.env_file is not None
@@ -282,7 +308,10 @@ class Stack:
         _log("building images (cached after the first time)")
         self.build()
         _log("starting containers")
-        self.compose("up", "-d", "--no-build", "--remove-orphans", timeout=300)
+        # containers still hold the files they were started with: new credentials need new containers
+        renew = ["--force-recreate"] if self.credentials_renewed else []
+        self.compose("up", "-d", "--no-build", "--remove-orphans", *renew, timeout=300)
+        self.credentials_renewed = False
         _log("waiting for a write through HAProxy on the Patroni leader")
         ready = self.wait_ready(wait)
         ready["seconds"] = round(time.monotonic() - started, 1)

@@ -27,6 +27,17 @@ os.environ.setdefault("CHAOSHA_STATE_DIR", str(ROOT / ".chaosha" / "test-state")
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
+@pytest.fixture(scope="session")
+def zk_credentials(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of ZooKeeper TLS credentials as ``stack up`` generates them
+    (server certificate valid for 127.0.0.1), made once per test session."""
+    from chaosha.clients import zk_tls
+
+    folder = tmp_path_factory.mktemp("zk") / "stack.tls"
+    zk_tls.generate(folder, ["zk1", "localhost", "127.0.0.1"])
+    return folder
+
+
 @dataclass
 class StackHandle:
     stack: Stack

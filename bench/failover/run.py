@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha.clients import patroni
+from chaosha.clients import patroni, zk_tls
 from chaosha.clients.zookeeper import four_letter_word
 from chaosha.config import load
 from chaosha.docker import actions as docker_actions
@@ -113,10 +113,11 @@ def zk_session_timeouts(conf: Conf) -> List[int]:
     sessions, from the 4lw ``cons`` of every member (host clients, i.e.
     addresses ending in .1, left out)."""
     settings = load(conf)
+    tls = zk_tls.client_context(settings)
     found: List[int] = []
     for node in settings.zk_nodes:
         try:
-            text = four_letter_word(node, "cons", 5)
+            text = four_letter_word(node, "cons", 5, tls)
         except ActivityFailed:
             continue
         for line in text.splitlines():

@@ -2,12 +2,14 @@
 ``srvr``/``mntr`` parsing, quorum arithmetic and the quorum guard."""
 
 import re
+import ssl
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Optional, Sequence, Union
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients import zk_tls
 from chaosha.clients import zookeeper as client
 from chaosha.config import Settings, ZkNode
 
@@ -127,8 +129,9 @@ def guard_removal(node: str, serving: Sequence[str], configured: Sequence[str], 
     return {"serving_before": list(serving), "serving_after": remaining, "majority": need, "quorum_after": keeps}
 
 
-def node_status(node: ZkNode, timeout: float) -> Dict[str, Any]:
-    """One member's status from ``srvr`` (and ``mntr`` when it serves).
+def node_status(node: ZkNode, timeout: float, tls: ssl.SSLContext) -> Dict[str, Any]:
+    """One member's status from ``srvr`` (and ``mntr`` when it serves),
+    over TLS (``tls``: :func:`chaosha.clients.zk_tls.client_context`).
 
     Never raises: an unreachable member has ``reachable`` False and ``error``.
     """
@@ -141,11 +144,11 @@ def node_status(node: ZkNode, timeout: float) -> Dict[str, Any]:
     }
     started = time.monotonic()
     try:
-        status.update(parse_srvr(client.four_letter_word(node, "srvr", timeout)))
+        status.update(parse_srvr(client.four_letter_word(node, "srvr", timeout, tls)))
         status["reachable"] = True
         status["response_s"] = round(time.monotonic() - started, 3)
         if status["serving"]:
-            status.update(_mntr_extract(client.four_letter_word(node, "mntr", timeout)))
+            status.update(_mntr_extract(client.four_letter_word(node, "mntr", timeout, tls)))
     except ActivityFailed as exc:
         status["error"] = str(exc)
     return status
@@ -161,10 +164,12 @@ def _mntr_extract(text: str) -> Dict[str, Any]:
 
 def survey(settings: Settings) -> Dict[str, Any]:
     """Every configured member's status (asked in parallel, each within
-    min(``CHAOSHA_TIMEOUT``, 3 s)) and the verdict."""
+    min(``CHAOSHA_TIMEOUT``, 3 s)) and the verdict.  ActivityFailed when
+    chaosha's TLS credentials are missing."""
     members = settings.zk_nodes
     timeout = min(settings.timeout, WORD_TIMEOUT)
+    tls = zk_tls.client_context(settings)
     with ThreadPoolExecutor(max_workers=max(1, len(members))) as pool:
-        found = list(pool.map(lambda n: node_status(n, timeout), members))
+        found = list(pool.map(lambda n: node_status(n, timeout, tls), members))
     nodes = {member.name: status for member, status in zip(members, found, strict=True)}
     return {"nodes": nodes, **summarize(nodes)}

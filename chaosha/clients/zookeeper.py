@@ -3,11 +3,14 @@ four-letter words to one member, every call under a deadline
 (``CHAOSHA_TIMEOUT``).
 
 The ensemble is ``CHAOSHA_ZK_NODES`` (``zk1,zk2,zk3``), each member on its
-published port ``CHAOSHA_ZK<n>_PORT`` of ``CHAOSHA_HOST``.
+published port ``CHAOSHA_ZK<n>_PORT`` of ``CHAOSHA_HOST``.  Every
+connection is TLS with chaosha's client certificate (identity
+``CN=chaosha``, READ on Patroni's znodes: :mod:`chaosha.clients.zk_tls`).
 """
 
 import re
 import socket
+import ssl
 from contextlib import contextmanager
 from typing import Any, Iterator, List, Optional, Tuple
 
@@ -17,6 +20,7 @@ from kazoo.exceptions import KazooException, NoNodeError
 from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.states import ZnodeStat
 
+from chaosha.clients import zk_tls
 from chaosha.config import Settings, ZkNode
 from chaosha.timing import Deadline
 
@@ -28,6 +32,7 @@ __all__ = [
     "read_znode",
     "children",
     "four_letter_word",
+    "tls_problem",
     "patroni_path",
 ]
 
@@ -44,12 +49,19 @@ def kazoo_client(settings: Settings, client_id: Optional[Tuple[int, bytes]] = No
 
     ``client_id`` = ``(session id, password)`` reattaches to an existing
     session.  Session timeout and command retries are bounded by
-    ``settings.timeout``.
+    ``settings.timeout``.  ActivityFailed when the TLS credentials are missing.
     """
+    ca, cert, key = zk_tls.client_files(settings)
     return KazooClient(
         hosts=hosts(settings),
         timeout=settings.timeout,
         client_id=client_id,
+        use_ssl=True,
+        ca=ca,
+        certfile=cert,
+        keyfile=key,
+        verify_certs=True,
+        check_hostname=True,
         connection_retry={"max_tries": -1, "delay": 0.1, "max_delay": 1.0},
         command_retry={"max_tries": 3, "delay": 0.1, "max_delay": 1.0, "deadline": settings.timeout},
     )
@@ -60,10 +72,36 @@ def start(zk: KazooClient, settings: Settings) -> None:
     try:
         zk.start(timeout=settings.timeout)
     except KazooTimeoutError:
+        zk.stop()
+        zk.close()
         raise ActivityFailed(
             f"cannot connect to ZooKeeper ({hosts(settings)}) within {settings.timeout:g}s: "
-            "is a quorum serving? check chaosha.zookeeper.probes.ensemble_status"
+            f"{tls_problem(settings) or 'is a quorum serving? check chaosha.zookeeper.probes.ensemble_status'}"
         ) from None
+
+
+def tls_problem(settings: Settings) -> Optional[str]:
+    """Why a TLS handshake with the first reachable member fails (its
+    certificate, ours), or None when one succeeds or none is reachable."""
+    context = zk_tls.client_context(settings)
+    timeout = min(settings.timeout, 3.0)
+    for node in settings.zk_nodes:
+        try:
+            with socket.create_connection((node.host, node.port), timeout=timeout) as raw:
+                with context.wrap_socket(raw, server_hostname=node.host) as sock:
+                    sock.settimeout(timeout)
+                    sock.sendall(b"ruok")
+                    sock.recv(16)
+            return None
+        except ssl.SSLError as exc:
+            return (
+                f"TLS with {node.name} ({node.host}:{node.port}) failed: {exc}; the stack's "
+                f"credentials ({settings.get(zk_tls.TLS_DIR_KEY)}) do not match the running "
+                "containers: run `chaosha stack up`"
+            )
+        except OSError:
+            continue
+    return None
 
 
 @contextmanager
@@ -114,26 +152,42 @@ def patroni_path(settings: Settings, *parts: str) -> str:
     return re.sub("/+", "/", joined).rstrip("/") or "/"
 
 
-def four_letter_word(node: ZkNode, word: str, timeout: float) -> str:
-    """Send ``word`` (``srvr``, ``mntr``, ``ruok``) to ``node``; its whole answer.
+def _read_all(sock: ssl.SSLSocket, deadline: Deadline, chunks: List[bytes]) -> None:
+    """Read until the server closes (ZooKeeper does not send close_notify)."""
+    while True:
+        if deadline.expired():
+            raise TimeoutError("timed out")
+        sock.settimeout(max(deadline.remaining(), 0.001))
+        try:
+            data = sock.recv(4096)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return
+        if not data:
+            return
+        chunks.append(data)
 
-    Raises ``ActivityFailed`` naming the node when it cannot be reached or
-    does not answer within ``timeout`` seconds, or when the word is not in
-    the server's ``4lw.commands.whitelist``.
+
+def four_letter_word(node: ZkNode, word: str, timeout: float, tls: ssl.SSLContext) -> str:
+    """Send ``word`` (``srvr``, ``mntr``, ``ruok``) to ``node`` over TLS
+    (``tls``: :func:`chaosha.clients.zk_tls.client_context`); its whole answer.
+
+    Raises ``ActivityFailed`` naming the node when it cannot be reached,
+    refuses the handshake or does not answer within ``timeout`` seconds,
+    or when the word is not in the server's ``4lw.commands.whitelist``.
     """
     deadline = Deadline(timeout)
     chunks: List[bytes] = []
     try:
-        with socket.create_connection((node.host, node.port), timeout=timeout) as sock:
-            sock.sendall(word.encode("ascii"))
-            while True:
-                if deadline.expired():
-                    raise TimeoutError("timed out")
-                sock.settimeout(max(deadline.remaining(), 0.001))
-                data = sock.recv(4096)
-                if not data:
-                    break
-                chunks.append(data)
+        with socket.create_connection((node.host, node.port), timeout=timeout) as raw:
+            raw.settimeout(max(deadline.remaining(), 0.001))
+            with tls.wrap_socket(raw, server_hostname=node.host) as sock:
+                sock.sendall(word.encode("ascii"))
+                _read_all(sock, deadline, chunks)
+    except ssl.SSLError as exc:
+        raise ActivityFailed(
+            f"ZooKeeper {node.name} ({node.host}:{node.port}): TLS handshake failed for {word!r}: {exc}; "
+            "are the stack's credentials those its containers run with? run `chaosha stack up`"
+        ) from None
     except OSError as exc:
         raise ActivityFailed(
             f"ZooKeeper {node.name} ({node.host}:{node.port}) did not answer {word!r}: "

@@ -6,6 +6,7 @@ service the latest destructive action aimed at); for ``expire_session`` a
 Patroni member (``pg1``) or a role (``@leader``, ``@replica``, ``@sync``).
 """
 
+import ssl
 import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -17,7 +18,7 @@ from docker.models.containers import Container
 from kazoo.client import KazooClient
 
 from chaosha import state as registry
-from chaosha.clients import lifecycle
+from chaosha.clients import lifecycle, zk_tls
 from chaosha.clients import zookeeper as client
 from chaosha.clients.docker import container
 from chaosha.clients.ensemble import VOTING_MODES, WORD_TIMEOUT, node_status
@@ -115,8 +116,9 @@ def start_node(
     mode = None
     if seconds > 0:
         word_timeout = min(settings.timeout, WORD_TIMEOUT)
+        tls = zk_tls.client_context(settings)
         mode, _ = wait_until(
-            lambda: _voting_mode(member, word_timeout),
+            lambda: _voting_mode(member, word_timeout, tls),
             seconds,
             interval=0.5,
             what=f"ZooKeeper {service} to serve (see `chaosha stack logs {service}`)",
@@ -125,8 +127,8 @@ def start_node(
     return result
 
 
-def _voting_mode(member: ZkNode, timeout: float) -> Optional[str]:
-    mode = node_status(member, timeout)["mode"]
+def _voting_mode(member: ZkNode, timeout: float, tls: ssl.SSLContext) -> Optional[str]:
+    mode = node_status(member, timeout, tls)["mode"]
     return mode if mode in VOTING_MODES else None
 
 

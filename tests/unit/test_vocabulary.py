@@ -4,6 +4,7 @@ seconds named ``*_s``, and results report durations in seconds (``*_s``)."""
 
 import re
 import socket
+import ssl
 import time
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Tuple
@@ -112,7 +113,10 @@ def samples() -> List[Tuple[str, Any]]:
         ("postgres.write_check", postgres.write_check(port, 1, nowhere)),
         ("patroni.cluster_health", patroni.cluster_health(1048576, nowhere)),
         ("zookeeper.parse_srvr", ensemble.parse_srvr(srvr)),
-        ("zookeeper.node_status", ensemble.node_status(ZkNode("zk1", "127.0.0.1", int(port)), 1)),
+        (
+            "zookeeper.node_status",
+            ensemble.node_status(ZkNode("zk1", "127.0.0.1", int(port)), 1, ssl.create_default_context()),
+        ),
         ("docker result", docker_actions._result("pg1", "kill", time.time())),
         ("verdict", verdict_from_ledger(LEDGER, [])),
     ]

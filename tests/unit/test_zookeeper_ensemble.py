@@ -1,15 +1,17 @@
 """Four-letter-word parsing (answers captured from the stack's ZooKeeper
 3.8.0 containers), quorum arithmetic, the quorum guard and the raw-socket
-client."""
+TLS client."""
 
 import socket
+import ssl
 import threading
+from pathlib import Path
 from typing import Any, Dict, Iterator, List
 
 import pytest
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha.clients import ensemble
+from chaosha.clients import ensemble, zk_tls
 from chaosha.clients import zookeeper as client
 from chaosha.clients.ensemble import (
     guard_removal,
@@ -200,12 +202,13 @@ def test_survey_reports_unreachable_members(monkeypatch: pytest.MonkeyPatch) -> 
         ("zk2", "mntr"): MNTR_LEADER,
     }
 
-    def fake(node: ZkNode, word: str, timeout: float) -> str:
+    def fake(node: ZkNode, word: str, timeout: float, tls: ssl.SSLContext) -> str:
         if (node.name, word) not in answers:
             raise ActivityFailed(f"ZooKeeper {node.name} did not answer")
         return answers[(node.name, word)]
 
     monkeypatch.setattr(client, "four_letter_word", fake)
+    monkeypatch.setattr(zk_tls, "client_context", lambda settings: ssl.create_default_context())
     state = ensemble.survey(Settings({}))
     assert state["leader"] == "zk2" and state["quorum"] is True
     assert state["serving"] == ["zk1", "zk2"]
@@ -220,13 +223,35 @@ def test_survey_reports_unreachable_members(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture
-def fake_server() -> Iterator[Dict[str, Any]]:
-    """A one-shot TCP server answering per the ``reply`` entry."""
+def tls(zk_credentials: Path) -> ssl.SSLContext:
+    """chaosha's client context over the test credentials."""
+    return zk_tls.client_context(Settings({zk_tls.TLS_DIR_KEY: str(zk_credentials)}))
+
+
+def _server_context(folder: Path) -> ssl.SSLContext:
+    """What ZooKeeper does: its certificate, a client certificate from the CA required."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "server.pem")
+    context.load_verify_locations(folder / "ca.pem")
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+@pytest.fixture
+def fake_server(zk_credentials: Path) -> Iterator[Dict[str, Any]]:
+    """A one-shot TLS server answering per the ``reply`` entry (closing
+    without close_notify, as ZooKeeper does)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(4)
     listener.settimeout(0.05)  # so the loop sees ``stop`` (close() does not wake accept)
-    state: Dict[str, Any] = {"port": listener.getsockname()[1], "reply": b"imok", "hang": False, "received": []}
+    state: Dict[str, Any] = {
+        "port": listener.getsockname()[1],
+        "reply": b"imok",
+        "hang": False,
+        "received": [],
+        "tls": _server_context(zk_credentials),
+    }
     received: List[bytes] = state["received"]
     stop = threading.Event()
 
@@ -238,12 +263,18 @@ def fake_server() -> Iterator[Dict[str, Any]]:
                 continue
             except OSError:
                 return
-            with conn:
-                received.append(conn.recv(16))
+            conn.settimeout(5)
+            try:
+                secure = state["tls"].wrap_socket(conn, server_side=True)  # takes over conn
+                received.append(secure.recv(16))
+            except (ssl.SSLError, OSError):
+                conn.close()
+                continue
+            with secure:
                 if state["hang"]:
                     stop.wait(3)
                     continue
-                conn.sendall(state["reply"])
+                secure.sendall(state["reply"])
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -253,38 +284,64 @@ def fake_server() -> Iterator[Dict[str, Any]]:
     listener.close()
 
 
-def test_four_letter_word_reads_the_whole_answer(fake_server: Dict[str, Any]) -> None:
+def test_four_letter_word_reads_the_whole_answer(fake_server: Dict[str, Any], tls: ssl.SSLContext) -> None:
     fake_server["reply"] = SRVR_LEADER.encode()
     node = ZkNode("zk1", "127.0.0.1", fake_server["port"])
-    assert client.four_letter_word(node, "srvr", 2) == SRVR_LEADER
+    assert client.four_letter_word(node, "srvr", 2, tls) == SRVR_LEADER
     assert fake_server["received"] == [b"srvr"]
 
 
-def test_four_letter_word_deadline(fake_server: Dict[str, Any]) -> None:
+def test_four_letter_word_deadline(fake_server: Dict[str, Any], tls: ssl.SSLContext) -> None:
     fake_server["hang"] = True
     node = ZkNode("zk1", "127.0.0.1", fake_server["port"])
     with pytest.raises(ActivityFailed, match="zk1 .*did not answer 'srvr'"):
-        client.four_letter_word(node, "srvr", 0.3)
+        client.four_letter_word(node, "srvr", 0.3, tls)
 
 
-def test_four_letter_word_not_whitelisted(fake_server: Dict[str, Any]) -> None:
+def test_four_letter_word_not_whitelisted(fake_server: Dict[str, Any], tls: ssl.SSLContext) -> None:
     fake_server["reply"] = b"conf is not executed because it is not in the whitelist.\n"
     node = ZkNode("zk2", "127.0.0.1", fake_server["port"])
     with pytest.raises(ActivityFailed, match="4lw.commands.whitelist"):
-        client.four_letter_word(node, "conf", 2)
+        client.four_letter_word(node, "conf", 2, tls)
 
 
-def test_four_letter_word_refused() -> None:
+def test_four_letter_word_refused(tls: ssl.SSLContext) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # bound, not listening: connection refused
         with pytest.raises(ActivityFailed, match="is its container running"):
-            client.four_letter_word(ZkNode("zk3", "127.0.0.1", port), "srvr", 1)
+            client.four_letter_word(ZkNode("zk3", "127.0.0.1", port), "srvr", 1, tls)
 
 
-def test_node_status_never_raises(fake_server: Dict[str, Any]) -> None:
+def test_four_letter_word_checks_the_server_certificate(
+    fake_server: Dict[str, Any], tls: ssl.SSLContext, tmp_path: Path
+) -> None:
+    """A server whose certificate another CA signed (a stale stack, an
+    impostor) is refused, and the message says what to do."""
+    other = tmp_path / "other.tls"
+    zk_tls.generate(other, ["127.0.0.1"])
+    foreign = zk_tls.client_context(Settings({zk_tls.TLS_DIR_KEY: str(other)}))
+    node = ZkNode("zk1", "127.0.0.1", fake_server["port"])
+    with pytest.raises(ActivityFailed, match="TLS handshake failed.*chaosha stack up"):
+        client.four_letter_word(node, "srvr", 2, foreign)
+    assert fake_server["received"] == []
+
+
+def test_four_letter_word_checks_the_host_name(fake_server: Dict[str, Any], tmp_path: Path) -> None:
+    """A server certificate of the right CA that does not name the host
+    chaosha connects to (127.0.0.1) is refused."""
+    other = tmp_path / "zk1-only.tls"
+    zk_tls.generate(other, ["zk1"])
+    fake_server["tls"] = _server_context(other)
+    mine = zk_tls.client_context(Settings({zk_tls.TLS_DIR_KEY: str(other)}))
+    with pytest.raises(ActivityFailed, match="TLS handshake failed.*IP address mismatch"):
+        client.four_letter_word(ZkNode("zk1", "127.0.0.1", fake_server["port"]), "srvr", 2, mine)
+    assert fake_server["received"] == []
+
+
+def test_node_status_never_raises(fake_server: Dict[str, Any], tls: ssl.SSLContext) -> None:
     fake_server["hang"] = True
-    status = ensemble.node_status(ZkNode("zk1", "127.0.0.1", fake_server["port"]), 0.2)
+    status = ensemble.node_status(ZkNode("zk1", "127.0.0.1", fake_server["port"]), 0.2, tls)
     assert status["reachable"] is False and status["serving"] is False
     assert status["error"]
 
