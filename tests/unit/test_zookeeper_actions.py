@@ -1,6 +1,7 @@
 """The ZooKeeper actions' logic with Docker and the ensemble faked: the
 quorum guard in front of stop/kill, dry runs, undo, and the returned shapes."""
 
+import ssl
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -85,7 +86,8 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Dict[str, Any]:
     monkeypatch.setattr(targets, "survey", survey)
     monkeypatch.setattr(targets.docker_client, "find", lambda settings, n: state["containers"].get(n))
     monkeypatch.setattr(actions, "container", lambda settings, n: state["containers"][n])
-    monkeypatch.setattr(actions, "_voting_mode", lambda member, timeout: "follower")
+    monkeypatch.setattr(actions, "_voting_mode", lambda member, timeout, tls: "follower")
+    monkeypatch.setattr(actions.zk_tls, "client_context", lambda settings: ssl.create_default_context())
     state["settings"] = load()
     return state
 
@@ -187,7 +189,7 @@ def test_start_node_without_waiting(fake: Dict[str, Any]) -> None:
 
 
 def test_start_node_times_out_naming_the_node(fake: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(actions, "_voting_mode", lambda member, timeout: None)
+    monkeypatch.setattr(actions, "_voting_mode", lambda member, timeout, tls: None)
     with pytest.raises(ActivityFailed, match="ZooKeeper zk2 to serve"):
         actions.start_node("zk2", wait_s=0.2)
 
