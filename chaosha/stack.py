@@ -11,6 +11,7 @@ Compose is handed the settings chaosha resolved (environment over env file
 over defaults), so what chaosha checks and what Compose starts are the same.
 """
 
+import ipaddress
 import json
 import os
 import secrets as pysecrets
@@ -184,6 +185,22 @@ class Stack:
         if result.returncode != 0:
             raise StackError("bootstrap failed: see the [bootstrap] lines above")
 
+    def check_loopback_guard(self) -> bool:
+        """Warn when the ports publish on loopback but the raw-table rule of
+        ``compose/loopback-guard.sh`` (added by the bootstrap) is missing:
+        without it Docker 20.10 forwards packets for 127.0.0.1 that arrive on
+        other interfaces.  True when guarded or not needed."""
+        if not loopback_bind(self.settings().get("CHAOSHA_BIND")):
+            return True
+        script = self.compose_dir / "loopback-guard.sh"
+        result = subprocess.run(["bash", str(script), "check"], capture_output=True, timeout=30)
+        if result.returncode != 0:
+            _log(
+                "warning: the loopback guard is missing, so ports on 127.0.0.1 are reachable from hosts "
+                f"that route 127.0.0.1 here: run `sudo {script}` (README: Limits)"
+            )
+        return result.returncode == 0
+
     def _own_ports(self) -> set:
         """Host ports this project's containers already publish."""
         out = self.compose("ps", "--all", "--format", "json", check=False, capture=True).stdout
@@ -275,6 +292,7 @@ class Stack:
     def up(self, wait: float = 180) -> Dict[str, object]:
         started = time.monotonic()
         self.bootstrap()
+        self.check_loopback_guard()
         self.ensure_env()
         self.check_owner()
         values = dict(self.settings().values)
@@ -322,6 +340,14 @@ class Stack:
 
     def logs(self, services: List[str], tail: int = 200) -> None:
         self.compose("logs", "--no-color", f"--tail={tail}", *services)
+
+
+def loopback_bind(bind: str) -> bool:
+    """True when ``CHAOSHA_BIND`` (empty: 127.0.0.1) is a loopback address."""
+    try:
+        return ipaddress.ip_address(bind or "127.0.0.1").is_loopback
+    except ValueError:  # a host name: not ours to judge
+        return False
 
 
 def docker_available() -> bool:
