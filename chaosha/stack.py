@@ -380,7 +380,7 @@ class Stack:
         }
 
     def _listed(self) -> List[str]:
-        return [n for n in with_node(self.settings().get(NODES_KEY), "").split(",") if n]
+        return [n.strip() for n in self.settings().get(NODES_KEY).split(",") if n.strip()]
 
     def _node_profiles_args(self, listed_only: bool) -> List[str]:
         """``--profile`` arguments for the nodes of ``CHAOSHA_PG_NODES`` (a

@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
@@ -95,3 +95,29 @@ def test_a_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(OSError):
         set_env_value(env, "CHAOSHA_PG_NODES", "pg1")
     assert env.read_text() == "CHAOSHA_PG_NODES=pg1,pg2\n" and os.listdir(tmp_path) == [".env"]
+
+
+def test_slot_retention_is_recorded_before_it_is_suspended_and_restored_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chaosha import state
+    from chaosha.clients import patroni
+    from chaosha.config import load
+
+    monkeypatch.setenv("CHAOSHA_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("CHAOSHA_ENV_FILE", str(tmp_path / "none.env"))
+    settings = load()
+    sent: List[Any] = []
+
+    def post(settings: Any, path: str, body: Dict[str, Any], timeout: float = 0, method: str = "POST") -> Any:
+        sent.append((body, [f.get("previous") for f in state.pending(settings)]))
+        return 200, ""
+
+    monkeypatch.setattr(patroni, "post", post)
+    monkeypatch.setattr(patroni, "dynamic_config", lambda settings: {"member_slots_ttl": 600})
+    patroni.suspend_slot_retention(settings)
+    patroni.suspend_slot_retention(settings)  # a second suspension keeps the first value to restore
+    assert sent == [({"member_slots_ttl": 0}, [600])]
+    assert patroni.restore_slot_retention(settings) is True
+    assert sent[-1] == ({"member_slots_ttl": 600}, [600]) and state.pending(settings) == []
+    assert patroni.restore_slot_retention(settings) is False and len(sent) == 2
