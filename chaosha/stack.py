@@ -11,6 +11,7 @@ Compose is handed the settings chaosha resolved (environment over env file
 over defaults), so what chaosha checks and what Compose starts are the same.
 """
 
+import ipaddress
 import json
 import os
 import secrets as pysecrets
@@ -25,10 +26,22 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha.clients import zk_tls
+from chaosha import state
+from chaosha.clients import patroni, zk_tls
 from chaosha.clients.docker import containers
+from chaosha.clients.postgres import query
 from chaosha.config import DEFAULTS, PORT_KEYS, Settings, load, parse_env_file
 from chaosha.haproxy.probes import routes_to_leader
+from chaosha.nodes import (
+    NODES_KEY,
+    removal_refusal,
+    set_env_value,
+    slot_name,
+    streams,
+    switchover_candidate,
+    with_node,
+    without_node,
+)
 from chaosha.patroni.probes import cluster_health
 from chaosha.postgres.probes import write_succeeds
 from chaosha.timing import wait_until
@@ -210,6 +223,22 @@ class Stack:
         if result.returncode != 0:
             raise StackError("bootstrap failed: see the [bootstrap] lines above")
 
+    def check_loopback_guard(self) -> bool:
+        """Warn when the ports publish on loopback but the raw-table rule of
+        ``compose/loopback-guard.sh`` (added by the bootstrap) is missing:
+        without it Docker 20.10 forwards packets for 127.0.0.1 that arrive on
+        other interfaces.  True when guarded or not needed."""
+        if not loopback_bind(self.settings().get("CHAOSHA_BIND")):
+            return True
+        script = self.compose_dir / "loopback-guard.sh"
+        result = subprocess.run(["bash", str(script), "check"], capture_output=True, timeout=30)
+        if result.returncode != 0:
+            _log(
+                "warning: the loopback guard is missing, so ports on 127.0.0.1 are reachable from hosts "
+                f"that route 127.0.0.1 here: run `sudo {script}` (README: Limits)"
+            )
+        return result.returncode == 0
+
     def _own_ports(self) -> set:
         """Host ports this project's containers already publish."""
         out = self.compose("ps", "--all", "--format", "json", check=False, capture=True).stdout
@@ -235,17 +264,21 @@ class Stack:
                     f"{key}={raw!r} is not a port number (1-65535): fix it in {self.env_file} or the environment"
                 )
             port = int(raw)
-            if port in own or (key.startswith("CHAOSHA_PG3_") and "pg3" not in self.profiles):
+            started = [*self.profiles, *values.get(NODES_KEY, DEFAULTS[NODES_KEY]).split(",")]
+            if port in own or (key.startswith("CHAOSHA_PG3_") and "pg3" not in started):
                 continue
-            with socket.socket() as sock:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                try:
-                    sock.bind((bind, port))
-                except OSError:
-                    raise StackError(
-                        f"port {bind}:{port} ({key}) is already taken by another program: "
-                        f"stop it, or set {key}=<free port> in {self.env_file}"
-                    ) from None
+            self._require_free(bind, port, key)
+
+    def _require_free(self, bind: str, port: int, key: str) -> None:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((bind, port))
+            except OSError:
+                raise StackError(
+                    f"port {bind}:{port} ({key}) is already taken by another program: "
+                    f"stop it, or set {key}=<free port> in {self.env_file}"
+                ) from None
 
     def check_owner(self) -> None:
         """Refuse to take over the project when its containers were created
@@ -301,6 +334,7 @@ class Stack:
     def up(self, wait: float = 180) -> Dict[str, object]:
         started = time.monotonic()
         self.bootstrap()
+        self.check_loopback_guard()
         self.ensure_env()
         self.check_owner()
         values = dict(self.settings().values)
@@ -310,7 +344,16 @@ class Stack:
         _log("starting containers")
         # containers still hold the files they were started with: new credentials need new containers
         renew = ["--force-recreate"] if self.credentials_renewed else []
-        self.compose("up", "-d", "--no-build", "--remove-orphans", *renew, timeout=300)
+        self.compose(
+            *self._node_profiles_args(listed_only=True),
+            "up",
+            "-d",
+            "--no-build",
+            "--remove-orphans",
+            *renew,
+            *self._services_to_start(),
+            timeout=300,
+        )
         self.credentials_renewed = False
         _log("waiting for a write through HAProxy on the Patroni leader")
         ready = self.wait_ready(wait)
@@ -341,7 +384,7 @@ class Stack:
         return {"leader": route["leader"], "rw": f"{settings.host}:{settings.get('CHAOSHA_RW_PORT')}"}
 
     def down(self, volumes: bool = False) -> None:
-        args = ["down", "--remove-orphans", "--timeout", "30"]
+        args = [*self._node_profiles_args(listed_only=False), "down", "--remove-orphans", "--timeout", "30"]
         if volumes:
             args.append("--volumes")
         self.compose(*args, timeout=300)
@@ -351,6 +394,224 @@ class Stack:
 
     def logs(self, services: List[str], tail: int = 200) -> None:
         self.compose("logs", "--no-color", f"--tail={tail}", *services)
+
+    # -- nodes: `stack add-node` / `stack remove-node` ---------------------
+    def patroni_services(self, *names: str) -> Dict[str, List[str]]:
+        """The Compose file's PostgreSQL node services (those run from the
+        Patroni image), with ``names``' profiles enabled: name -> profiles."""
+        args = [a for n in names for a in ("--profile", n)]
+        out = self.compose(*args, "config", "--format", "json", capture=True, timeout=60).stdout
+        services = json.loads(out).get("services", {})
+        return {
+            name: list(spec.get("profiles") or [])
+            for name, spec in services.items()
+            if str(spec.get("image", "")).startswith("chaosha/patroni:")
+        }
+
+    def _listed(self) -> List[str]:
+        return [n.strip() for n in self.settings().get(NODES_KEY).split(",") if n.strip()]
+
+    def _node_profiles_args(self, listed_only: bool) -> List[str]:
+        """``--profile`` arguments for the nodes of ``CHAOSHA_PG_NODES`` (a
+        listed pg3 is started by ``up``), or for every node (``down`` removes
+        a pg3 whatever the list says)."""
+        found = self.patroni_services(*self._listed()) if listed_only else self.patroni_services("*")
+        names = self._listed() if listed_only else list(found)
+        return [a for n in names for p in found.get(n, []) for a in ("--profile", p)]
+
+    def _services_to_start(self) -> List[str]:
+        """Every service of the enabled profiles but the PostgreSQL nodes
+        missing from ``CHAOSHA_PG_NODES`` (a removed pg1 stays removed)."""
+        listed = self._listed()
+        args = [a for n in listed for a in ("--profile", n)]
+        out = self.compose(*args, "config", "--services", capture=True, timeout=60).stdout.split()
+        nodes = self.patroni_services(*listed)
+        return [s for s in out if s not in nodes or s in listed]
+
+    def _node_profiles(self, name: str) -> List[str]:
+        found = self.patroni_services(name)
+        if name not in found:
+            raise StackError(
+                f"{name!r} is not a PostgreSQL node of {self.compose_dir / 'docker-compose.yml'} "
+                f"(those are {', '.join(sorted(found))})"
+            )
+        return [a for p in found[name] for a in ("--profile", p)]
+
+    def _with_nodes(self, nodes: str) -> Settings:
+        """The stack's settings with ``CHAOSHA_PG_NODES`` = ``nodes``."""
+        return load({"CHAOSHA_ENV_FILE": str(self.env_file), NODES_KEY: nodes})
+
+    def _write_nodes(self, nodes: str) -> None:
+        assert self.env_file is not None
+        set_env_value(self.env_file, NODES_KEY, nodes)
+        shell = os.environ.get(NODES_KEY)
+        if shell and shell != nodes:
+            _log(f"warning: {NODES_KEY}={shell} in the environment overrides {self.env_file} ({nodes})")
+
+    def _streaming(self, settings: Settings, name: str) -> Optional[Dict[str, Any]]:
+        found = patroni.members(settings, timeout=3)
+        timeline = next((m.get("timeline") for m in found if m.get("role") == "leader"), None)
+        member = next((m for m in found if m.get("name") == name), None)
+        return member if member and streams(member, timeline) else None
+
+    def add_node(self, name: str, wait: float = 300) -> Dict[str, Any]:
+        """Start node ``name`` (its Compose profile enabled), wait until it
+        streams from the leader, then add it to ``CHAOSHA_PG_NODES`` in the
+        env file.  Nothing to do when it is listed and streams already."""
+        started = time.monotonic()
+        profiles = self._node_profiles(name)
+        current = self.settings().get(NODES_KEY)
+        settings = self._with_nodes(with_node(current, name))
+        state.refuse_while_busy(settings, f"stack add-node {name}", False)
+        node = settings.pg_node(name)
+        listed = with_node(current, name) == current
+        if listed and self._streaming(settings, name):
+            return {"node": name, "changed": False, "nodes": current}
+        own = self._own_ports()
+        bind = settings.get("CHAOSHA_BIND") or "127.0.0.1"
+        for key, port in (
+            (f"CHAOSHA_{name.upper()}_PORT", node.port),
+            (f"CHAOSHA_{name.upper()}_API_PORT", node.api_port),
+        ):
+            if port not in own:
+                self._require_free(bind, port, key)
+        _log(f"starting {name}")
+        self.compose(*profiles, "up", "-d", "--no-build", "--no-deps", name, timeout=300)
+        _log(f"waiting until {name} streams from the leader (a new node copies a base backup first)")
+        try:
+            wait_until(lambda: self._streaming(settings, name), wait, 1, f"{name} streaming from the leader")
+        except ActivityFailed as exc:
+            raise StackError(
+                f"{exc}: {NODES_KEY} is unchanged; see `chaosha stack logs {name}`; "
+                f"`chaosha stack remove-node {name}` undoes the start (--purge: its data too)"
+            ) from None
+        self._write_nodes(with_node(current, name))
+        return {
+            "node": name,
+            "changed": True,
+            "nodes": with_node(current, name),
+            "took_s": round(time.monotonic() - started, 1),
+        }
+
+    def remove_node(self, name: str, force: bool = False, purge: bool = False, wait: float = 90) -> Dict[str, Any]:
+        """Take node ``name`` out of the cluster: switch over away from it
+        if it leads (nothing is stopped when that fails), stop and remove its
+        container, wait until Patroni forgets the member, drop it from
+        ``CHAOSHA_PG_NODES``, and have Patroni drop its replication slot on
+        every node left.  Its volume is kept (a re-add resumes from it)
+        unless ``purge``.  Refused when no node that could serve would be
+        left, and, unless ``force``, when only one would (no synchronous
+        standby)."""
+        started = time.monotonic()
+        profiles = self._node_profiles(name)
+        current = self.settings().get(NODES_KEY)
+        everyone = self._with_nodes(with_node(current, name))
+        remaining = self._with_nodes(without_node(current, name))
+        state.refuse_while_busy(everyone, f"stack remove-node {name}", False)
+        if patroni.restore_slot_retention(everyone):
+            _log("restored member_slots_ttl, left suspended by a removal that did not finish")
+        found = patroni.members(everyone)
+        done: List[str] = []
+        if any(m.get("name") == name for m in found):
+            refusal = removal_refusal(found, name, force)
+            if refusal:
+                raise StackError(refusal)
+            if next((m["name"] for m in found if m.get("role") == "leader"), "") == name:
+                done.append(self._switch_away(everyone, found, name, wait))
+        if self.compose(*profiles, "ps", "--all", "-q", name, capture=True, timeout=60).stdout.strip():
+            _log(f"stopping and removing {name}")
+            self.compose(*profiles, "stop", name, capture=True, timeout=120)
+            self.compose(*profiles, "rm", "--force", name, capture=True, timeout=120)
+            done.append("container-removed")
+
+        def forgotten() -> bool:
+            return not any(m.get("name") == name for m in patroni.members(remaining, timeout=3))
+
+        wait_until(forgotten, wait, 1, f"Patroni to forget member {name} (its ZooKeeper session to end)")
+        if without_node(current, name) != current:
+            self._write_nodes(without_node(current, name))
+            done.append(f"{NODES_KEY}={without_node(current, name)}")
+        dropped = self._drop_member_slot(remaining, name, wait)
+        if dropped:
+            done.append(f"slot-dropped:{','.join(dropped)}")
+        volume = self._node_volume(name)
+        if purge and volume:
+            subprocess.run(["docker", "volume", "rm", volume], check=True, capture_output=True, timeout=60)
+            done.append(f"volume-removed:{volume}")
+        return {
+            "node": name,
+            "changed": bool(done),
+            "done": done,
+            "nodes": without_node(current, name),
+            "volume": "" if purge else volume,
+            "took_s": round(time.monotonic() - started, 1),
+        }
+
+    def _switch_away(self, settings: Settings, found: List[Dict[str, Any]], name: str, wait: float) -> str:
+        candidate = switchover_candidate(found, name)
+        _log(f"{name} leads: switching over to {candidate}")
+        code, text = patroni.post(settings, "/switchover", {"leader": name, "candidate": candidate})
+        if code not in (200, 202):
+            raise StackError(
+                f"Patroni refused the switchover from {name} to {candidate} ({code}): {text}; nothing stopped"
+            )
+        try:
+            new, _ = patroni.wait_for_primary(settings, wait, exclude=name)
+        except ActivityFailed as exc:
+            raise StackError(f"{exc}; {name} was not stopped") from None
+        return f"switchover:{name}->{new}"
+
+    def _slot_holders(self, settings: Settings, slot: str) -> List[str]:
+        sql = "SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name = %s"
+        return [n.name for n in settings.pg_nodes if query(settings, n.name, sql, (slot,), timeout=5)]
+
+    def _drop_member_slot(self, settings: Settings, name: str, wait: float) -> List[str]:
+        """Have Patroni drop the slot of removed member ``name`` on every
+        node left: Patroni 4 keeps the slots of vanished members for
+        ``member_slots_ttl`` (30 min by default; an inactive slot pins WAL)
+        and recreates one dropped behind its back, so the retention is
+        suspended (0) until the slot is gone, then restored.  Returns the
+        nodes that held it."""
+        slot = slot_name(name)
+        held = self._slot_holders(settings, slot)
+        if not held:
+            return []
+        _log(f"slot {slot} on {', '.join(held)}: suspending Patroni's member_slots_ttl until it is dropped")
+        patroni.suspend_slot_retention(settings)
+        try:
+            wait_until(lambda: not self._slot_holders(settings, slot), wait, 1, f"Patroni to drop slot {slot}")
+        finally:
+            patroni.restore_slot_retention(settings)
+        return held
+
+    def _node_volume(self, name: str) -> str:
+        """The Docker volume of node ``name``'s data ("" when there is none)."""
+        project = self.settings().project
+        out = subprocess.run(
+            [
+                "docker",
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                f"label=com.docker.compose.project={project}",
+                "--filter",
+                f"label=com.docker.compose.volume={name}-data",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split()
+        return out[0] if out else ""
+
+
+def loopback_bind(bind: str) -> bool:
+    """True when ``CHAOSHA_BIND`` (empty: 127.0.0.1) is a loopback address."""
+    try:
+        return ipaddress.ip_address(bind or "127.0.0.1").is_loopback
+    except ValueError:  # a host name: not ours to judge
+        return False
 
 
 def docker_available() -> bool:

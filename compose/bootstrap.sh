@@ -5,7 +5,10 @@
 #      docker-compose and docker-buildx)
 #   2. a running dockerd
 #   3. the base image the Dockerfiles name, made with debootstrap when it
-#      can be neither found nor pulled.
+#      can be neither found nor pulled
+#   4. the loopback guard (loopback-guard.sh): packets to 127.0.0.0/8 that
+#      arrive on any interface but lo are dropped, so ports published on
+#      127.0.0.1 are reachable from this host only.
 set -euo pipefail
 
 BASE_IMAGE="${CHAOSHA_BASE_IMAGE:-debian:bookworm-slim}"
@@ -100,9 +103,19 @@ ensure_base_image() {
   say "imported $BASE_IMAGE"
 }
 
+guard_loopback() {
+  # A warning, never a failure: the stack runs without it (README: Limits).
+  local script; script="$(dirname "${BASH_SOURCE[0]}")/loopback-guard.sh"
+  if [ "$(id -u)" -eq 0 ]; then bash "$script" ensure && return
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo -n bash "$script" ensure && return
+  fi
+  say "warning: the loopback guard is not in place: run 'sudo $script' (127.0.0.1-published ports stay reachable from hosts that route 127.0.0.1 here)"
+}
+
 command -v docker >/dev/null && command -v dockerd >/dev/null || install_engine
 start_engine
 install_plugins
 check_disk
 ensure_base_image
+guard_loopback
 say "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker compose version --short 2>/dev/null | sed 's/^/compose /')"

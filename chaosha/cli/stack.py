@@ -1,4 +1,4 @@
-"""``chaosha stack up|down|status|logs`` and ``chaosha heal``."""
+"""``chaosha stack up|down|status|logs|add-node|remove-node`` and ``chaosha heal``."""
 
 import json
 
@@ -57,6 +57,31 @@ def status(obj: Stack) -> None:
     click.echo(json.dumps(health, indent=2))
     if not health["healthy"]:
         raise Failed(1)
+
+
+@stack.command("add-node", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--wait", type=SECONDS, default=300, show_default=True, help="seconds to wait until it streams")
+@click.pass_obj
+def add_node(obj: Stack, name: str, wait: float) -> None:
+    """Start node NAME (e.g. pg3), wait until it streams from the leader,
+    add it to CHAOSHA_PG_NODES in the env file."""
+    click.echo(json.dumps(obj.add_node(name, wait=wait), indent=2))
+
+
+@stack.command("remove-node", context_settings=CONTEXT)
+@click.argument("name")
+@click.option("--force", is_flag=True, help="even when only one node would be left (no synchronous standby)")
+@click.option(
+    "--purge", is_flag=True, help="also delete its data volume (kept by default: a re-add resumes from it)"
+)
+@click.option("--wait", type=SECONDS, default=90, show_default=True, help="seconds to wait for each step")
+@click.pass_obj
+def remove_node(obj: Stack, name: str, force: bool, purge: bool, wait: float) -> None:
+    """Switch over away from node NAME if it leads, stop and remove it, have
+    Patroni forget it and drop its replication slot, drop it from
+    CHAOSHA_PG_NODES.  Refuses to leave no node that could serve."""
+    click.echo(json.dumps(obj.remove_node(name, force=force, purge=purge, wait=wait), indent=2))
 
 
 @stack.command(context_settings=CONTEXT)

@@ -18,6 +18,8 @@ from chaosha.config import PgNode, Settings
 from chaosha.timing import first_answer, wait_until
 
 PAUSE_FAULT = "patroni-pause"
+# member_slots_ttl set to 0 while a removed member's slot is dropped (stack remove-node)
+SLOT_TTL_FAULT = "patroni-member-slots-ttl"
 
 
 class NoAnswer(ActivityFailed):
@@ -27,6 +29,10 @@ class NoAnswer(ActivityFailed):
 __all__ = [
     "NoAnswer",
     "PAUSE_FAULT",
+    "SLOT_TTL_FAULT",
+    "dynamic_config",
+    "suspend_slot_retention",
+    "restore_slot_retention",
     "set_failover_pause",
     "wait_for_primary",
     "api",
@@ -162,3 +168,48 @@ def wait_for_primary(settings: Settings, timeout: float, exclude: str = "") -> T
         return name if status.get("role") in ("primary", "master") else ""
 
     return wait_until(check, timeout, 0.25, f"a Patroni leader{' other than ' + exclude if exclude else ''}")
+
+
+def dynamic_config(settings: Settings, timeout: float = 0) -> Dict[str, Any]:
+    """``GET /config`` (the cluster's dynamic configuration in the DCS) from
+    the first node that answers."""
+    seconds = timeout or settings.timeout
+
+    def ask(node: PgNode) -> Dict[str, Any]:
+        response = _get(settings, node, "/config", seconds)
+        response.raise_for_status()
+        return dict(response.json())
+
+    found, errors = first_answer([functools.partial(ask, node) for node in settings.pg_nodes], seconds)
+    if found is None:
+        raise NoAnswer("GET /config: no Patroni REST API answered (" + "; ".join(errors) + ")")
+    return found
+
+
+def suspend_slot_retention(settings: Settings) -> None:
+    """Set ``member_slots_ttl`` to 0, so Patroni stops keeping the slots of
+    members whose key is gone (and drops them).  Recorded first, with the
+    value to restore, so heal (or :func:`restore_slot_retention`) puts it
+    back after a killed run."""
+    if any(f["kind"] == SLOT_TTL_FAULT for f in state.pending(settings)):
+        return  # already suspended by a run that did not finish: keep its value to restore
+    previous = dynamic_config(settings).get("member_slots_ttl")
+    state.record(settings, SLOT_TTL_FAULT, "patroni", previous=previous)
+    code, text = post(settings, "/config", {"member_slots_ttl": 0}, method="PATCH")
+    if code != 200:
+        state.forget(settings, SLOT_TTL_FAULT, "patroni")
+        raise ActivityFailed(f"Patroni refused PATCH /config member_slots_ttl=0 ({code}): {text}")
+
+
+def restore_slot_retention(settings: Settings) -> bool:
+    """Put back the ``member_slots_ttl`` that :func:`suspend_slot_retention`
+    recorded (none recorded: nothing to do, False)."""
+    record = next((f for f in state.pending(settings) if f["kind"] == SLOT_TTL_FAULT), None)
+    if record is None:
+        return False
+    # null removes the key: Patroni's default (30 min) applies again
+    code, text = post(settings, "/config", {"member_slots_ttl": record.get("previous")}, method="PATCH")
+    if code != 200:
+        raise ActivityFailed(f"Patroni refused to restore member_slots_ttl ({code}): {text}")
+    state.forget(settings, SLOT_TTL_FAULT, "patroni")
+    return True

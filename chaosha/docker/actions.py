@@ -23,7 +23,7 @@ from docker.models.containers import Container
 from chaosha import state as registry
 from chaosha.clients import lifecycle, network
 from chaosha.clients.docker import SERVICE_LABEL, container, containers
-from chaosha.clients.patroni import PAUSE_FAULT, set_failover_pause
+from chaosha.clients.patroni import PAUSE_FAULT, SLOT_TTL_FAULT, restore_slot_retention, set_failover_pause
 from chaosha.config import Settings, load
 from chaosha.integrity.runner import stop_all
 from chaosha.targets import guard, resolve, resolve_all
@@ -345,7 +345,8 @@ def heal(
     containers, SIGCONT SIGSTOPped ones, reconnect disconnected ones, remove
     recorded iptables/netem faults (with ``deep``: from every running
     container, and SIGCONT to all), start stopped containers, resume Patroni
-    failover that chaosha paused, stop orphaned workload processes (whose
+    failover that chaosha paused (and the member_slots_ttl a removal
+    suspended), stop orphaned workload processes (whose
     run died).  Safe to run any time; refuses, unless ``force``, while an
     experiment runs against the stack in another process (it would undo that
     run's faults).  Returns what it did per service."""
@@ -370,6 +371,12 @@ def heal(
         try:
             set_failover_pause(settings, False)
             done["patroni"] = ["resume-failover"]
+        except ActivityFailed as exc:
+            errors.append(f"patroni: {exc}")
+    if any(f["kind"] == SLOT_TTL_FAULT for f in faults):  # a `stack remove-node` that did not finish
+        try:
+            restore_slot_retention(settings)
+            done.setdefault("patroni", []).append("restore-member-slots-ttl")
         except ActivityFailed as exc:
             errors.append(f"patroni: {exc}")
     for fault in registry.pending(settings):
