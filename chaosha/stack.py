@@ -517,7 +517,7 @@ class Stack:
             if refusal:
                 raise StackError(refusal)
             if next((m["name"] for m in found if m.get("role") == "leader"), "") == name:
-                done.append(self._switch_away(everyone, found, name, wait))
+                done.append(self._switch_away(everyone, name, wait))
         if self.compose(*profiles, "ps", "--all", "-q", name, capture=True, timeout=60).stdout.strip():
             _log(f"stopping and removing {name}")
             self.compose(*profiles, "stop", name, capture=True, timeout=120)
@@ -547,14 +547,23 @@ class Stack:
             "took_s": round(time.monotonic() - started, 1),
         }
 
-    def _switch_away(self, settings: Settings, found: List[Dict[str, Any]], name: str, wait: float) -> str:
-        candidate = switchover_candidate(found, name)
-        _log(f"{name} leads: switching over to {candidate}")
-        code, text = patroni.post(settings, "/switchover", {"leader": name, "candidate": candidate})
+    def _switch_away(self, settings: Settings, name: str, wait: float) -> str:
+        def sync_standby() -> bool:
+            # a leader that just took over has no synchronous standby until a replica streams from it
+            members = patroni.members(settings, timeout=3)
+            synchronous = any(m.get("role") == "sync_standby" for m in members)
+            return synchronous and bool(switchover_candidate(members, name))
+
+        try:
+            wait_until(sync_standby, min(wait, 60), 1, f"a synchronous standby of {name}")
+        except ActivityFailed as exc:
+            raise StackError(f"{exc}: no synchronous standby to take over from {name}; nothing stopped") from None
+        # Patroni picks the synchronous standby itself: our view of /sync may be
+        # a loop behind (e.g. right after synchronous_node_count changed)
+        _log(f"{name} leads: switching over (Patroni picks its synchronous standby)")
+        code, text = patroni.post(settings, "/switchover", {"leader": name})
         if code not in (200, 202):
-            raise StackError(
-                f"Patroni refused the switchover from {name} to {candidate} ({code}): {text}; nothing stopped"
-            )
+            raise StackError(f"Patroni refused the switchover away from {name} ({code}): {text}; nothing stopped")
         try:
             new, _ = patroni.wait_for_primary(settings, wait, exclude=name)
         except ActivityFailed as exc:
