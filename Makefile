@@ -47,7 +47,7 @@ experiments: venv
 test-unit: venv
 	$(BIN)/pytest -m "not integration" -q --cov=chaosha --cov-report=term:skip-covered
 
-## Starts its own stack (project chaosha-test, ports from 41000) and tears it down.
+## Starts its own stack (project chaosha-test, ports from 31000) and tears it down.
 test-integration: venv
 	bash compose/bootstrap.sh
 	$(BIN)/pytest -m integration -q --cov=chaosha --cov-report=term:skip-covered

@@ -2,8 +2,10 @@
 fixtures start under their own Compose project name and ports:
 
 - ``CHAOSHA_TEST_PROJECT`` (default ``chaosha-test``) and
-  ``CHAOSHA_TEST_PORT_BASE`` (default 41000: twelve ports from there) let
-  several test runs share one machine;
+  ``CHAOSHA_TEST_PORT_BASE`` (default 31000: twelve ports from there) let
+  several test runs share one machine; the defaults sit below Linux's
+  ephemeral range (32768-60999), where an outgoing connection of the tests'
+  own writers could hold a port the moment ``up`` checks it;
 - ``CHAOSHA_TEST_KEEP=1`` leaves the stack running for the next run (it is
   reused when healthy); otherwise it is torn down, volumes included.
 
@@ -50,7 +52,7 @@ class StackHandle:
 
 def _test_stack(tmp_root: Path) -> Stack:
     project = os.environ.get("CHAOSHA_TEST_PROJECT", "chaosha-test")
-    base = int(os.environ.get("CHAOSHA_TEST_PORT_BASE", "41000"))
+    base = int(os.environ.get("CHAOSHA_TEST_PORT_BASE", "31000"))
     return Stack.isolated(project, base, tmp_root)
 
 
