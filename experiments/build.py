@@ -110,6 +110,21 @@ def experiment(
     }
 
 
+# Commits confirmed by the synchronous standby resume within the budget: a
+# COMMIT whose sync wait was cancelled (acknowledged locally only) does not
+# count as resumed (the verdict's write_stall_s).
+STALL_WITHIN_BUDGET = dict(
+    probe(
+        "synchronous-commits-stall-no-longer-than-the-budget",
+        "integrity",
+        "integrity_holds",
+        max_rto_s="${rto_budget_s}",
+        max_write_stall_s="${rto_budget_s}",
+    ),
+    tolerance={"type": "jsonpath", "path": "$.acceptable", "expect": True},
+)
+
+
 def leader_fault(fault: Dict[str, Any], *between: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Fault the leader after a short baseline, wait for the new route, heal, wait for streaming."""
     return [paused(fault, before=3), *between, WAIT_NEW_LEADER, HEAL, WAIT_HEALTHY]
@@ -272,6 +287,7 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
             WAIT_HEALTHY,
         ],
         12,
+        [STALL_WITHIN_BUDGET],
     ),
     "replica-partition": experiment(
         "replica-partition",
@@ -291,6 +307,7 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
             WAIT_HEALTHY,
         ],
         12,
+        [STALL_WITHIN_BUDGET],
     ),
     "master-kill-during-bulk-load": experiment(
         "master-kill-during-bulk-load",
