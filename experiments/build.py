@@ -110,6 +110,21 @@ def experiment(
     }
 
 
+# Commits confirmed by the synchronous standby resume within the budget: a
+# COMMIT whose sync wait was cancelled (acknowledged locally only) does not
+# count as resumed (the verdict's write_stall_s).
+STALL_WITHIN_BUDGET = dict(
+    probe(
+        "synchronous-commits-stall-no-longer-than-the-budget",
+        "integrity",
+        "integrity_holds",
+        max_rto_s="${rto_budget_s}",
+        max_write_stall_s="${rto_budget_s}",
+    ),
+    tolerance={"type": "jsonpath", "path": "$.acceptable", "expect": True},
+)
+
+
 def leader_fault(fault: Dict[str, Any], *between: Dict[str, Any]) -> List[Dict[str, Any]]:
     """Fault the leader after a short baseline, wait for the new route, heal, wait for streaming."""
     return [paused(fault, before=3), *between, WAIT_NEW_LEADER, HEAL, WAIT_HEALTHY]
@@ -255,6 +270,72 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
             WAIT_HEALTHY,
         ],
         10,
+    ),
+    "replica-pause": experiment(
+        "replica-pause",
+        "A frozen synchronous standby stalls commits for seconds, not until its session expires",
+        "Freezes every process of the synchronous standby for longer than ttl. Its walsender on the leader "
+        "ends after wal_sender_timeout without a reply, Patroni drops it from synchronous_standby_names at "
+        "its next loop and commits go on: the stall is bounded by the budget (12 s), not by the standby's "
+        "ZooKeeper session (ttl 20 s). After the thaw it streams again; nothing acknowledged is lost.",
+        ["pause", "freeze", "replica", "synchronous"],
+        [
+            paused(
+                action("freeze-the-sync-standby", "docker", "pause_container", target="@sync"), before=3, after=25
+            ),
+            HEAL,
+            WAIT_HEALTHY,
+        ],
+        12,
+        [STALL_WITHIN_BUDGET],
+    ),
+    "replica-partition": experiment(
+        "replica-partition",
+        "A synchronous standby cut off from everything stalls commits for seconds only",
+        "Drops all of the synchronous standby's traffic but loopback (iptables in its network namespace: "
+        "packets vanish, no connection is refused). As with a frozen standby, the leader's walsender times "
+        "out, Patroni drops the standby from synchronous_standby_names and commits resume within the budget "
+        "(12 s); after heal the standby streams again; nothing acknowledged is lost.",
+        ["network", "partition", "replica", "synchronous"],
+        [
+            paused(
+                action("cut-off-the-sync-standby", "docker", "partition_container", target="@sync"),
+                before=3,
+                after=25,
+            ),
+            HEAL,
+            WAIT_HEALTHY,
+        ],
+        12,
+        [STALL_WITHIN_BUDGET],
+    ),
+    "master-kill-during-bulk-load": experiment(
+        "master-kill-during-bulk-load",
+        "SIGKILL of the leader in the middle of a bulk load loses no acknowledged write",
+        "Starts a bounded bulk load (one COPY transaction, 200 MB at 10 MB/s, at most 60 s) and kills the "
+        "leader's container while it runs. The synchronous standby may be megabytes behind the leader's last "
+        "reported WAL position (WAL nobody acknowledged): it must still be promoted "
+        "(maximum_lag_on_failover), no acknowledged write may be lost, and the old leader must rewind and "
+        "rejoin (the new leader keeps the WAL it needs: wal_keep_size).",
+        ["kill", "failover", "bulk-load"],
+        [
+            paused(
+                action(
+                    "start-a-bulk-load",
+                    "postgres",
+                    "start_bulk_load",
+                    size_mb=200,
+                    duration_s=60,
+                    rate_mb_s=10,
+                    wait_s=2,
+                ),
+                before=3,
+            ),
+            *leader_fault(
+                action("kill-the-leader", "docker", "kill_container", target="@leader", signal="SIGKILL")
+            ),
+        ],
+        45,
     ),
     "full-stack-restart": experiment(
         "full-stack-restart",

@@ -21,7 +21,7 @@ from chaoslib.types import Configuration, Secrets
 from docker.models.containers import Container
 
 from chaosha import state as registry
-from chaosha.clients import lifecycle, network
+from chaosha.clients import bulk, lifecycle, network
 from chaosha.clients.docker import SERVICE_LABEL, container, containers
 from chaosha.clients.patroni import PAUSE_FAULT, SLOT_TTL_FAULT, restore_slot_retention, set_failover_pause
 from chaosha.config import Settings, load
@@ -344,7 +344,8 @@ def heal(
     """Undo every fault chaosha can leave in the project: thaw paused
     containers, SIGCONT SIGSTOPped ones, reconnect disconnected ones, remove
     recorded iptables/netem faults (with ``deep``: from every running
-    container, and SIGCONT to all), start stopped containers, resume Patroni
+    container, and SIGCONT to all), start stopped containers, end a
+    recorded bulk load (cut its sessions, drop its table), resume Patroni
     failover that chaosha paused (and the member_slots_ttl a removal
     suspended), stop orphaned workload processes (whose
     run died).  Safe to run any time; refuses, unless ``force``, while an
@@ -367,6 +368,13 @@ def heal(
             continue
         if steps:
             done[service] = steps
+    loads = [f for f in faults if f["kind"] == bulk.FAULT]
+    if loads:
+        try:
+            ended = bulk.end_within(settings)
+            done["bulk-load"] = [f"cut:{ended['sessions_cut']}", f"dropped:{ended['table_dropped']}"]
+        except ActivityFailed as exc:
+            errors.append(f"{loads[0]['service']}: {exc}")
     if any(f["kind"] == PAUSE_FAULT for f in faults):
         try:
             set_failover_pause(settings, False)

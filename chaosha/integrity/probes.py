@@ -89,12 +89,16 @@ def workload_progress(
 
 
 def integrity_holds(
-    max_rto_s: float = 60, configuration: Configuration = None, secrets: Secrets = None
+    max_rto_s: float = 60,
+    max_write_stall_s: float = 0,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
 ) -> Dict[str, Any]:
     """The steady-state view of data integrity, for hypotheses: the verdict
     of the workload run started in this experiment (computed now, stopping
     the run, unless ``workload_verdict`` already judged it).  ``acceptable``
-    is true when that verdict passed and ``rto_s`` <= ``max_rto_s``, and
+    is true when that verdict passed, ``rto_s`` <= ``max_rto_s`` and (when
+    ``max_write_stall_s`` > 0) ``write_stall_s`` <= ``max_write_stall_s``, and
     also when no run was started yet in this experiment (``judged`` false:
     e.g. the hypothesis before the method); a run started by another
     process is never judged here.  Needs the chaosha safeguard
@@ -113,9 +117,14 @@ def integrity_holds(
         json.loads(cached.read_text()) if cached.is_file() else _judge(settings, state["run_id"], True, 120.0, 0.0)
     )
     rto = verdict.get("rto_s") or 0.0
-    within = rto <= float(max_rto_s)
+    stall = verdict.get("write_stall_s") or 0.0
+    stall_budget = parse_duration(max_write_stall_s, "max_write_stall_s")
+    within_rto = rto <= float(max_rto_s)
+    within_stall = not stall_budget or stall <= stall_budget
+    within = within_rto and within_stall
     reasons = list(verdict.get("reasons") or ([] if verdict.get("passed") else ["the verdict did not pass"]))
-    reasons += [] if within else [f"rto_s={rto} over the budget of {max_rto_s} s"]
+    reasons += [] if within_rto else [f"rto_s={rto} over the budget of {max_rto_s} s"]
+    reasons += [] if within_stall else [f"write_stall_s={stall} over the budget of {stall_budget:g} s"]
     reason = "; ".join(reasons)
     return {
         "judged": True,
@@ -126,4 +135,5 @@ def integrity_holds(
         "two_primaries": verdict.get("two_primaries"),
         "rto_s": rto,
         "max_rto_s": float(max_rto_s),
+        "write_stall_s": stall,
     }

@@ -18,7 +18,9 @@ finally held by the leader and (optionally) the per-node audit.
 - The member of an operation is the one the server named
   (``chaosha.member``), else (old ledgers) the one its address mapped to.
 - Recovery: the longest gap between two acknowledged operations (``rto_s``
-  writes, ``read_rto_s`` reads), the time until the first write on another
+  writes, ``read_rto_s`` reads; ``write_stall_s`` counts only writes the
+  synchronous standby confirmed, so a cancelled sync wait, acknowledged
+  locally only, does not shorten it), the time until the first write on another
   member (``reroute_s``) and until every replica streams again
   (``streaming_s``, from the sampler).
 """
@@ -375,6 +377,7 @@ def _timing(
     last_t = max([end.get("t", 0.0)] + [o["t1"] for o in writes + reads + samples] + [0.0])
     start_t = header.get("t") or min([o["t0"] for o in writes + reads] + [last_t])
     gap = longest_gap(writes, fault_at, last_t)
+    stall = longest_gap([w for w in writes if not is_unsynced(w)], fault_at, last_t)
     read_gap = longest_gap(reads, fault_at, last_t)
     reroute_s, new_member = _reroute(writes, gap)
     # Two primaries = two servers *acknowledging* writes in interleaved
@@ -401,6 +404,7 @@ def _timing(
         "rto_from": iso(gap["before"]["t1"]) if gap else None,
         "rto_to": iso(gap["after"]["t1"]) if gap and gap["after"] else None,
         "write_recovered": bool(gap and gap["after"] is not None),
+        "write_stall_s": round(stall["seconds"], 3) if stall else None,
         "read_rto_s": round(read_gap["seconds"], 3) if read_gap else None,
         "reroute_s": reroute_s,
         "primary_before": _member(gap["before"]) if gap else None,

@@ -1,13 +1,14 @@
 """Patroni probes: who leads, who streams, how healthy the cluster is."""
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Tuple
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosha.clients import patroni as client
-from chaosha.config import load
+from chaosha.clients.postgres import each_node, query
+from chaosha.config import Settings, load
 from chaosha.timing import parse_duration, wait_until
 
 __all__ = [
@@ -43,12 +44,65 @@ def members(configuration: Configuration = None, secrets: Secrets = None) -> Lis
     ]
 
 
-def _health(configuration: Configuration, secrets: Secrets, max_lag_bytes: int) -> Dict[str, Any]:
+# Replication as the leader sees it: per standby, how old its last reply is
+# and whether WAL is waiting for its flush (a COMMIT would wait on it).
+REPLIES_SQL = (
+    "SELECT application_name, EXTRACT(EPOCH FROM clock_timestamp() - reply_time)::float8, "
+    "flush_lsn IS NULL OR flush_lsn < pg_current_wal_lsn() FROM pg_stat_replication"
+)
+Replies = Dict[str, Tuple[Optional[float], bool]]
+
+
+def stalls(
+    streaming: List[str], silent: List[str], replies: Optional[Replies], max_reply_age_s: float
+) -> List[str]:
+    """Why commits may be waiting although Patroni's view (cached in the
+    DCS until a member's session expires) looks healthy: a member whose own
+    REST API does not answer promptly, a streaming replica the leader has no
+    walsender for, or one whose last reply is older than ``max_reply_age_s``
+    while WAL waits for its flush.  ``replies`` None: the leader's
+    PostgreSQL did not answer."""
+    reasons = [f"{name}'s REST API does not answer" for name in silent]
+    if replies is None:
+        return reasons + ["the leader's PostgreSQL does not answer"]
+    for name in streaming:
+        if name not in replies:
+            reasons.append(f"{name} is not in the leader's pg_stat_replication")
+            continue
+        age, behind = replies[name]
+        if behind and (age is None or age > max_reply_age_s):
+            shown = "never" if age is None else f"{age:.1f} s ago"
+            reasons.append(f"{name} last replied {shown} while WAL waits for its flush")
+    return reasons
+
+
+def _silent(settings: Settings, api_timeout_s: float) -> List[str]:
+    answers = each_node(settings, lambda node: client.node_status(settings, node, api_timeout_s))
+    return sorted(name for name, status in answers.items() if status is None)
+
+
+def _replies(settings: Settings, leader: str, timeout_s: float) -> Optional[Replies]:
+    try:
+        rows = query(settings, leader, REPLIES_SQL, timeout=timeout_s)
+    except ActivityFailed:
+        return None
+    return {str(r[0]): (None if r[1] is None else round(float(r[1]), 3), bool(r[2])) for r in rows}
+
+
+def _health(
+    configuration: Configuration,
+    secrets: Secrets,
+    max_lag_bytes: int,
+    max_reply_age_s: float = 3,
+    api_timeout_s: float = 2,
+) -> Dict[str, Any]:
     settings = load(configuration, secrets)
     try:
         max_lag_bytes = int(max_lag_bytes)  # "${max_lag_bytes}" arrives as a string
     except ValueError:
         raise ActivityFailed(f"max_lag_bytes {max_lag_bytes!r} is not a whole number of bytes") from None
+    reply_limit = parse_duration(max_reply_age_s, "max_reply_age_s")
+    api_limit = parse_duration(api_timeout_s, "api_timeout_s")
     try:
         body, answered_by = client.cluster(settings)
     except ActivityFailed as exc:
@@ -81,6 +135,9 @@ def _health(configuration: Configuration, secrets: Secrets, max_lag_bytes: int) 
         reasons.append(f"{len(streaming)} of {expected - 1} replicas streaming within {max_lag_bytes} bytes")
     if body.get("pause"):
         reasons.append("automatic failover is paused")
+    silent = _silent(settings, api_limit)
+    replies = _replies(settings, leaders[0], api_limit) if len(leaders) == 1 else {}
+    reasons += stalls(streaming if len(leaders) == 1 else [], silent, replies, reply_limit)
     return {
         "healthy": not reasons,
         "reason": "; ".join(reasons),
@@ -92,19 +149,31 @@ def _health(configuration: Configuration, secrets: Secrets, max_lag_bytes: int) 
         "members": len(found),
         "expected_members": expected,
         "paused": bool(body.get("pause")),
+        "silent": silent,
+        "reply_age_s": {name: age for name, (age, _) in (replies or {}).items()},
         "answered_by": answered_by,
     }
 
 
 def cluster_health(
-    max_lag_bytes: int = 1048576, configuration: Configuration = None, secrets: Secrets = None
+    max_lag_bytes: int = 1048576,
+    max_reply_age_s: float = 3,
+    api_timeout_s: float = 2,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
 ) -> Dict[str, Any]:
     """Health summary: exactly one running leader, every other configured
     member streaming on the leader's timeline with lag under
-    ``max_lag_bytes``, failover not paused.  Key ``healthy`` is the verdict,
-    ``reason`` says what is wrong.  Never raises: an unreachable cluster is
-    reported as unhealthy."""
-    return _health(configuration, secrets, max_lag_bytes)
+    ``max_lag_bytes``, failover not paused -- and nothing that makes commits
+    wait while Patroni's cached view still looks fine: every member's own
+    REST API answers within ``api_timeout_s``, and every streaming replica
+    has a walsender on the leader that heard from it within
+    ``max_reply_age_s`` whenever WAL waits for its flush (a healthy standby
+    replies every ``wal_receiver_status_interval``, 1 s here).  Key
+    ``healthy`` is the verdict, ``reason`` says what is wrong, ``silent``
+    and ``reply_age_s`` the liveness seen.  Never raises: an unreachable
+    cluster is reported as unhealthy."""
+    return _health(configuration, secrets, max_lag_bytes, max_reply_age_s, api_timeout_s)
 
 
 def history(configuration: Configuration = None, secrets: Secrets = None) -> List[Dict[str, Any]]:

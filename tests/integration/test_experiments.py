@@ -30,6 +30,9 @@ CORE = [
     "leader-dcs-partition",
     "zk-quorum-loss",
     "full-stack-restart",
+    "replica-pause",
+    "replica-partition",
+    "master-kill-during-bulk-load",
 ]
 JOURNALS = ROOT / ".chaosha" / "journals"
 
@@ -59,6 +62,18 @@ def test_experiment_completes_without_deviation_or_loss(stack, name):
     assert verdict["two_primaries"] is False and verdict["nodes_consistent"] is True, verdict
     assert proc.returncode == 0
     assert_healed(stack)
+    if name == "master-kill-during-bulk-load":
+        load = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "start-a-bulk-load")
+        assert load["outcome"] == "running" and load["sent_mb"] > 0, load  # running when the leader died
+        assert_bulk_load_gone(stack)
+
+
+def assert_bulk_load_gone(stack) -> None:
+    from chaosha.clients import bulk
+    from chaosha.clients.postgres import query
+
+    rows = query(stack.settings, "rw", "SELECT to_regclass(%s) IS NULL", [bulk.TABLE])
+    assert rows == [(True,)], "heal left the bulk load's table behind"
 
 
 @pytest.mark.parametrize(

@@ -356,3 +356,18 @@ def test_ledger_flushes_in_batches(tmp_path: Any) -> None:
     ledger.append({"n": 4}, flush=True)
     ledger.close()
     assert [r["n"] for r in read_records(path)] == [1, 2, 3, 4]
+
+
+def test_a_cancelled_sync_wait_does_not_hide_the_write_stall() -> None:
+    # A frozen sync standby: each COMMIT waits until the writer's 3 s deadline
+    # cancels the wait (acknowledged locally only), until Patroni drops the
+    # standby and commits are confirmed again at 7.0 s.
+    records = [header()] + [w(i, i * 0.01) for i in range(1, 6)]
+    for i, t in ((6, 3.05), (7, 6.1)):
+        records.append(dict(w(i, t), sync=False, warn="canceling wait for synchronous replication"))
+    records += [w(i, 7 + i * 0.01) for i in range(8, 12)] + [end(11, 10)]
+    final = list(range(1, 12))
+    v = verdict_from_records(records, final, audit(final))
+    assert v["unsynced_acks"] == 2 and v["lost"] == 0 and v["passed"] is True
+    assert abs(v["rto_s"] - 3.05) < 0.06  # every gap between acks is short ...
+    assert abs(v["write_stall_s"] - (7.08 - 0.05)) < 0.01  # ... but confirmed commits stalled for 7 s

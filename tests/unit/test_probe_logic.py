@@ -3,7 +3,7 @@ the REST API and the connection: what counts as healthy, what counts as
 routed, and that a silent peer never delays an answer."""
 
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Sequence
 
 import pytest
 
@@ -24,6 +24,27 @@ HEALTHY = [
     member("pg2", "sync_standby", "streaming"),
     member("pg3", "replica", "streaming", lag=100),
 ]
+
+
+def fake_liveness(monkeypatch, silent: Sequence[str] = (), replies: Any = None) -> List[str]:
+    """Fake each node's own REST API (``silent`` ones do not answer) and the
+    leader's pg_stat_replication (``replies``: rows; default every replica
+    replied just now).  Returns the targets the SQL was asked of."""
+    asked: List[str] = []
+    rows = replies if replies is not None else [("pg2", 0.2, True), ("pg3", 0.4, False)]
+
+    def status(settings: Any, node: Any, timeout: float = 0) -> Any:
+        return None if node.name in silent else {"state": "running"}
+
+    def query(settings: Any, target: str, sql: str, params: Any = None, timeout: float = 0) -> Any:
+        asked.append(target)
+        if rows == "down":
+            raise patroni.ActivityFailed(f"PostgreSQL {target} failed")
+        return rows
+
+    monkeypatch.setattr(patroni, "node_status", status)
+    monkeypatch.setattr(patroni_probes, "query", query)
+    return asked
 
 
 @pytest.mark.parametrize(
@@ -49,9 +70,57 @@ def test_cluster_health_decides_from_the_cluster_view(
     monkeypatch.setattr(
         patroni, "cluster", lambda settings, timeout=0: ({"members": members, "pause": pause}, "pg2")
     )
+    fake_liveness(monkeypatch)
     health = patroni_probes.cluster_health(1_048_576, configuration=CFG)
     assert health["healthy"] is (reason == "")
     assert reason in health["reason"]
+
+
+@pytest.mark.parametrize(
+    "silent,replies,reason",
+    [
+        # a frozen or cut-off standby: Patroni's cached view still says streaming
+        (["pg2"], None, "pg2's REST API does not answer"),
+        ([], [("pg2", 4.5, True), ("pg3", 0.1, False)], "pg2 last replied 4.5 s ago while WAL waits"),
+        ([], [("pg2", None, True), ("pg3", 0.1, False)], "pg2 last replied never"),
+        ([], [("pg3", 0.1, False)], "pg2 is not in the leader's pg_stat_replication"),  # walsender timed out
+        ([], "down", "the leader's PostgreSQL does not answer"),
+        (["pg1"], None, "pg1's REST API does not answer"),  # a frozen leader
+    ],
+)
+def test_cluster_health_sees_commits_waiting_behind_a_healthy_looking_view(
+    monkeypatch, silent: List[str], replies: Any, reason: str
+) -> None:
+    monkeypatch.setattr(patroni, "cluster", lambda settings, timeout=0: ({"members": HEALTHY}, "pg3"))
+    asked = fake_liveness(monkeypatch, silent, replies)
+    health = patroni_probes.cluster_health(1_048_576, configuration=CFG)
+    assert health["healthy"] is False and reason in health["reason"], health["reason"]
+    assert asked == ["pg1"]  # replication as the leader sees it, not as HAProxy's port does
+    assert health["silent"] == silent
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        [("pg2", 0.9, True), ("pg3", 0.2, True)],  # busy and replying
+        [("pg2", 60.0, False), ("pg3", 600.0, False)],  # idle: nothing waits, however old the reply
+        [("pg2", 2.9, True), ("pg3", 0.0, False)],  # just within the limit
+    ],
+)
+def test_an_idle_or_busy_healthy_cluster_raises_no_alarm(monkeypatch, replies: Any) -> None:
+    monkeypatch.setattr(patroni, "cluster", lambda settings, timeout=0: ({"members": HEALTHY}, "pg1"))
+    fake_liveness(monkeypatch, [], replies)
+    health = patroni_probes.cluster_health(1_048_576, max_reply_age_s=3, configuration=CFG)
+    assert health["healthy"] is True, health["reason"]
+    assert health["reply_age_s"] == {name: age for name, age, _ in replies}
+
+
+def test_without_one_leader_no_replication_is_asked(monkeypatch) -> None:
+    monkeypatch.setattr(patroni, "cluster", lambda settings, timeout=0: ({"members": HEALTHY[1:]}, "pg2"))
+    asked = fake_liveness(monkeypatch)
+    health = patroni_probes.cluster_health(configuration=CFG)
+    assert asked == [] and health["healthy"] is False
+    assert "0 running leaders" in health["reason"] and "pg_stat_replication" not in health["reason"]
 
 
 def test_an_unreachable_cluster_is_unhealthy_not_an_error(monkeypatch) -> None:

@@ -111,7 +111,7 @@ def samples() -> List[Tuple[str, Any]]:
     srvr = "Zookeeper version: 3.8.0-1\nLatency min/avg/max: 0/0.4/12\nMode: follower\nZxid: 0x1\n"
     return found + [
         ("postgres.write_check", postgres.write_check(port, 1, nowhere)),
-        ("patroni.cluster_health", patroni.cluster_health(1048576, nowhere)),
+        ("patroni.cluster_health", patroni.cluster_health(1048576, configuration=nowhere)),
         ("zookeeper.parse_srvr", ensemble.parse_srvr(srvr)),
         (
             "zookeeper.node_status",
