@@ -11,6 +11,7 @@ import pytest
 from chaosha.clients import docker as containers
 from chaosha.clients import haproxy as stats
 from chaosha.clients.patroni import node_status, wait_for_primary
+from chaosha.clients.postgres import connect
 from chaosha.config import Settings, load
 from chaosha.docker import actions
 from chaosha.patroni.probes import leader, wait_for_healthy
@@ -98,6 +99,24 @@ def test_restarted_replica_is_never_up_in_the_primary_backend(healthy):
     assert "resolves again" not in log, log[-2000:]
 
 
+def write_forever(settings: Settings) -> Callable[[], None]:
+    """One insert per call through the read-write port (errors ignored), so
+    the frozen leader holds WAL its standby never confirmed: it must rewind."""
+    state: Dict[str, Any] = {}
+
+    def write() -> None:
+        try:
+            if state.get("conn") is None:
+                state["conn"] = connect(settings, "rw", 2)
+                state["conn"].execute("CREATE TABLE IF NOT EXISTS chaosha_thaw (t timestamptz)")
+            state["conn"].execute("INSERT INTO chaosha_thaw VALUES (clock_timestamp())")
+        except Exception:
+            state.pop("conn", None)
+            raise
+
+    return write
+
+
 def test_thawed_old_leader_is_listed_for_reads_only_once_it_streams(healthy):
     cfg = healthy.configuration
     settings = load(cfg)
@@ -107,7 +126,8 @@ def test_thawed_old_leader_is_listed_for_reads_only_once_it_streams(healthy):
     def patroni() -> Optional[Dict[str, Any]]:
         return node_status(settings, node, 0.5)
 
-    with Poller(servers(settings)) as watch:
+    with Poller(servers(settings)) as watch, Poller(write_forever(settings), 0.005):
+        time.sleep(1)
         actions.pause_container(old, configuration=cfg)
         try:
             wait_for_primary(settings, 120, exclude=old)
