@@ -10,7 +10,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, TypeVar, Unio
 
 from chaoslib.exceptions import ActivityFailed, InterruptExecution
 
-__all__ = ["parse_duration", "epoch", "wait_until", "Deadline", "first_answer", "Pacer"]
+__all__ = ["parse_duration", "epoch", "iso", "wait_until", "Deadline", "first_answer", "Pacer"]
 
 T = TypeVar("T")
 logger = logging.getLogger("chaostoolkit")
@@ -72,6 +72,13 @@ class Deadline:
 
     def elapsed(self) -> float:
         return time.monotonic() - self.start
+
+
+def iso(t: Optional[float]) -> Optional[str]:
+    """Epoch seconds as an ISO-8601 UTC timestamp with milliseconds."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def wait_until(

@@ -71,7 +71,11 @@ def hypothesis(extra: List[Dict[str, Any]] = ()) -> Dict[str, Any]:  # type: ign
     }
 
 
-START = action("start-ledger-workload", "integrity", "start_workload", duration_s=300, rate=200)
+# One fresh-connection writer beside the persistent one (an application
+# pool reconnecting after a failover): its failures outside the failover
+# window fail the verdict.
+FRESH = {"fresh_writers": 1, "fresh_rate": 20}
+START = action("start-ledger-workload", "integrity", "start_workload", duration_s=300, rate=200, **FRESH)
 HEAL = action("heal-every-fault", "docker", "heal")
 WAIT_ROUTE = probe("wait-until-haproxy-routes-to-a-leader", "haproxy", "wait_for_route", timeout_s=120)
 WAIT_NEW_LEADER = probe(

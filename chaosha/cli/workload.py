@@ -48,6 +48,14 @@ def workload() -> None:
     help="client-side deadline of one operation, seconds",
 )
 @click.option(
+    "--fresh-writers",
+    type=click.IntRange(min=0),
+    default=WorkloadOptions.fresh_writers,
+    show_default=True,
+    help="writers opening a new connection for every write",
+)
+@click.option("--fresh-rate", type=SECONDS, default=WorkloadOptions.fresh_rate, show_default=True)
+@click.option(
     "--ledger",
     type=click.Path(dir_okay=False),
     default="",
@@ -64,6 +72,8 @@ def run(
     sampler: bool,
     sample_interval: float,
     op_timeout: float,
+    fresh_writers: int,
+    fresh_rate: float,
     ledger: str,
 ) -> None:
     """Run the workload in the foreground and print its summary."""
@@ -78,6 +88,8 @@ def run(
         sampler=sampler,
         sample_interval=sample_interval,
         op_timeout=op_timeout,
+        fresh_writers=fresh_writers,
+        fresh_rate=fresh_rate,
         ledger=ledger,
     )
     try:

@@ -26,6 +26,8 @@ def start_workload(
     sample_interval_s: float = 0.25,
     op_timeout_s: float = 3,
     startup_timeout_s: float = 30,
+    fresh_writers: int = 1,
+    fresh_rate: float = 20,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> Dict[str, Any]:
@@ -37,7 +39,9 @@ def start_workload(
     at ``rate`` writes/s (0 = flat out), each given ``op_timeout_s``
     seconds; reads through ``read_target`` and samples every node's role
     every ``sample_interval_s`` seconds, until ``duration_s`` seconds or
-    ``max_writes`` attempts.  Stop it with ``stop_workload`` or the
+    ``max_writes`` attempts.  ``fresh_writers`` more writers (each at
+    ``fresh_rate`` writes/s) open a new connection for every write, as an
+    application pool does after a failover.  Stop it with ``stop_workload`` or the
     ``workload_verdict`` probe."""
     settings = load(configuration, secrets)
     seconds = parse_duration(duration_s, "start_workload duration_s")
@@ -58,6 +62,10 @@ def start_workload(
         str(parse_duration(sample_interval_s, "sample_interval_s")),
         "--op-timeout",
         str(parse_duration(op_timeout_s, "op_timeout_s")),
+        "--fresh-writers",
+        str(int(fresh_writers)),
+        "--fresh-rate",
+        str(fresh_rate),
     ]
     args += [] if reads else ["--no-reads"]
     args += [] if sampler else ["--no-sampler"]

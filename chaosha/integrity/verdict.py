@@ -22,15 +22,20 @@ finally held by the leader and (optionally) the per-node audit.
   synchronous standby confirmed, so a cancelled sync wait, acknowledged
   locally only, does not shorten it), the time until the first write on another
   member (``reroute_s``) and until every replica streams again
-  (``streaming_s``, from the sampler).
+  (``streaming_s``, from the sampler), all from the persistent writer.
+- Fresh-connection writers (records with ``fresh``): their ids count
+  like any other; a failed one outside the failover window
+  (``fresh_failed_outside_window``, :mod:`chaosha.integrity.window`) is a
+  reason.
 """
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from chaosha.clients.postgres import unsynced
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
+from chaosha.integrity.window import fresh_part
+from chaosha.timing import iso
 
 __all__ = [
     "verdict_from_ledger",
@@ -49,13 +54,6 @@ __all__ = [
 
 Record = Dict[str, Any]
 SHOWN = 100
-
-
-def iso(t: Optional[float]) -> Optional[str]:
-    """Epoch seconds as an ISO-8601 UTC timestamp with milliseconds."""
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
 
 
 def windows(observations: Iterable[Tuple[str, float, float]]) -> List[Record]:
@@ -373,9 +371,12 @@ def _count_by(ops: List[Record], key: str) -> Dict[str, int]:
 def _timing(
     header: Record, end: Record, writes: List[Record], reads: List[Record], samples: List[Record], fault_at: float
 ) -> Record:
-    """Recovery times, the member change, two-primary windows, rates."""
+    """Recovery times, the member change, two-primary windows, rates,
+    fresh writes against the failover windows."""
     last_t = max([end.get("t", 0.0)] + [o["t1"] for o in writes + reads + samples] + [0.0])
     start_t = header.get("t") or min([o["t0"] for o in writes + reads] + [last_t])
+    fresh = [w for w in writes if w.get("fresh")]
+    writes = [w for w in writes if not w.get("fresh")]
     gap = longest_gap(writes, fault_at, last_t)
     stall = longest_gap([w for w in writes if not is_unsynced(w)], fault_at, last_t)
     read_gap = longest_gap(reads, fault_at, last_t)
@@ -385,7 +386,7 @@ def _timing(
     # once (a thawed old leader before Patroni demotes it) is reported as
     # two_writable: under synchronous replication the old one cannot
     # acknowledge a commit, so nothing diverges.
-    incidents = proven_overlaps(ledger_windows(writes), "ledger")
+    incidents = proven_overlaps(ledger_windows(sorted(writes + fresh, key=lambda w: w["t0"])), "ledger")
     writable = proven_overlaps(sample_windows(samples, "writable", True), "sql")
     patroni = proven_overlaps(
         sample_windows([s for s in samples if "pt0" in s], "role", "primary", "pt0", "pt1"), "patroni"
@@ -412,6 +413,7 @@ def _timing(
         "streaming_s": streaming_recovery(samples, members, since) if samples else None,
         "duration_s": round(last_t - start_t, 3) if start_t else None,
         "writes_per_s": round(oks / (last_t - start_t), 1) if start_t and last_t > start_t else None,
+        **fresh_part(writes, fresh, start_t, last_t),
     }
 
 
@@ -445,6 +447,10 @@ def reasons_of(v: Record) -> List[str]:
         reasons.append(f"{v['unrecorded']} id(s) reserved or counted but never recorded")
     if not v.get("acknowledged"):
         reasons.append("no write was acknowledged")
+    if v.get("fresh_failed_outside_window"):
+        reasons.append(
+            f"{v['fresh_failed_outside_window']} fresh-connection write(s) failed outside the failover window"
+        )
     return reasons
 
 

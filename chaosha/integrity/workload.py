@@ -20,7 +20,7 @@ from chaosha.config import Settings, load
 from chaosha.integrity.ledger import Ledger, new_run_id
 from chaosha.integrity.sampler import Sampler
 from chaosha.integrity.session import Watchdog, error_text
-from chaosha.integrity.writer import NodeMap, Reader, Writer, ensure_table
+from chaosha.integrity.writer import FreshWriter, Ids, NodeMap, Reader, Writer, ensure_table
 from chaosha.state import workload_dir
 
 __all__ = ["WorkloadOptions", "run_workload", "run_workload_cli", "build_parser"]
@@ -42,6 +42,8 @@ class WorkloadOptions(argparse.Namespace):
     sampler: bool = True
     sample_interval: float = 0.25
     op_timeout: float = 3.0
+    fresh_writers: int = 1
+    fresh_rate: float = 20.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--op-timeout", type=float, default=d.op_timeout, help="client-side deadline of one operation, seconds"
     )
+    p.add_argument(
+        "--fresh-writers",
+        type=int,
+        default=d.fresh_writers,
+        help="writers opening a new connection for every write (default %(default)s; 0 = none)",
+    )
+    p.add_argument(
+        "--fresh-rate",
+        type=float,
+        default=d.fresh_rate,
+        help="writes/s of each fresh writer",
+    )
     return p
 
 
@@ -101,6 +115,8 @@ def _open(settings: Settings, options: WorkloadOptions, run_id: str, ledger: Led
                 "max_writes": options.max_writes,
                 "rate": options.rate,
                 "op_timeout": options.op_timeout,
+                "fresh_writers": options.fresh_writers if options.writes else 0,
+                "fresh_rate": options.fresh_rate,
                 "nodes": dict(nodes.map),
                 "members": [n.name for n in settings.pg_nodes],
             },
@@ -138,13 +154,16 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
     nodes = _open(settings, options, run_id, ledger)
     watchdog = Watchdog()
     common = (settings, ledger, run_id)
+    ids = Ids(ledger, options.max_writes)
     writer = (
-        Writer(
-            *common, options.target, options.op_timeout, options.rate, stop, watchdog, nodes, options.max_writes
-        )
+        Writer(*common, options.target, options.op_timeout, options.rate, stop, watchdog, nodes, ids)
         if options.writes
         else None
     )
+    fresh = [
+        FreshWriter(*common, options.target, options.op_timeout, options.fresh_rate, stop, watchdog, nodes, ids, n)
+        for n in range(1, options.fresh_writers + 1)
+    ]
     reader = (
         Reader(*common, options.read_target, options.op_timeout, options.read_rate, stop, watchdog, nodes)
         if options.reads
@@ -162,7 +181,7 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
 
     loops = [
         threading.Thread(target=guarded, args=(loop,), name=loop.kind, daemon=True)
-        for loop in (writer, reader)
+        for loop in [writer, reader] + (fresh if writer else [])
         if loop is not None
     ]
     threads = loops + (sampler.threads() if sampler else [])
@@ -182,8 +201,9 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
         "ledger": str(path.resolve()),
         "t": round(time.time(), 6),
         "reason": reason,
-        "last_id": writer.last_id if writer else 0,
+        "last_id": ids.last if writer else 0,
         "writes": writer.counts if writer else {},
+        "fresh_writes": _sum_counts([f.counts for f in fresh]) if writer else {},
         "reads": reader.counts if reader else {},
         "samples": sampler.count if sampler else 0,
         "errors": errors,
@@ -192,6 +212,14 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
     ledger.append(summary)
     ledger.close()
     return summary
+
+
+def _sum_counts(counts: List[Dict[str, int]]) -> Dict[str, int]:
+    total: Dict[str, int] = {}
+    for one in counts:
+        for key, value in one.items():
+            total[key] = total.get(key, 0) + value
+    return total
 
 
 def _install_signals(stop: threading.Event) -> Dict[int, Any]:

@@ -7,7 +7,10 @@ its address) and ends every attempt as ``ok``, ``failed`` or
 ``in-doubt``; an ``ok`` whose COMMIT came with the warning of a cancelled
 wait for the synchronous standby is marked ``"sync": false``.  The reader
 runs a small query through the replicas' port.  Both reconnect with a
-short backoff and stop on a shared event.
+short backoff and stop on a shared event.  A fresh writer does what the
+writer does on a new connection for every write (an application pool
+after a failover); its records carry ``"fresh": <n>``.  Every writer
+takes its ids from one :class:`Ids`, so ids stay unique in the run.
 """
 
 import threading
@@ -29,7 +32,17 @@ from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, Ledger
 from chaosha.integrity.session import Session, Watchdog, error_text, outcome_of
 from chaosha.timing import Pacer, wait_until
 
-__all__ = ["TABLE_SQL", "INSERT_SQL", "READ_SQL", "ensure_table", "NodeMap", "Writer", "Reader"]
+__all__ = [
+    "TABLE_SQL",
+    "INSERT_SQL",
+    "READ_SQL",
+    "ensure_table",
+    "NodeMap",
+    "Ids",
+    "Writer",
+    "FreshWriter",
+    "Reader",
+]
 
 TABLE_SQL = (
     "CREATE TABLE IF NOT EXISTS chaosha_ledger (run text NOT NULL, id bigint NOT NULL, "
@@ -91,6 +104,30 @@ class NodeMap:
         return known
 
 
+class Ids:
+    """The run's ids 1, 2, ... up to ``max_writes``, shared by its writers;
+    each block of ids is reserved in the ledger before it is used, so a
+    killed writer leaves its tail in-doubt, not unexpected."""
+
+    def __init__(self, ledger: Ledger, max_writes: int) -> None:
+        self.ledger = ledger
+        self.max_writes = max_writes
+        self.last = 0
+        self.reserved = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> Optional[int]:
+        """The next id, or None once ``max_writes`` ids were given out."""
+        with self._lock:
+            if self.last >= self.max_writes:
+                return None
+            self.last += 1
+            if self.last > self.reserved:
+                self.reserved = min(self.last - 1 + RESERVE_BLOCK, self.max_writes)
+                self.ledger.append({"k": "reserve", "upto": self.reserved}, flush=True)
+            return self.last
+
+
 class _Loop:
     """Paced operations on one session with reconnect and backoff."""
 
@@ -122,9 +159,6 @@ class _Loop:
     def setup(self, conn: psycopg.Connection) -> None:
         pass
 
-    def more(self) -> bool:
-        return True
-
     def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
         raise NotImplementedError
 
@@ -150,16 +184,24 @@ class _Loop:
             _note_connection(record, conn)
         return record
 
-    def new_record(self) -> Dict[str, Any]:
+    def new_record(self) -> Optional[Dict[str, Any]]:
+        """The next operation's record; None ends the loop."""
         return {"k": self.kind}
 
+    def done(self) -> None:
+        """After every operation (a fresh writer closes its connection)."""
+
     def run(self) -> Dict[str, int]:
-        """Loop until the stop event (or ``more()`` is false); the counts."""
+        """Loop until the stop event (or no next record); the counts."""
         backoff = BACKOFF_MIN
         pacer = Pacer(1.0 / self.rate if self.rate > 0 else 0.0, self.stop)
         try:
-            while not self.stop.is_set() and self.more():
-                record = self.attempt(self.new_record())
+            while not self.stop.is_set():
+                record = self.new_record()
+                if record is None:
+                    break
+                self.attempt(record)
+                self.done()
                 self.ledger.append(record)
                 self.counts[record["r"]] += 1
                 if record["r"] != OK:
@@ -176,9 +218,10 @@ class _Loop:
 
 
 class Writer(_Loop):
-    """Inserts ids 1, 2, ... of one run, up to ``max_writes`` attempts."""
+    """Inserts the run's next id from ``ids`` per write, on one session."""
 
     kind = "w"
+    fresh = 0
 
     def __init__(
         self,
@@ -191,12 +234,10 @@ class Writer(_Loop):
         stop: threading.Event,
         watchdog: Watchdog,
         nodes: NodeMap,
-        max_writes: int,
+        ids: Ids,
     ) -> None:
         super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes)
-        self.max_writes = max_writes
-        self.last_id = 0
-        self.reserved = 0
+        self.ids = ids
 
     def setup(self, conn: psycopg.Connection) -> None:
         super().setup(conn)
@@ -205,21 +246,45 @@ class Writer(_Loop):
         # the commit with a warning (local only), recorded as "sync": false.
         conn.execute("SELECT set_config('statement_timeout', %s, false)", [f"{int(self.op_timeout * 2000)}ms"])
 
-    def more(self) -> bool:
-        return self.last_id < self.max_writes
-
-    def new_record(self) -> Dict[str, Any]:
-        self.last_id += 1
-        if self.last_id > self.reserved:
-            self.reserved = min(self.last_id - 1 + RESERVE_BLOCK, self.max_writes)
-            self.ledger.append({"k": "reserve", "upto": self.reserved}, flush=True)
-        return {"k": self.kind, "id": self.last_id}
+    def new_record(self) -> Optional[Dict[str, Any]]:
+        next_id = self.ids.next()
+        if next_id is None:
+            return None
+        record: Dict[str, Any] = {"k": self.kind, "id": next_id}
+        if self.fresh:
+            record["fresh"] = self.fresh
+        return record
 
     def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
         row = conn.execute(INSERT_SQL, (self.run_id, record["id"])).fetchone()
         if row is not None:
             record["addr"], record["tl"], record["member"] = row
             record["node"] = row[2] or self.nodes.name(row[0])
+
+
+class FreshWriter(Writer):
+    """A writer that opens a new connection for every write (number
+    ``fresh`` of the run's fresh writers)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        run: str,
+        target: str,
+        op_timeout: float,
+        rate: float,
+        stop: threading.Event,
+        watchdog: Watchdog,
+        nodes: NodeMap,
+        ids: Ids,
+        fresh: int = 1,
+    ) -> None:
+        super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes, ids)
+        self.fresh = fresh
+
+    def done(self) -> None:
+        self.session.close()
 
 
 class Reader(_Loop):

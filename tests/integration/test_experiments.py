@@ -60,6 +60,10 @@ def test_experiment_completes_without_deviation_or_loss(stack, name):
     verdict = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "integrity-verdict")
     assert verdict["lost"] == 0 and verdict["unexpected"] == 0, verdict
     assert verdict["two_primaries"] is False and verdict["nodes_consistent"] is True, verdict
+    # A client opening a new connection per write fails only while the
+    # persistent writer could not commit either (the failover window).
+    assert verdict["fresh_writes"] > 0, verdict
+    assert verdict["fresh_failed_outside_window"] == 0, verdict["fresh_failed_outside"]
     assert proc.returncode == 0
     assert_healed(stack)
     if name == "master-kill-during-bulk-load":
