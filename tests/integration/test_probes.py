@@ -10,6 +10,7 @@ from chaosha.haproxy.probes import backend_states, reached_node
 from chaosha.patroni import actions as patroni_actions
 from chaosha.patroni import probes as patroni_probes
 from chaosha.postgres import probes as pg
+from chaosha.timing import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -43,10 +44,18 @@ def test_postgres_probes_agree_with_patroni(stack):
 def test_haproxy_ports_reach_the_right_nodes(stack):
     cfg = stack.configuration
     leader = patroni_probes.leader(configuration=cfg)
+    replica = next(n for n in ("pg1", "pg2") if n != leader)
+
+    def settled() -> bool:
+        # right after a previous test's switchover HAProxy may still be
+        # checking (rise 2 on the read-only port): wait for its backends
+        up = {b: backend_states(b, configuration=cfg)["up"] for b in ("primary", "replicas")}
+        return up == {"primary": [leader], "replicas": [replica]}
+
+    wait_until(settled, 20, 0.25, "HAProxy's backends to list the leader and the replica")
     assert reached_node("rw", configuration=cfg)["node"] == leader
     ro = reached_node("ro", configuration=cfg)
-    assert ro["reached"] and ro["in_recovery"] and ro["node"] != leader
-    assert backend_states("replicas", configuration=cfg)["up"] == [ro["node"]]
+    assert ro["reached"] and ro["in_recovery"] and ro["node"] == replica
 
 
 def test_switchover_to_a_named_candidate_then_failover_back(healthy):
