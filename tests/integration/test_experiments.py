@@ -35,10 +35,12 @@ CORE = [
     "master-kill-during-bulk-load",
 ]
 JOURNALS = ROOT / ".chaosha" / "journals"
+# interrupted runs keep their own journals: the catalogue's stay for the figures
+INTERRUPTED = JOURNALS / "interrupted"
 
 
-def chaos_run(stack, name: str) -> subprocess.Popen:
-    return run_experiment(stack.configuration["CHAOSHA_ENV_FILE"], name, JOURNALS)
+def chaos_run(stack, name: str, folder: Path = JOURNALS) -> subprocess.Popen:
+    return run_experiment(stack.configuration["CHAOSHA_ENV_FILE"], name, folder)
 
 
 def assert_healed(stack) -> None:
@@ -91,7 +93,7 @@ def assert_bulk_load_gone(stack) -> None:
 )
 def test_interrupted_run_ends_interrupted_and_heals(stack, name, sig, after):
     wait_for_healthy(180, configuration=stack.configuration)
-    proc = chaos_run(stack, name)
+    proc = chaos_run(stack, name, INTERRUPTED)
     seen = []
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -101,7 +103,7 @@ def test_interrupted_run_ends_interrupted_and_heals(stack, name, sig, after):
     time.sleep(1.5)  # inside the activity
     proc.send_signal(sig)
     rest, _ = proc.communicate(timeout=300)
-    journal = json.loads((JOURNALS / f"{name}.json").read_text())
+    journal = json.loads((INTERRUPTED / f"{name}.json").read_text())
     assert journal["status"] == "interrupted", "".join(seen) + rest
     assert proc.returncode != 0
     assert_healed(stack)
