@@ -531,6 +531,9 @@ class Stack:
         if without_node(current, name) != current:
             self._write_nodes(without_node(current, name))
             done.append(f"{NODES_KEY}={without_node(current, name)}")
+        if "container-removed" in done:
+            self._forget_address(name, wait)
+            done.append("haproxy-restarted")
         dropped = self._drop_member_slot(remaining, name, wait)
         if dropped:
             done.append(f"slot-dropped:{','.join(dropped)}")
@@ -546,6 +549,18 @@ class Stack:
             "volume": "" if purge else volume,
             "took_s": round(time.monotonic() - started, 1),
         }
+
+    def _forget_address(self, name: str, wait: float) -> None:
+        """Restart HAProxy so it lets go of removed node ``name``'s address:
+        it keeps a vanished server's last address (``hold nx``: states change
+        only by checks) and refuses an address another server of the backend
+        holds, so the next container given that address would be stuck
+        behind a stale entry.  Clients reconnect (~1 s)."""
+        _log(f"restarting HAProxy so it lets go of {name}'s last address")
+        self.compose("restart", "haproxy", capture=True, timeout=60)
+        config = {"CHAOSHA_ENV_FILE": str(self.env_file)}
+        routed = lambda: routes_to_leader(configuration=config)["routes_to_leader"]  # noqa: E731
+        wait_until(routed, wait, 0.5, "HAProxy to route to the leader")
 
     def _switch_away(self, settings: Settings, name: str, wait: float) -> str:
         def sync_standby() -> bool:

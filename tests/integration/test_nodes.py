@@ -15,6 +15,7 @@ import requests
 
 from chaosha.clients.postgres import connect
 from chaosha.config import parse_env_file
+from chaosha.haproxy.probes import backend_states, reached_node
 from chaosha.timing import wait_until
 
 pytestmark = pytest.mark.integration
@@ -122,6 +123,21 @@ def volume_exists(project: str) -> bool:
     return bool(out.strip())
 
 
+def haproxy_agrees(env: Any, leader: str, replica: str) -> bool:
+    """HAProxy's backends list exactly the leader and the replica, and each
+    port reaches that node.  HAProxy refuses an address another server of
+    the backend still holds, so a removed node's last address held against
+    its next owner shows here as a server under the wrong name."""
+    cfg = {"CHAOSHA_ENV_FILE": str(env)}
+    up = {b: backend_states(b, configuration=cfg)["up"] for b in ("primary", "replicas")}
+    if up != {"primary": [leader], "replicas": [replica]}:
+        return False
+    return (
+        reached_node("rw", configuration=cfg)["node"] == leader
+        and reached_node("ro", configuration=cfg)["node"] == replica
+    )
+
+
 def test_pg3_is_added_leads_and_is_removed_without_loss(healthy: Any) -> None:
     stack, project = healthy.stack, healthy.settings.project
     env = stack.env_file
@@ -198,6 +214,12 @@ def test_pg3_is_added_leads_and_is_removed_without_loss(healthy: Any) -> None:
         purged = cli(stack, "remove-node", "pg3", "--purge")
         assert purged.returncode == 0, purged.stderr[-2000:]
         assert not volume_exists(project)
+        members, _ = wait_until(lambda: healthy_with(project, "pg1", ["pg1", "pg2"]), 60, 1, "2 members")
+        leader = leader_of(members)
+        replica = next(n for n in members if n != leader)
+        wait_until(
+            lambda: haproxy_agrees(env, leader, replica), 15, 0.5, "HAProxy's backends to name the right nodes"
+        )
     finally:
         set_sync_count(project, "1")
         cli(stack, "remove-node", "pg3", "--purge")
