@@ -559,8 +559,8 @@ class Stack:
         _log(f"restarting HAProxy so it lets go of {name}'s last address")
         self.compose("restart", "haproxy", capture=True, timeout=60)
         config = {"CHAOSHA_ENV_FILE": str(self.env_file)}
-        routed = lambda: routes_to_leader(configuration=config)["routes_to_leader"]  # noqa: E731
-        wait_until(routed, wait, 0.5, "HAProxy to route to the leader")
+        what = "HAProxy to route to the leader"
+        wait_until(lambda: routes_to_leader(configuration=config)["routes_to_leader"], wait, 0.5, what)
 
     def _switch_away(self, settings: Settings, name: str, wait: float) -> str:
         def sync_standby() -> bool:

@@ -218,10 +218,10 @@ class _Loop:
 
 
 class Writer(_Loop):
-    """Inserts the run's next id from ``ids`` per write, on one session."""
+    """Inserts the run's next id from ``ids`` per write, on one session;
+    ``fresh`` numbers a FreshWriter (0: the persistent writer)."""
 
     kind = "w"
-    fresh = 0
 
     def __init__(
         self,
@@ -235,9 +235,11 @@ class Writer(_Loop):
         watchdog: Watchdog,
         nodes: NodeMap,
         ids: Ids,
+        fresh: int = 0,
     ) -> None:
         super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes)
         self.ids = ids
+        self.fresh = fresh
 
     def setup(self, conn: psycopg.Connection) -> None:
         super().setup(conn)
@@ -265,23 +267,6 @@ class Writer(_Loop):
 class FreshWriter(Writer):
     """A writer that opens a new connection for every write (number
     ``fresh`` of the run's fresh writers)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        ledger: Ledger,
-        run: str,
-        target: str,
-        op_timeout: float,
-        rate: float,
-        stop: threading.Event,
-        watchdog: Watchdog,
-        nodes: NodeMap,
-        ids: Ids,
-        fresh: int = 1,
-    ) -> None:
-        super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes, ids)
-        self.fresh = fresh
 
     def done(self) -> None:
         self.session.close()
