@@ -93,6 +93,9 @@ def experiment(
     method: List[Dict[str, Any]],
     rto_budget_s: int,
     extra_hypothesis: List[Dict[str, Any]] = (),
+    start: Dict[str, Any] = START,
+    after: List[Dict[str, Any]] = (),
+    settings: Dict[str, Any] = {},  # noqa: B006 - read only
 ) -> Dict[str, Any]:  # type: ignore
     return {
         "version": "1.0.0",
@@ -103,12 +106,13 @@ def experiment(
             "CHAOSHA_ENV_FILE": {"type": "env", "key": "CHAOSHA_ENV_FILE", "default": "compose/.env"},
             "rto_budget_s": {"type": "env", "key": "CHAOSHA_RTO_BUDGET_S", "default": str(rto_budget_s)},
             "max_lag_bytes": {"type": "env", "key": "CHAOSHA_MAX_LAG_BYTES", "default": "1048576"},
+            **settings,
         },
         "controls": [
             {"name": "chaosha-safeguard", "provider": {"type": "python", "module": "chaosha.controls.safeguard"}}
         ],
         "steady-state-hypothesis": hypothesis(extra_hypothesis),
-        "method": [START] + method + [VERDICT],
+        "method": [start] + method + [VERDICT] + list(after),
         "rollbacks": [HEAL, action("stop-ledger-workload", "integrity", "stop_workload")],
         "runtime": {"rollbacks": {"strategy": "always"}},
     }
@@ -127,6 +131,35 @@ STALL_WITHIN_BUDGET = dict(
     ),
     tolerance={"type": "jsonpath", "path": "$.acceptable", "expect": True},
 )
+
+
+def env(key: str, default: str) -> Dict[str, str]:
+    return {"type": "env", "key": key, "default": default}
+
+
+# The nemesis: its settings in the experiment's configuration (seed,
+# duration, faults from the environment; a schedule given in full by
+# `chaosha nemesis --replay` or a shrunk run), the workload running longer
+# than any schedule (the verdict stops it).
+NEMESIS_SETTINGS = {
+    "nemesis_seed": env("CHAOSHA_NEMESIS_SEED", "1"),
+    "nemesis_duration_s": env("CHAOSHA_NEMESIS_DURATION_S", "150"),
+    "nemesis_faults": env("CHAOSHA_NEMESIS_FAULTS", "all"),
+    "nemesis_unsafe": env("CHAOSHA_NEMESIS_UNSAFE", "false"),
+    "nemesis_schedule": [],
+}
+NEMESIS_START = action("start-ledger-workload", "integrity", "start_workload", duration_s=7200, rate=200, **FRESH)
+NEMESIS = action(
+    "run-the-nemesis-schedule",
+    "nemesis",
+    "run_nemesis",
+    seed="${nemesis_seed}",
+    duration_s="${nemesis_duration_s}",
+    faults="${nemesis_faults}",
+    schedule="${nemesis_schedule}",
+    unsafe="${nemesis_unsafe}",
+)
+RECOVERY = probe("recovery-per-fault", "nemesis", "recovery_by_fault")
 
 
 def leader_fault(fault: Dict[str, Any], *between: Dict[str, Any]) -> List[Dict[str, Any]]:
@@ -386,6 +419,24 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         ],
     ),
 }
+
+
+CATALOGUE["nemesis"] = experiment(
+    "nemesis",
+    "A random, reproducible schedule of overlapping faults loses no acknowledged write",
+    "Draws a schedule of faults from a seed (kill, stop, freeze, partitions both ways and one way, blackhole, "
+    "network disconnect, cut from ZooKeeper, packet loss, ZooKeeper member loss and session expiry, "
+    "switchover, failover, HAProxy restart) on the leader, a replica or a ZooKeeper member, faults "
+    "overlapping where the guards allow, and runs it under the ledger workload. The schedule is logged "
+    "before it runs and kept in the journal; the same seed gives the same schedule. After a heal no "
+    "acknowledged write may be lost and no two primaries may have acknowledged writes.",
+    ["nemesis", "random", "kill", "partition", "zookeeper", "failover"],
+    [NEMESIS, HEAL, WAIT_ROUTE, WAIT_HEALTHY],
+    120,
+    start=NEMESIS_START,
+    after=[RECOVERY],
+    settings=NEMESIS_SETTINGS,
+)
 
 
 def render(doc: Dict[str, Any]) -> str:

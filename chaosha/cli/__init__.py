@@ -17,6 +17,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha import state
 from chaosha.cli.common import CONTEXT, Failed, which_stack
+from chaosha.cli.nemesis import nemesis
 from chaosha.cli.reports import LOCKED_EXIT, report, suite, trend
 from chaosha.cli.stack import heal, stack
 from chaosha.cli.workload import verdict, workload
@@ -24,7 +25,7 @@ from chaosha.stack import StackError
 
 __all__ = ["cli", "ha", "main"]
 
-COMMANDS = (stack, heal, workload, verdict, report, suite, trend)
+COMMANDS = (stack, heal, workload, verdict, report, suite, trend, nemesis)
 
 
 @click.group(context_settings=CONTEXT, help=__doc__)

@@ -10,7 +10,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from chaosha.report.journal import Activity, JournalView
 from chaosha.report.series import Series, leader_changes
-from chaosha.report.timeline import incidents, moment_word
+from chaosha.report.timeline import incidents, moment_word, nemesis_rows, step_label
 from chaosha.report.words import (
     banner_state,
     error_text,
@@ -235,6 +235,53 @@ def _figures(verdict: Optional[Dict[str, Any]], series: Series) -> str:
     return _table(["Measure", "Value"], [(escape(k), val) for k, val in rows])
 
 
+def _nemesis(view: JournalView) -> str:
+    """The nemesis steps (what each did, its outage) and RTO per fault kind."""
+    if not view.nemesis:
+        return ""
+    record, recovery = view.nemesis, view.recovery or {}
+    rto = {r.get("step"): r.get("rto_s") for r in recovery.get("steps") or [] if isinstance(r, dict)}
+    outcomes = ", ".join(f"{n} {k}" for k, n in sorted((record.get("outcomes") or {}).items()))
+    intro = (
+        f"<p>Seed {escape(str(record.get('seed')))}, {len(nemesis_rows(view))} steps ({escape(outcomes)}). "
+        f"Rerun exactly this schedule: <code>chaosha nemesis --replay {escape(str(view.path))}</code>.</p>"
+    )
+    rows = []
+    for e in nemesis_rows(view):
+        held = (e.get("undone_at") or 0) - (e.get("at") or 0) if e.get("undone_at") else None
+        rows.append(
+            (
+                escape(str(e.get("step"))),
+                escape(f"t+{float(e.get('at_s') or 0):.1f} s"),
+                escape(step_label(e).split(" ", 1)[1]),
+                _flag(e.get("outcome") == "applied", str(e.get("outcome"))),
+                escape(seconds(held)) if held is not None else "—",
+                escape(seconds(rto[e.get("step")])) if e.get("step") in rto else "—",
+                escape(str(e.get("reason") or e.get("undo_error") or "")),
+            )
+        )
+    steps = _table(["#", "Planned", "Fault", "Outcome", "Held", "Write outage", "Note"], rows, numeric=(0, 4, 5))
+    kinds = recovery.get("kinds") or {}
+    by_kind = _table(
+        ["Fault kind", "Applied", "RTO p50", "RTO p95", "RTO max"],
+        [
+            (escape(kind), escape(str(k.get("count"))))
+            + tuple(escape(seconds(k.get(f))) for f in ("rto_p50_s", "rto_p95_s", "rto_max_s"))
+            for kind, k in kinds.items()
+            if isinstance(k, dict)
+        ],
+        numeric=(1, 2, 3, 4),
+    )
+    missing = "" if kinds else "<p class='note'>No recovery per fault in this journal.</p>"
+    return (
+        "<h2 id='nemesis'>Nemesis schedule</h2>"
+        + intro
+        + steps
+        + "<h3>Recovery per fault kind</h3>"
+        + (by_kind if kinds else missing)
+    )
+
+
 def _output(a: Activity, verdict: Optional[Dict[str, Any]]) -> str:
     """An activity's error and output (the verdict: a link to its section)."""
     error = f"<p class='err'>{escape(error_text(a.error))}</p>" if a.error else ""
@@ -445,6 +492,7 @@ def render_html(
         "<h2 id='verdict'>Integrity verdict</h2>",
         _figures(view.verdict, series),
         _verdict_in_full(view.verdict),
+        _nemesis(view),
         "<h2>The run</h2>",
         "<ul>" + "".join(f"<li>{escape(s)}</li>" for s in run_sentences(view)) + "</ul>",
         _facts(view),

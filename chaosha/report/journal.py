@@ -52,6 +52,7 @@ REPAIR_FUNCS = frozenset(
 #: actions that start or stop the workload: neither a fault nor a heal.
 WORKLOAD_FUNCS = frozenset({"start_workload", "stop_workload"})
 VERDICT_FUNC = "workload_verdict"
+NEMESIS_FUNCS = {"run_nemesis": "nemesis", "recovery_by_fault": "recovery"}
 SAFEGUARD_MODULE = "chaosha.controls.safeguard"
 
 
@@ -123,6 +124,8 @@ class JournalView:
     safeguard: bool = False
     safeguard_at: Optional[float] = None
     safeguard_record: Dict[str, Any] = field(default_factory=dict)
+    nemesis: Optional[Dict[str, Any]] = None  # the run_nemesis output: schedule and events
+    recovery: Optional[Dict[str, Any]] = None  # the recovery_by_fault output: RTO per step and kind
 
     @property
     def heals(self) -> List[Activity]:
@@ -331,5 +334,8 @@ def load_journal(path: Union[str, Path]) -> JournalView:
             and _is_verdict(_dict(run.get("activity")), activity.output)
         ):
             view.verdict = activity.output
+        field_name = NEMESIS_FUNCS.get(activity.func)
+        if field_name and activity.status == "succeeded" and isinstance(activity.output, dict):
+            setattr(view, field_name, activity.output)
     view.activities.sort(key=lambda a: (a.start is None, a.start or 0.0))
     return view

@@ -1,5 +1,6 @@
 """The timeline picture (PNG, matplotlib Agg): the run's activities with
-the fault and the heals marked and, from the ledger, writes and errors per
+the fault and the heals marked, a nemesis run's schedule (each step from
+applied to undone; refused and skipped ones crossed) and, from the ledger, writes and errors per
 second with leader changes, the longest write gap and the incidents (two
 nodes writable, two primaries acknowledging) of the verdict.  One key for
 the whole picture sits above it, outside the plots, so it covers nothing."""
@@ -23,6 +24,8 @@ __all__ = [
     "activity_label",
     "origin_note",
     "moment_word",
+    "nemesis_rows",
+    "step_label",
 ]
 
 # Okabe-Ito (plus a red for two primaries): distinguishable with colour-vision deficiencies.
@@ -153,6 +156,50 @@ def _activity_bars(ax: Any, frame: _Frame) -> None:
     ax.set_title("Activities", fontsize=9, loc="left")
 
 
+def nemesis_rows(view: JournalView) -> List[Dict[str, Any]]:
+    """The nemesis steps to draw, each with its planned epoch time (``planned``)."""
+    record = view.nemesis or {}
+    started = record.get("started")
+    events = [e for e in record.get("events") or [] if isinstance(e, dict)]
+    if not isinstance(started, (int, float)):
+        return []
+    return [dict(e, planned=started + float(e.get("at_s") or 0)) for e in events]
+
+
+def step_label(event: Dict[str, Any]) -> str:
+    """``#3 pause pg1`` (the service the role resolved to, else the target)."""
+    return f"#{event.get('step')} {event.get('fault')} {event.get('service') or event.get('target')}"
+
+
+def _nemesis_panel(ax: Any, frame: _Frame) -> None:
+    rows = nemesis_rows(frame.view)
+    for row, event in enumerate(rows):
+        if event.get("outcome") == "applied" and isinstance(event.get("at"), (int, float)):
+            end = event.get("undone_at") or event["at"] + float(event.get("took_s") or 0)
+            ax.barh(
+                row,
+                max(end - event["at"], frame.span * 0.004),
+                left=event["at"] - frame.zero,
+                height=0.6,
+                color=COLOURS["fault"],
+                edgecolor="black",
+                label=frame.key("nemesis fault, applied to undone"),
+            )
+        else:
+            ax.scatter(
+                [event["planned"] - frame.zero],
+                [row],
+                marker="x",
+                color=COLOURS["failed"],
+                zorder=4,
+                label=frame.key("nemesis step refused, skipped or failed"),
+            )
+    ax.set_yticks(range(len(rows)), [step_label(e) for e in rows], fontsize=8)
+    ax.set_ylim(len(rows) - 0.4, -0.6)
+    seed = (frame.view.nemesis or {}).get("seed")
+    ax.set_title(f"Nemesis schedule (seed {seed})", fontsize=9, loc="left")
+
+
 def _ledger_panel(ax: Any, frame: _Frame) -> None:
     series, key, zero = frame.series, frame.key, frame.zero
     xs = [series.t0 - zero + i + 0.5 for i in range(len(series.writes_ok))]
@@ -270,6 +317,7 @@ def _span(view: JournalView, series: Series, zero: float) -> float:
     ends += [t for t in (view.end, view.safeguard_at) if t is not None]
     ends += [i.end for i in incidents(view.verdict)]
     ends += [series.t0 + len(series.writes_ok)] if not series.empty else []
+    ends += [e.get("undone_at") or e["planned"] for e in nemesis_rows(view)]
     return max(max(e for e in ends if e is not None) - zero, 1.0)
 
 
@@ -277,6 +325,8 @@ def _heights(view: JournalView, series: Series) -> List[float]:
     lines = sum(activity_label(a).count("\n") + 1 for a in view.activities if a.start is not None)
     timed = sum(1 for a in view.activities if a.start is not None)
     heights = [max(1.2, 0.14 * lines + 0.16 * timed + 0.4)]
+    steps = len(nemesis_rows(view))
+    heights += [0.2 * steps + 0.5] if steps else []
     return heights + ([2.6] if not series.empty else [])
 
 
@@ -288,8 +338,9 @@ def draw_timeline(plt: Any, view: JournalView, series: Series) -> Any:
     fig = plt.figure(figsize=(WIDTH_IN, sum(heights) + 1.4), layout="constrained")
     axes = list(fig.subplots(len(heights), 1, sharex=True, squeeze=False, height_ratios=heights)[:, 0])
     _activity_bars(axes[0], frame)
-    if len(axes) > 1:
-        _ledger_panel(axes[1], frame)
+    panels = ([_nemesis_panel] if nemesis_rows(view) else []) + ([_ledger_panel] if not series.empty else [])
+    for ax, panel in zip(axes[1:], panels, strict=True):
+        panel(ax, frame)
     _moments(axes, frame)
     for ax in axes:
         ax.grid(axis="x", color="#dddddd", lw=0.6)
