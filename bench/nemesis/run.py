@@ -108,7 +108,7 @@ def main() -> int:
     stack = benchlib.bench_stack(PROJECT, PORT_BASE)
     stack.ensure_env()
     stack.down(volumes=True)  # leftovers of an interrupted run
-    benchlib.up_with_retry(stack)
+    benchlib.up_with_retry(stack, wait=900)  # a shared machine: other stacks may be running beside it
     conf = benchlib.configuration(stack)
     os.environ.update(conf)  # the `chaos run` of every try aims at this stack only
     try:
