@@ -14,6 +14,7 @@ from chaosha.config import Settings, load
 from chaosha.integrity.audit import audited_verdict, fault_time
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
 from chaosha.integrity.runner import load_state, process_alive, state_dir, stop_process
+from chaosha.integrity.verdict import reasons_of
 from chaosha.timing import parse_duration
 
 __all__ = ["workload_verdict", "workload_progress", "integrity_holds"]
@@ -91,6 +92,10 @@ def workload_progress(
 def integrity_holds(
     max_rto_s: float = 60,
     max_write_stall_s: float = 0,
+    max_stale_reads: int = 0,
+    max_invisible_commits: int = 0,
+    max_demoted_reads: int = 0,
+    max_cancelled_sync_acks: int = 0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> Dict[str, Any]:
@@ -101,8 +106,12 @@ def integrity_holds(
     ``max_write_stall_s`` > 0) ``write_stall_s`` <= ``max_write_stall_s``, and
     also when no run was started yet in this experiment (``judged`` false:
     e.g. the hypothesis before the method); a run started by another
-    process is never judged here.  Needs the chaosha safeguard
-    control to know when the experiment started."""
+    process is never judged here.  Each anomaly (``stale_reads``,
+    ``invisible_commits``, ``demoted_reads``, ``cancelled_sync_acks``)
+    fails it beyond its ``max_*`` count; ``anomalies`` gives every count,
+    ``no_sync_exposure_s`` the time acknowledged without a synchronous
+    standby (reported only).  Needs the chaosha safeguard control to know
+    when the experiment started."""
     settings = load(configuration, secrets)
     mark = state_dir(settings) / EXPERIMENT_MARK
     since = float(mark.read_text()) if mark.is_file() else 0.0
@@ -121,14 +130,19 @@ def integrity_holds(
     stall_budget = parse_duration(max_write_stall_s, "max_write_stall_s")
     within_rto = rto <= float(max_rto_s)
     within_stall = not stall_budget or stall <= stall_budget
-    within = within_rto and within_stall
-    reasons = list(verdict.get("reasons") or ([] if verdict.get("passed") else ["the verdict did not pass"]))
+    tolerate = {
+        "stale_reads": int(max_stale_reads),
+        "invisible_commits": int(max_invisible_commits),
+        "demoted_reads": int(max_demoted_reads),
+        "cancelled_sync_acks": int(max_cancelled_sync_acks),
+    }
+    reasons = reasons_of(verdict, tolerate)
     reasons += [] if within_rto else [f"rto_s={rto} over the budget of {max_rto_s} s"]
     reasons += [] if within_stall else [f"write_stall_s={stall} over the budget of {stall_budget:g} s"]
     reason = "; ".join(reasons)
     return {
         "judged": True,
-        "acceptable": bool(verdict.get("passed")) and within,
+        "acceptable": not reasons,
         "reason": reason,
         "run_id": state["run_id"],
         "lost": verdict.get("lost"),
@@ -136,4 +150,6 @@ def integrity_holds(
         "rto_s": rto,
         "max_rto_s": float(max_rto_s),
         "write_stall_s": stall,
+        "anomalies": {name: (a or {}).get("count") for name, a in (verdict.get("anomalies") or {}).items()},
+        "no_sync_exposure_s": verdict.get("no_sync_exposure_s"),
     }
