@@ -66,7 +66,8 @@ INSERT_SQL = (
 READ_SQL = (
     IDENTITY_SQL + ", m.seen, m.hi, ARRAY(SELECT g FROM generate_series(%(floor)s::bigint + 1, m.hi) g "
     "EXCEPT SELECT id FROM chaosha_ledger WHERE run = %(run)s AND id > %(floor)s AND id <= m.hi "
-    "ORDER BY 1 LIMIT %(cap)s) FROM (SELECT s.seen, LEAST(s.seen, %(floor)s::bigint + %(span)s) AS hi "
+    "ORDER BY 1 LIMIT %(cap)s) FROM (SELECT s.seen, CASE WHEN s.seen > %(floor)s::bigint + %(span)s "
+    "THEN %(floor)s::bigint + %(span)s ELSE s.seen END AS hi "
     "FROM (SELECT max(id) AS seen FROM chaosha_ledger WHERE run = %(run)s) s) m"
 )
 GAPS_MAX = 200
