@@ -83,7 +83,10 @@ WAIT_NEW_LEADER = probe(
     "wait-until-haproxy-routes-to-a-new-leader", "haproxy", "wait_for_route", timeout_s=120, new_leader=True
 )
 WAIT_HEALTHY = probe("wait-until-every-member-streams", "patroni", "wait_for_healthy", timeout_s=180)
-VERDICT = probe("integrity-verdict", "integrity", "workload_verdict", heal_timeout_s=120)
+
+
+def verdict(tolerate: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
+    return probe("integrity-verdict", "integrity", "workload_verdict", heal_timeout_s=120, **(tolerate or {}))
 
 
 def experiment(
@@ -110,7 +113,7 @@ def experiment(
             {"name": "chaosha-safeguard", "provider": {"type": "python", "module": "chaosha.controls.safeguard"}}
         ],
         "steady-state-hypothesis": hypothesis(extra_hypothesis, tolerate),
-        "method": [START] + method + [VERDICT],
+        "method": [START] + method + [verdict(tolerate)],
         "rollbacks": [HEAL, action("stop-ledger-workload", "integrity", "stop_workload")],
         "runtime": {"rollbacks": {"strategy": "always"}},
     }

@@ -93,10 +93,10 @@ def stale_reads(writes: List[Record], reads: List[Record], max_read_lag_s: float
     return _entry(len(found), "records", found, ids=sorted(ids)[:IDS_SHOWN])
 
 
-def _visible(r: Record, candidates: List[int]) -> List[int]:
-    """The ``candidates`` (sorted) read ``r`` saw."""
+def _visible(r: Record, candidates: List[int], among: Set[int]) -> List[int]:
+    """The ``candidates`` (sorted; ``among``: the same as a set) read ``r`` saw."""
     seen = r.get("seen")
-    found = [int(seen)] if seen is not None and int(seen) in set(candidates) else []
+    found = [int(seen)] if seen is not None and int(seen) in among else []
     if r.get("floor") is None or r.get("hi") is None:
         return found
     gaps = set(r.get("gaps") or [])
@@ -107,11 +107,12 @@ def _visible(r: Record, candidates: List[int]) -> List[int]:
 
 def invisible_commits(writes: List[Record], reads: List[Record], final: Set[int]) -> Record:
     """Ids of this run's writes a read saw that are absent at the end."""
-    candidates = sorted({int(w["id"]) for w in writes} - final)
+    among = {int(w["id"]) for w in writes} - final
+    candidates = sorted(among)
     ids: Set[int] = set()
     found: List[Record] = []
     for r in _ok(reads) if candidates else []:
-        saw = _visible(r, candidates)
+        saw = _visible(r, candidates, among)
         if saw:
             if not set(saw) <= ids:
                 found.append(_read(r, saw=saw[:5]))

@@ -5,7 +5,7 @@ from typing import Any, List, Optional
 
 from ledgers import Rec, T, audit, header
 
-from chaosha.integrity.verdict import reasons_of, verdict_from_records
+from chaosha.integrity.verdict import reasons_of, tolerate, verdict_from_records
 from chaosha.integrity.writer import Ids
 
 WARNING = "canceling wait for synchronous replication due to user request"
@@ -156,6 +156,9 @@ def test_an_ack_after_a_cancelled_sync_wait_is_its_own_anomaly() -> None:
     assert v["lost"] == 0  # not counted as lost ...
     assert "1 acknowledgement(s) after a cancelled synchronous wait (cancelled_sync_acks)" in v["reasons"]
     assert reasons_of(v, {"cancelled_sync_acks": 1}) == []  # ... and tolerated only when asked
+    judged = tolerate(v, {"cancelled_sync_acks": 1})
+    assert judged["passed"] is True and judged["tolerated"] == v["reasons"]
+    assert tolerate(v, {"stale_reads": 5})["passed"] is False  # tolerating another one does not help
 
 
 def test_a_failed_write_with_the_warning_is_no_cancelled_ack() -> None:
