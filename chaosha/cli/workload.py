@@ -56,6 +56,28 @@ def workload() -> None:
 )
 @click.option("--fresh-rate", type=SECONDS, default=WorkloadOptions.fresh_rate, show_default=True)
 @click.option(
+    "--writers",
+    type=click.IntRange(min=1),
+    default=WorkloadOptions.writers,
+    show_default=True,
+    help="persistent writers, each at --rate writes/s",
+)
+@click.option("--rw-reads/--no-rw-reads", default=False, help="a second reader through the read-write port")
+@click.option(
+    "--read-window",
+    type=POSITIVE,
+    default=WorkloadOptions.read_window,
+    show_default=True,
+    help="seconds of recent acknowledgements each read checks id by id",
+)
+@click.option(
+    "--max-read-lag",
+    type=SECONDS,
+    default=WorkloadOptions.max_read_lag,
+    show_default=True,
+    help="seconds a read through the replicas' port may lag behind acknowledgements",
+)
+@click.option(
     "--ledger",
     type=click.Path(dir_okay=False),
     default="",
@@ -74,6 +96,10 @@ def run(
     op_timeout: float,
     fresh_writers: int,
     fresh_rate: float,
+    writers: int,
+    rw_reads: bool,
+    read_window: float,
+    max_read_lag: float,
     ledger: str,
 ) -> None:
     """Run the workload in the foreground and print its summary."""
@@ -90,6 +116,10 @@ def run(
         op_timeout=op_timeout,
         fresh_writers=fresh_writers,
         fresh_rate=fresh_rate,
+        writers=writers,
+        rw_reads=rw_reads,
+        read_window=read_window,
+        max_read_lag=max_read_lag,
         ledger=ledger,
     )
     try:

@@ -28,6 +28,10 @@ def start_workload(
     startup_timeout_s: float = 30,
     fresh_writers: int = 1,
     fresh_rate: float = 20,
+    writers: int = 1,
+    rw_reads: bool = False,
+    read_window_s: float = 10,
+    max_read_lag_s: float = 5,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> Dict[str, Any]:
@@ -41,8 +45,12 @@ def start_workload(
     every ``sample_interval_s`` seconds, until ``duration_s`` seconds or
     ``max_writes`` attempts.  ``fresh_writers`` more writers (each at
     ``fresh_rate`` writes/s) open a new connection for every write, as an
-    application pool does after a failover.  Stop it with ``stop_workload`` or the
-    ``workload_verdict`` probe."""
+    application pool does after a failover; ``writers`` persistent writers
+    (each at ``rate``) share the ids.  ``rw_reads`` adds a reader through
+    the read-write port; each read checks the ids acknowledged in the last
+    ``read_window_s`` seconds, and the verdict lets a read through another
+    port lag ``max_read_lag_s`` seconds behind acknowledgements.  Stop it
+    with ``stop_workload`` or the ``workload_verdict`` probe."""
     settings = load(configuration, secrets)
     seconds = parse_duration(duration_s, "start_workload duration_s")
     args = [
@@ -66,8 +74,15 @@ def start_workload(
         str(int(fresh_writers)),
         "--fresh-rate",
         str(fresh_rate),
+        "--writers",
+        str(int(writers)),
+        "--read-window",
+        str(parse_duration(read_window_s, "read_window_s")),
+        "--max-read-lag",
+        str(parse_duration(max_read_lag_s, "max_read_lag_s")),
     ]
     args += [] if reads else ["--no-reads"]
+    args += ["--rw-reads"] if rw_reads else []
     args += [] if sampler else ["--no-sampler"]
     state = start_process(settings, args, True, parse_duration(startup_timeout_s, "startup_timeout_s"))
     return {k: state[k] for k in ("run_id", "pid", "ledger", "log", "started")}

@@ -161,6 +161,8 @@ def audited_verdict(
     except ActivityFailed as exc:
         result = verdict_from_ledger(ledger, [], None, fault_at)
         result.update({key: None for key in UNKNOWN_WITHOUT_AUDIT})
+        result["anomalies"]["invisible_commits"] = None  # needs the final ids
+        result["anomalies"]["cancelled_sync_acks"]["lost"] = None
         result.update(passed=False, audit_error=str(exc))
         result["reasons"] = reasons_of(result)
         return result

@@ -11,9 +11,11 @@ from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosha.config import Settings, load
+from chaosha.integrity.anomalies import FAILING
 from chaosha.integrity.audit import audited_verdict, fault_time
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
 from chaosha.integrity.runner import load_state, process_alive, state_dir, stop_process
+from chaosha.integrity.verdict import reasons_of, tolerate
 from chaosha.timing import parse_duration
 
 __all__ = ["workload_verdict", "workload_progress", "integrity_holds"]
@@ -30,6 +32,10 @@ def workload_verdict(
     stop: bool = True,
     heal_timeout_s: float = 120,
     fault_at: str = "",
+    max_stale_reads: int = 0,
+    max_invisible_commits: int = 0,
+    max_demoted_reads: int = 0,
+    max_cancelled_sync_acks: int = 0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> Dict[str, Any]:
@@ -40,19 +46,31 @@ def workload_verdict(
     ``attempted``, ``two_primaries``, ``two_primary_incidents``, ``rto_s``,
     ``read_rto_s``, ``reroute_s``, ``streaming_s``, ``nodes_consistent``,
     ``timelines``, per-node ``nodes`` and ``passed``.  ``fault_at`` (epoch
-    or ISO time) limits recovery gaps to those ending after it.  Returns a
-    failing verdict rather than raising when the cluster is still down."""
+    or ISO time) limits recovery gaps to those ending after it; the
+    ``max_*`` let that many of an anomaly pass (``anomalies``; listed
+    under ``tolerated``).  Returns a failing verdict rather than raising
+    when the cluster is still down."""
     settings = load(configuration, secrets)
-    return _judge(settings, run_id, stop, parse_duration(heal_timeout_s, "heal_timeout_s"), fault_time(fault_at))
+    allowed = _allowed(max_stale_reads, max_invisible_commits, max_demoted_reads, max_cancelled_sync_acks)
+    heal = parse_duration(heal_timeout_s, "heal_timeout_s")
+    return _judge(settings, run_id, stop, heal, fault_time(fault_at), allowed)
 
 
-def _judge(settings: Settings, run_id: str, stop: bool, heal_timeout: float, fault_at: float) -> Dict[str, Any]:
+def _allowed(stale: int, invisible: int, demoted: int, cancelled: int) -> Dict[str, int]:
+    """The anomaly tolerances of the ``max_*`` parameters, by anomaly name."""
+    values = (stale, invisible, demoted, cancelled)
+    return {name: int(v) for name, v in zip(FAILING, values, strict=True)}
+
+
+def _judge(
+    settings: Settings, run_id: str, stop: bool, heal_timeout: float, fault_at: float, allowed: Dict[str, int]
+) -> Dict[str, Any]:
     """The verdict of ``run_id`` (kept beside its ledger for later probes)."""
     if stop:
         state = stop_process(settings, run_id)
     else:
         state = {**load_state(settings, run_id), "stopped": "no"}
-    result = audited_verdict(settings, state["ledger"], heal_timeout, fault_at)
+    result = tolerate(audited_verdict(settings, state["ledger"], heal_timeout, fault_at), allowed)
     result.update(run_id=state["run_id"], stopped=state["stopped"])
     _verdict_path(settings, state["run_id"]).write_text(json.dumps(result, default=str))
     return result
@@ -91,6 +109,10 @@ def workload_progress(
 def integrity_holds(
     max_rto_s: float = 60,
     max_write_stall_s: float = 0,
+    max_stale_reads: int = 0,
+    max_invisible_commits: int = 0,
+    max_demoted_reads: int = 0,
+    max_cancelled_sync_acks: int = 0,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> Dict[str, Any]:
@@ -101,8 +123,12 @@ def integrity_holds(
     ``max_write_stall_s`` > 0) ``write_stall_s`` <= ``max_write_stall_s``, and
     also when no run was started yet in this experiment (``judged`` false:
     e.g. the hypothesis before the method); a run started by another
-    process is never judged here.  Needs the chaosha safeguard
-    control to know when the experiment started."""
+    process is never judged here.  Each anomaly (``stale_reads``,
+    ``invisible_commits``, ``demoted_reads``, ``cancelled_sync_acks``)
+    fails it beyond its ``max_*`` count; ``anomalies`` gives every count,
+    ``no_sync_exposure_s`` the time acknowledged without a synchronous
+    standby (reported only).  Needs the chaosha safeguard control to know
+    when the experiment started."""
     settings = load(configuration, secrets)
     mark = state_dir(settings) / EXPERIMENT_MARK
     since = float(mark.read_text()) if mark.is_file() else 0.0
@@ -114,21 +140,23 @@ def integrity_holds(
         return {"judged": False, "acceptable": True, "reason": "no workload run in this experiment yet"}
     cached = _verdict_path(settings, state["run_id"])
     verdict = (
-        json.loads(cached.read_text()) if cached.is_file() else _judge(settings, state["run_id"], True, 120.0, 0.0)
+        json.loads(cached.read_text())
+        if cached.is_file()
+        else _judge(settings, state["run_id"], True, 120.0, 0.0, {})
     )
     rto = verdict.get("rto_s") or 0.0
     stall = verdict.get("write_stall_s") or 0.0
     stall_budget = parse_duration(max_write_stall_s, "max_write_stall_s")
     within_rto = rto <= float(max_rto_s)
     within_stall = not stall_budget or stall <= stall_budget
-    within = within_rto and within_stall
-    reasons = list(verdict.get("reasons") or ([] if verdict.get("passed") else ["the verdict did not pass"]))
+    allowed = _allowed(max_stale_reads, max_invisible_commits, max_demoted_reads, max_cancelled_sync_acks)
+    reasons = reasons_of(verdict, allowed)
     reasons += [] if within_rto else [f"rto_s={rto} over the budget of {max_rto_s} s"]
     reasons += [] if within_stall else [f"write_stall_s={stall} over the budget of {stall_budget:g} s"]
     reason = "; ".join(reasons)
     return {
         "judged": True,
-        "acceptable": bool(verdict.get("passed")) and within,
+        "acceptable": not reasons,
         "reason": reason,
         "run_id": state["run_id"],
         "lost": verdict.get("lost"),
@@ -136,4 +164,6 @@ def integrity_holds(
         "rto_s": rto,
         "max_rto_s": float(max_rto_s),
         "write_stall_s": stall,
+        "anomalies": {name: (a or {}).get("count") for name, a in (verdict.get("anomalies") or {}).items()},
+        "no_sync_exposure_s": verdict.get("no_sync_exposure_s"),
     }

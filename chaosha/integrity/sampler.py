@@ -16,14 +16,27 @@ from chaosha.integrity.ledger import Ledger
 from chaosha.integrity.session import Session, Watchdog, error_text
 from chaosha.timing import Pacer
 
-__all__ = ["Sampler", "sample_node"]
+__all__ = ["Sampler", "sample_node", "sync_standbys"]
+
+SYNC_STATES = ("sync", "quorum")
+
+
+def sync_standbys(body: Dict[str, Any]) -> List[str]:
+    """The standbys a primary's ``GET /patroni`` lists as synchronous."""
+    return sorted(
+        str(r.get("application_name"))
+        for r in body.get("replication") or []
+        if r.get("sync_state") in SYNC_STATES and r.get("state") == "streaming"
+    )
 
 
 def sample_node(node: PgNode, session: Session, timeout: float) -> Dict[str, Any]:
     """One ``s`` record: SQL view (``writable``, ``tl``, ``member``, window
     ``t0``-``t1``, each statement within the session's deadline) and
-    Patroni view (``role``, ``state``, ``repl``, window ``pt0``-``pt1``);
-    fields are null where the node did not answer."""
+    Patroni view (``role``, ``state``, ``repl``, window ``pt0``-``pt1``; a
+    primary's also ``sync``: its synchronous standbys, from
+    ``pg_stat_replication`` as Patroni reports it); fields are null where
+    the node did not answer."""
     record: Dict[str, Any] = {
         "k": "s",
         "node": node.name,
@@ -50,6 +63,8 @@ def sample_node(node: PgNode, session: Session, timeout: float) -> Dict[str, Any
             repl=body.get("replication_state"),
             ptl=body.get("timeline"),
         )
+        if record["role"] == "primary":
+            record["sync"] = sync_standbys(body)
     except (requests.RequestException, ValueError) as exc:
         record.update(role=None, perr=error_text(exc))
     record["pt1"] = round(time.time(), 6)

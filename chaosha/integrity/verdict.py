@@ -23,16 +23,21 @@ finally held by the leader and (optionally) the per-node audit.
   locally only, does not shorten it), the time until the first write on another
   member (``reroute_s``) and until every replica streams again
   (``streaming_s``, from the sampler), all from the persistent writer.
-- Fresh-connection writers (records with ``fresh``): their ids count
-  like any other; a failed one outside the failover window
-  (``fresh_failed_outside_window``, :mod:`chaosha.integrity.window`) is a
-  reason.
+- Fresh-connection writers (records with ``fresh``) and more persistent
+  ones (``writer``): their ids count like any other; a failed fresh one
+  outside the failover window (``fresh_failed_outside_window``,
+  :mod:`chaosha.integrity.window`) is a reason.
+- ``anomalies`` (:mod:`chaosha.integrity.anomalies`): stale, invisible,
+  demoted reads and cancelled sync waits are reasons (``reasons_of`` can
+  tolerate some); acks without a synchronous standby are reported
+  (``no_sync_exposure_s``).  ``reads_by_port``: reads per port and member.
 """
 
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from chaosha.clients.postgres import unsynced
+from chaosha.integrity.anomalies import MAX_READ_LAG_S, anomalies, anomaly_reasons, reads_by_port
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
 from chaosha.integrity.window import fresh_part
 from chaosha.timing import iso
@@ -50,6 +55,7 @@ __all__ = [
     "reasons_of",
     "is_unsynced",
     "ended_cleanly",
+    "tolerate",
 ]
 
 Record = Dict[str, Any]
@@ -352,7 +358,11 @@ def verdict_from_records(
         "samples": len(samples),
         "ack_timelines": sorted({w["tl"] for w in oks if w.get("tl") is not None}),
         "old_primary": _member(oks[0]) if oks else None,
+        "reads_by_port": reads_by_port(reads),
     }
+    lag = float(header.get("max_read_lag_s", MAX_READ_LAG_S))
+    result["anomalies"] = anomalies(writes, reads, samples, final, ids["unsynced"], lag)
+    result["no_sync_exposure_s"] = result["anomalies"]["no_sync_acks"]["exposure_s"]
     result.update(_timing(header, end, writes, reads, samples, fault_at))
     result.update(_audit_part(audit, final, result["old_primary"]))
     result["reasons"] = reasons_of(result)
@@ -376,17 +386,18 @@ def _timing(
     last_t = max([end.get("t", 0.0)] + [o["t1"] for o in writes + reads + samples] + [0.0])
     start_t = header.get("t") or min([o["t0"] for o in writes + reads] + [last_t])
     fresh = [w for w in writes if w.get("fresh")]
-    writes = [w for w in writes if not w.get("fresh")]
+    every = writes
+    writes = [w for w in writes if not w.get("fresh") and not w.get("writer")]
     gap = longest_gap(writes, fault_at, last_t)
     stall = longest_gap([w for w in writes if not is_unsynced(w)], fault_at, last_t)
-    read_gap = longest_gap(reads, fault_at, last_t)
+    read_gap = longest_gap([r for r in reads if r.get("via") != "rw"], fault_at, last_t)
     reroute_s, new_member = _reroute(writes, gap)
     # Two primaries = two servers *acknowledging* writes in interleaved
     # windows.  Two nodes merely answering pg_is_in_recovery() = false at
     # once (a thawed old leader before Patroni demotes it) is reported as
     # two_writable: under synchronous replication the old one cannot
     # acknowledge a commit, so nothing diverges.
-    incidents = proven_overlaps(ledger_windows(sorted(writes + fresh, key=lambda w: w["t0"])), "ledger")
+    incidents = proven_overlaps(ledger_windows(every), "ledger")
     writable = proven_overlaps(sample_windows(samples, "writable", True), "sql")
     patroni = proven_overlaps(
         sample_windows([s for s in samples if "pt0" in s], "role", "primary", "pt0", "pt1"), "patroni"
@@ -417,9 +428,10 @@ def _timing(
     }
 
 
-def reasons_of(v: Record) -> List[str]:
+def reasons_of(v: Record, tolerate: Optional[Dict[str, int]] = None) -> List[str]:
     """Every reason the flat verdict ``v`` is not a pass (empty = passed);
-    a count that is null (unknown) is a reason too."""
+    a count that is null (unknown) is a reason too; ``tolerate`` (anomaly
+    name -> count) lets that many of an anomaly pass."""
     reasons: List[str] = []
     for key, text in (
         ("lost", "acknowledged write(s) lost"),
@@ -451,7 +463,15 @@ def reasons_of(v: Record) -> List[str]:
         reasons.append(
             f"{v['fresh_failed_outside_window']} fresh-connection write(s) failed outside the failover window"
         )
-    return reasons
+    return reasons + anomaly_reasons(v.get("anomalies") or {}, tolerate)
+
+
+def tolerate(v: Record, allowed: Dict[str, int]) -> Record:
+    """``v`` judged again letting ``allowed[name]`` of each anomaly pass
+    (the experiment provokes them); those are listed under ``tolerated``."""
+    reasons = reasons_of(v, allowed)
+    tolerated = [r for r in reasons_of(v) if r not in reasons]
+    return {**v, "reasons": reasons, "passed": not reasons, "tolerated": tolerated}
 
 
 def _audit_part(audit: Optional[Record], final: Set[int], old_primary: Optional[str]) -> Record:

@@ -44,6 +44,10 @@ class WorkloadOptions(argparse.Namespace):
     op_timeout: float = 3.0
     fresh_writers: int = 1
     fresh_rate: float = 20.0
+    writers: int = 1
+    rw_reads: bool = False
+    read_window: float = 10.0
+    max_read_lag: float = 5.0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,6 +91,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.fresh_rate,
         help="writes/s of each fresh writer",
     )
+    p.add_argument(
+        "--writers",
+        type=int,
+        default=d.writers,
+        help="persistent writers, each at --rate writes/s (default %(default)s)",
+    )
+    p.add_argument(
+        "--rw-reads",
+        action="store_true",
+        help="a second reader through the read-write port (a stale answer there is always an anomaly)",
+    )
+    p.add_argument(
+        "--read-window",
+        type=float,
+        default=d.read_window,
+        help="seconds of recent acknowledgements each read checks id by id (default %(default)s)",
+    )
+    p.add_argument(
+        "--max-read-lag",
+        type=float,
+        default=d.max_read_lag,
+        help="seconds a read through the replicas' port may lag behind acknowledgements (default %(default)s)",
+    )
     return p
 
 
@@ -117,6 +144,10 @@ def _open(settings: Settings, options: WorkloadOptions, run_id: str, ledger: Led
                 "op_timeout": options.op_timeout,
                 "fresh_writers": options.fresh_writers if options.writes else 0,
                 "fresh_rate": options.fresh_rate,
+                "writers": options.writers if options.writes else 0,
+                "rw_reads": options.rw_reads,
+                "read_window_s": options.read_window,
+                "max_read_lag_s": options.max_read_lag,
                 "nodes": dict(nodes.map),
                 "members": [n.name for n in settings.pg_nodes],
             },
@@ -155,20 +186,24 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
     watchdog = Watchdog()
     common = (settings, ledger, run_id)
     ids = Ids(ledger, options.max_writes)
-    writer = (
-        Writer(*common, options.target, options.op_timeout, options.rate, stop, watchdog, nodes, ids)
+    writing = (options.target, options.op_timeout)
+    # The first writer's records carry no number: recovery times are its own.
+    writers = [
+        Writer(*common, *writing, options.rate, stop, watchdog, nodes, ids, 0 if n == 1 else n)
+        for n in range(1, options.writers + 1)
         if options.writes
-        else None
-    )
-    fresh = [
-        FreshWriter(*common, options.target, options.op_timeout, options.fresh_rate, stop, watchdog, nodes, ids, n)
-        for n in range(1, options.fresh_writers + 1)
     ]
-    reader = (
-        Reader(*common, options.read_target, options.op_timeout, options.read_rate, stop, watchdog, nodes)
+    fresh = [
+        FreshWriter(*common, *writing, options.fresh_rate, stop, watchdog, nodes, ids, n)
+        for n in range(1, options.fresh_writers + 1)
+        if options.writes
+    ]
+    targets = [options.read_target] + (["rw"] if options.rw_reads else [])
+    readers = [
+        Reader(*common, t, options.op_timeout, options.read_rate, stop, watchdog, nodes, ids, options.read_window)
+        for t in targets
         if options.reads
-        else None
-    )
+    ]
     sampler = Sampler(settings, ledger, stop, watchdog, options.sample_interval) if options.sampler else None
     errors: List[str] = []
 
@@ -181,15 +216,14 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
 
     loops = [
         threading.Thread(target=guarded, args=(loop,), name=loop.kind, daemon=True)
-        for loop in [writer, reader] + (fresh if writer else [])
-        if loop is not None
+        for loop in [*writers, *readers, *fresh]
     ]
     threads = loops + (sampler.threads() if sampler else [])
     previous = _install_signals(stop)
     for thread in threads:
         thread.start()
     try:
-        reason = _wait_for_end(options, stop, loops[0] if writer is not None else None, errors)
+        reason = _wait_for_end(options, stop, loops[0] if writers else None, errors)
     finally:
         stop.set()
         for thread in threads:
@@ -201,10 +235,10 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
         "ledger": str(path.resolve()),
         "t": round(time.time(), 6),
         "reason": reason,
-        "last_id": ids.last if writer else 0,
-        "writes": writer.counts if writer else {},
-        "fresh_writes": _sum_counts([f.counts for f in fresh]) if writer else {},
-        "reads": reader.counts if reader else {},
+        "last_id": ids.last if writers else 0,
+        "writes": _sum_counts([w.counts for w in writers]),
+        "fresh_writes": _sum_counts([f.counts for f in fresh]),
+        "reads": _sum_counts([r.counts for r in readers]),
         "samples": sampler.count if sampler else 0,
         "errors": errors,
         "seconds": round(time.time() - started, 3),

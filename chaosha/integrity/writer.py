@@ -6,16 +6,24 @@ name, so every acknowledgement names the server that gave it, whatever
 its address) and ends every attempt as ``ok``, ``failed`` or
 ``in-doubt``; an ``ok`` whose COMMIT came with the warning of a cancelled
 wait for the synchronous standby is marked ``"sync": false``.  The reader
-runs a small query through the replicas' port.  Both reconnect with a
-short backoff and stop on a shared event.  A fresh writer does what the
-writer does on a new connection for every write (an application pool
-after a failover); its records carry ``"fresh": <n>``.  Every writer
-takes its ids from one :class:`Ids`, so ids stay unique in the run.
+runs a small query through one port (``"via"``: ``ro`` or ``rw``): the
+server's identity, the highest id it sees (``seen``) and, of the ids in
+``(floor, hi]`` (``floor``: the highest id acknowledged a window ago),
+those it does not see (``gaps``, at most :data:`GAPS_MAX`).
+Both reconnect with a short backoff and stop on a shared event.  A
+fresh writer does what the writer does on a new connection for every
+write (an application pool after a failover); its records carry
+``"fresh": <n>``, those of more persistent writers ``"writer": <n>``
+(n >= 2; the first writer's records carry neither).  Every writer takes
+its ids from one :class:`Ids`, so ids stay unique in the run, and
+reports its acknowledgements there: a read records the highest id
+acknowledged before it started (``acked``).
 """
 
 import threading
 import time
-from typing import Any, Dict, Optional
+from collections import deque
+from typing import Any, Deque, Dict, Optional, Tuple
 
 import psycopg
 
@@ -53,7 +61,18 @@ INSERT_SQL = (
     "INSERT INTO chaosha_ledger (run, id) VALUES (%s, %s) "
     f"RETURNING host(inet_server_addr()), {TIMELINE_SQL}, NULLIF({MEMBER_SQL}, '')"
 )
-READ_SQL = IDENTITY_SQL + ", (SELECT max(id) FROM chaosha_ledger WHERE run = %s)"
+# Identity, the highest visible id, the top of the checked range (floor, hi]
+# (at most SPAN_MAX ids: a foreign huge id costs nothing) and its ids not visible.
+READ_SQL = (
+    IDENTITY_SQL + ", m.seen, m.hi, ARRAY(SELECT g FROM generate_series(%(floor)s::bigint + 1, m.hi) g "
+    "EXCEPT SELECT id FROM chaosha_ledger WHERE run = %(run)s AND id > %(floor)s AND id <= m.hi "
+    "ORDER BY 1 LIMIT %(cap)s) FROM (SELECT s.seen, CASE WHEN s.seen > %(floor)s::bigint + %(span)s "
+    "THEN %(floor)s::bigint + %(span)s ELSE s.seen END AS hi "
+    "FROM (SELECT max(id) AS seen FROM chaosha_ledger WHERE run = %(run)s) s) m"
+)
+GAPS_MAX = 200
+SPAN_MAX = 50_000
+HISTORY_STEP_S = 0.1
 RESERVE_BLOCK = 1000
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 0.5
 
@@ -107,14 +126,39 @@ class NodeMap:
 class Ids:
     """The run's ids 1, 2, ... up to ``max_writes``, shared by its writers;
     each block of ids is reserved in the ledger before it is used, so a
-    killed writer leaves its tail in-doubt, not unexpected."""
+    killed writer leaves its tail in-doubt, not unexpected.  Writers report
+    acknowledged ids (:meth:`acked`); readers ask for the highest one
+    (``high``) and for the highest one ``window_s`` seconds ago (:meth:`floor`)."""
 
     def __init__(self, ledger: Ledger, max_writes: int) -> None:
         self.ledger = ledger
         self.max_writes = max_writes
         self.last = 0
         self.reserved = 0
+        self.high = 0
         self._lock = threading.Lock()
+        self._history: Deque[Tuple[float, int]] = deque()
+
+    def acked(self, value: int) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if value <= self.high:
+                return
+            self.high = value
+            # One entry per HISTORY_STEP_S: a floor a little high only checks fewer ids.
+            if self._history and now - self._history[-1][0] < HISTORY_STEP_S:
+                self._history[-1] = (self._history[-1][0], value)
+            else:
+                self._history.append((now, value))
+
+    def floor(self, window_s: float) -> int:
+        """The highest id acknowledged ``window_s`` seconds ago (0 before)."""
+        cutoff = time.monotonic() - window_s
+        with self._lock:
+            while len(self._history) > 1 and self._history[1][0] <= cutoff:
+                self._history.popleft()
+            first = self._history[0] if self._history else None
+            return first[1] if first is not None and first[0] <= cutoff else 0
 
     def next(self) -> Optional[int]:
         """The next id, or None once ``max_writes`` ids were given out."""
@@ -219,9 +263,10 @@ class _Loop:
 
 class Writer(_Loop):
     """Inserts the run's next id from ``ids`` per write, on one session;
-    ``fresh`` numbers a FreshWriter (0: the persistent writer)."""
+    ``number`` (0: the first writer) is recorded under ``label``."""
 
     kind = "w"
+    label = "writer"
 
     def __init__(
         self,
@@ -235,11 +280,11 @@ class Writer(_Loop):
         watchdog: Watchdog,
         nodes: NodeMap,
         ids: Ids,
-        fresh: int = 0,
+        number: int = 0,
     ) -> None:
         super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes)
         self.ids = ids
-        self.fresh = fresh
+        self.number = number
 
     def setup(self, conn: psycopg.Connection) -> None:
         super().setup(conn)
@@ -253,12 +298,13 @@ class Writer(_Loop):
         if next_id is None:
             return None
         record: Dict[str, Any] = {"k": self.kind, "id": next_id}
-        if self.fresh:
-            record["fresh"] = self.fresh
+        if self.number:
+            record[self.label] = self.number
         return record
 
     def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
         row = conn.execute(INSERT_SQL, (self.run_id, record["id"])).fetchone()
+        self.ids.acked(record["id"])
         if row is not None:
             record["addr"], record["tl"], record["member"] = row
             record["node"] = row[2] or self.nodes.name(row[0])
@@ -266,22 +312,52 @@ class Writer(_Loop):
 
 class FreshWriter(Writer):
     """A writer that opens a new connection for every write (number
-    ``fresh`` of the run's fresh writers)."""
+    ``number`` >= 1 of the run's fresh writers)."""
+
+    label = "fresh"
 
     def done(self) -> None:
         self.session.close()
 
 
 class Reader(_Loop):
-    """Reads server identity and the run's highest visible id."""
+    """Reads server identity, the run's highest visible id and the ids
+    missing above the highest one acknowledged ``window_s`` seconds ago,
+    through ``target`` (recorded as ``via``)."""
 
     kind = "r"
 
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        run: str,
+        target: str,
+        op_timeout: float,
+        rate: float,
+        stop: threading.Event,
+        watchdog: Watchdog,
+        nodes: NodeMap,
+        ids: Ids,
+        window_s: float,
+    ) -> None:
+        super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes)
+        self.target = target
+        self.ids = ids
+        self.window_s = window_s
+
+    def new_record(self) -> Optional[Dict[str, Any]]:
+        return {"k": self.kind, "via": self.target, "acked": self.ids.high, "floor": self.ids.floor(self.window_s)}
+
     def execute(self, conn: psycopg.Connection, record: Dict[str, Any]) -> None:
-        row = conn.execute(READ_SQL, (self.run_id,)).fetchone()
+        args = {"run": self.run_id, "floor": record["floor"], "cap": GAPS_MAX, "span": SPAN_MAX}
+        row = conn.execute(READ_SQL, args).fetchone()
         if row is not None:
-            record["addr"], record["ro"], record["tl"], record["member"], record["seen"] = row
+            record["addr"], record["ro"], record["tl"], record["member"], record["seen"], hi, gaps = row
             record["node"] = row[3] or self.nodes.name(row[0])
+            record["gaps"] = list(gaps or [])
+            # A cut list tells nothing above its last id.
+            record["hi"] = record["gaps"][-1] if len(record["gaps"]) >= GAPS_MAX else hi
 
 
 def _note_connection(record: Dict[str, Any], conn: GuardedConnection) -> None:

@@ -3,7 +3,7 @@
 import json
 from typing import Any, List
 
-from ledgers import Rec, T, header
+from ledgers import Rec, T, audit, header
 
 from chaosha.integrity.ledger import Ledger, read_records
 from chaosha.integrity.verdict import (
@@ -25,30 +25,6 @@ def w(i: int, t: float, r: str = "ok", node: str = "pg1", tl: int = 1) -> Rec:
 
 def end(last: int, t: float = 100.0) -> Rec:
     return {"k": "end", "t": T + t, "last_id": last}
-
-
-def audit(final: List[int], **nodes: Rec) -> Rec:
-    base = {
-        "pg1": {
-            "reachable": True,
-            "in_recovery": False,
-            "timeline": 1,
-            "caught_up": True,
-            "address": "10.0.0.1",
-            "ids": list(final),
-        },
-        "pg2": {
-            "reachable": True,
-            "in_recovery": True,
-            "timeline": 1,
-            "caught_up": True,
-            "address": "10.0.0.2",
-            "ids": list(final),
-        },
-    }
-    for name, change in nodes.items():
-        base[name] = {**base[name], **change}
-    return {"primary": "pg1", "final_ids": list(final), "nodes": base}
 
 
 def steady(n: int = 10) -> List[Rec]:
@@ -368,6 +344,7 @@ def test_a_cancelled_sync_wait_does_not_hide_the_write_stall() -> None:
     records += [w(i, 7 + i * 0.01) for i in range(8, 12)] + [end(11, 10)]
     final = list(range(1, 12))
     v = verdict_from_records(records, final, audit(final))
-    assert v["unsynced_acks"] == 2 and v["lost"] == 0 and v["passed"] is True
+    assert v["unsynced_acks"] == 2 and v["lost"] == 0
+    assert v["reasons"] == ["2 acknowledgement(s) after a cancelled synchronous wait (cancelled_sync_acks)"]
     assert abs(v["rto_s"] - 3.05) < 0.06  # every gap between acks is short ...
     assert abs(v["write_stall_s"] - (7.08 - 0.05)) < 0.01  # ... but confirmed commits stalled for 7 s

@@ -1,6 +1,7 @@
 """Workload plumbing without a database: outcomes, deadlines, the
 subprocess runner, the CLI entry points and discovery."""
 
+import importlib
 import json
 import socket
 import subprocess
@@ -9,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, List
 
 import pytest
 from chaoslib.discovery.discover import discover_actions, discover_probes
@@ -145,3 +146,35 @@ def test_activities_are_discoverable_with_typed_arguments() -> None:
         assert activity["doc"]
         for arg in activity["arguments"]:
             assert arg.get("type") != "object", (activity["name"], arg)
+
+
+def test_start_workload_and_the_cli_hand_the_checker_options_to_the_workload(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    from chaosha.integrity import actions
+
+    cli_workload = importlib.import_module("chaosha.cli.workload")  # the module, not the group
+
+    sent: List[List[str]] = []
+    monkeypatch.setattr(
+        actions,
+        "start_process",
+        lambda settings, args, *rest: (
+            sent.append(args) or dict.fromkeys(("run_id", "pid", "ledger", "log", "started"), "")
+        ),
+    )
+    cfg = {"CHAOSHA_STATE_DIR": str(tmp_path), "CHAOSHA_ENV_FILE": str(tmp_path / "none")}
+    actions.start_workload(
+        writers=4, fresh_writers=4, rw_reads=True, read_window_s="20s", max_read_lag_s=2, configuration=cfg
+    )
+    options = build_parser().parse_args(sent[0], namespace=WorkloadOptions())
+    assert (options.writers, options.fresh_writers, options.rw_reads) == (4, 4, True)
+    assert (options.read_window, options.max_read_lag) == (20.0, 2.0)
+    defaults = build_parser().parse_args([], namespace=WorkloadOptions())
+    assert (defaults.writers, defaults.rw_reads, defaults.max_read_lag) == (1, False, 5.0)
+
+    ran: List[Any] = []
+    monkeypatch.setattr(cli_workload, "run_workload", lambda settings, opts: ran.append(opts) or {})
+    monkeypatch.setattr(cli_workload, "load", lambda: None)
+    assert main(["workload", "run", "--duration", "1", "--writers", "8", "--rw-reads", "--max-read-lag", "3"]) == 0
+    assert (ran[0].writers, ran[0].rw_reads, ran[0].max_read_lag, ran[0].read_window) == (8, True, 3.0, 10.0)

@@ -174,7 +174,11 @@ def test_unsynced_ack_is_not_safe_and_counted() -> None:
     v = verdict(records, [1, 2, 3, 4, 5])  # 6 and 7 never reached the standby
     assert v["unsynced_acks"] == 2 and v["unsynced_ids"] == [6, 7]
     assert v["unsynced_lost"] == 2 and v["lost"] == 0 and v["acknowledged"] == 7
-    assert v["passed"] is True  # committed locally only, as PostgreSQL said: not a loss
+    # Committed locally only, as PostgreSQL said: not a loss, but not safe either.
+    assert v["anomalies"]["cancelled_sync_acks"] == {"count": 2, "ids": [6, 7], "lost": 2}
+    assert v["passed"] is False
+    assert v["reasons"] == ["2 acknowledgement(s) after a cancelled synchronous wait (cancelled_sync_acks)"]
+    assert reasons_of(v, {"cancelled_sync_acks": 2}) == []
 
 
 def test_old_ledgers_without_member_still_work() -> None:

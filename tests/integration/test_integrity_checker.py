@@ -1,0 +1,113 @@
+"""The checker's anomalies on the real stack: none through a switchover
+with eight writers and a reader on each port, and the real thing when a
+replica is cut off from the leader or the only synchronous standby freezes."""
+
+import time
+from pathlib import Path
+from typing import Any, Dict
+
+import pytest
+
+from chaosha.clients import patroni
+from chaosha.config import load
+from chaosha.docker.actions import heal_partition, partition_container, pause_container, unpause_container
+from chaosha.haproxy.probes import wait_for_route
+from chaosha.integrity.actions import start_workload
+from chaosha.integrity.ledger import read_records
+from chaosha.integrity.probes import workload_verdict
+from chaosha.patroni.actions import switchover
+from chaosha.patroni.probes import wait_for_healthy
+
+pytestmark = pytest.mark.integration
+
+FAILING = ("stale_reads", "invisible_commits", "demoted_reads", "cancelled_sync_acks")
+# 4 persistent + 4 fresh-connection writers, a reader on each port
+EIGHT = {"writers": 4, "fresh_writers": 4, "rate": 50, "fresh_rate": 10, "rw_reads": True}
+
+
+def config(stack: Any, tmp_path: Path) -> Dict[str, str]:
+    return {**stack.configuration, "CHAOSHA_STATE_DIR": str(tmp_path)}
+
+
+def counts(verdict: Dict[str, Any]) -> Dict[str, int]:
+    return {name: verdict["anomalies"][name]["count"] for name in FAILING}
+
+
+def test_eight_writers_and_two_readers_through_a_switchover_show_no_anomaly(healthy: Any, tmp_path: Path) -> None:
+    cfg = config(healthy, tmp_path)
+    started = start_workload(duration_s=90, **EIGHT, configuration=cfg)
+    time.sleep(3)
+    moved = switchover(timeout_s=60, configuration=cfg)
+    wait_for_route(60, new_leader=True, configuration=cfg)
+    wait_for_healthy(120, configuration=cfg)
+    time.sleep(3)
+    verdict = workload_verdict(started["run_id"], configuration=cfg)
+    print({k: verdict[k] for k in ("anomalies", "no_sync_exposure_s", "reads_by_port", "acks_by_member")})
+    assert verdict["lost"] == 0 and verdict["passed"] is True, verdict["reasons"]
+    assert counts(verdict) == dict.fromkeys(FAILING, 0), verdict["anomalies"]
+    writes = [r for r in read_records(started["ledger"]) if r.get("k") == "w"]
+    assert {r.get("writer", 1) for r in writes if not r.get("fresh")} == {1, 2, 3, 4}
+    assert {r["fresh"] for r in writes if r.get("fresh")} == {1, 2, 3, 4}
+    ports = verdict["reads_by_port"]
+    members = {str(m["name"]) for m in patroni.members(load(cfg), 5)}
+    # the read-write port answered by the old leader, then by the new one; every read names its member
+    assert set(ports["rw"]["members"]) == {moved["previous_leader"], moved["leader"]}, ports
+    assert ports["ro"]["ok"] > 20 and set(ports["ro"]["members"]) <= members, ports
+    reads = [r for r in read_records(started["ledger"]) if r.get("k") == "r" and r.get("seen") is not None]
+    # each read checked the recent ids one by one, not only the highest
+    assert all(r["floor"] <= r["hi"] <= r["seen"] for r in reads[-20:]), reads[-20:]
+    assert any(r["seen"] - r["floor"] > 10 for r in reads), "reads never checked a window of ids"
+
+
+def test_a_replica_cut_off_from_the_leader_serves_stale_reads(healthy: Any, tmp_path: Path) -> None:
+    cfg = config(healthy, tmp_path)
+    settings = load(cfg)
+    leader = patroni.leader_name(settings, 5)
+    started = start_workload(duration_s=60, rate=50, fresh_writers=0, configuration=cfg)
+    time.sleep(2)
+    # WAL stops reaching the replica; its walreceiver waits for wal_receiver_timeout (60 s), so
+    # Patroni still says "streaming" and HAProxy keeps sending reads to it.  The leader drops it
+    # as synchronous standby after wal_sender_timeout (5 s), and commits go on.
+    cut = partition_container(target="@replica", peers=leader, ports="5432", configuration=cfg)
+    try:
+        time.sleep(12)
+    finally:
+        heal_partition(target=cut["service"], configuration=cfg)
+    wait_for_healthy(120, configuration=cfg)
+    time.sleep(2)
+    verdict = workload_verdict(started["run_id"], configuration=cfg)
+    stale = verdict["anomalies"]["stale_reads"]
+    print(stale["count"], stale["records"][:3], verdict["no_sync_exposure_s"])
+    # stale beyond the 5 s budget for several seconds at 20 reads/s
+    assert stale["count"] > 10, stale
+    assert {r["node"] for r in stale["records"]} == {cut["service"]} and {r["via"] for r in stale["records"]} == {
+        "ro"
+    }
+    assert verdict["lost"] == 0 and verdict["passed"] is False
+    assert any("(stale_reads)" in reason for reason in verdict["reasons"]), verdict["reasons"]
+    assert counts(verdict)["demoted_reads"] == 0 and counts(verdict)["invisible_commits"] == 0
+
+
+def test_a_frozen_sync_standby_gives_cancelled_sync_acks_then_exposure(healthy: Any, tmp_path: Path) -> None:
+    cfg = config(healthy, tmp_path)
+    started = start_workload(duration_s=60, rate=50, fresh_writers=0, configuration=cfg)
+    time.sleep(2)
+    pause_container(target="@sync", configuration=cfg)
+    try:
+        # commits wait, the writer's 3 s deadline cancels the wait (acknowledged locally), until
+        # the walsender times out (5 s) and Patroni drops the standby (loop 2 s): no sync standby
+        time.sleep(14)
+    finally:
+        unpause_container(target="@faulted", configuration=cfg)
+    wait_for_healthy(120, configuration=cfg)
+    time.sleep(2)
+    verdict = workload_verdict(started["run_id"], configuration=cfg)
+    cancelled, exposed = verdict["anomalies"]["cancelled_sync_acks"], verdict["anomalies"]["no_sync_acks"]
+    print(cancelled, {k: exposed[k] for k in ("count", "exposure_s", "intervals")})
+    unsynced = [r["id"] for r in read_records(started["ledger"]) if r.get("k") == "w" and r.get("sync") is False]
+    assert cancelled["count"] == len(unsynced) > 0 and cancelled["ids"] == sorted(unsynced)[:100]
+    assert exposed["count"] > 10 and exposed["exposure_s"] > 2, exposed
+    assert verdict["no_sync_exposure_s"] == exposed["exposure_s"]
+    assert verdict["lost"] == 0 and verdict["passed"] is False
+    assert any("(cancelled_sync_acks)" in reason for reason in verdict["reasons"]), verdict["reasons"]
+    assert not any("no_sync" in reason for reason in verdict["reasons"])  # exposure is reported only
