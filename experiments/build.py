@@ -160,7 +160,9 @@ NEMESIS_SETTINGS = {
     "nemesis_schedule": [],
 }
 # Eight writer connections (six persistent at 40/s, two opening a new one
-# per write), readers on both ports.  A COMMIT may wait up to 20 s, longer
+# per write), readers on both ports; a replica read may lag 10 s (a replica
+# cut off from its primary serves reads until wal_receiver_timeout, 5 s,
+# and HAProxy's check, <= 3.25 s, drop it).  A COMMIT may wait up to 20 s, longer
 # than Patroni takes to drop a silent synchronous standby, so the writers
 # never cancel a synchronous wait themselves: any cancelled one fails.
 NEMESIS_START = action(
@@ -174,6 +176,7 @@ NEMESIS_START = action(
     fresh_rate=20,
     writers=6,
     rw_reads=True,
+    max_read_lag_s=10,
 )
 NEMESIS = action(
     "run-the-nemesis-schedule",
