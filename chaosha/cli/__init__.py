@@ -16,6 +16,7 @@ import click
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha import state
+from chaosha.cli.alfresco import alfresco_client
 from chaosha.cli.common import CONTEXT, Failed, which_stack
 from chaosha.cli.reports import LOCKED_EXIT, report, suite, trend
 from chaosha.cli.stack import heal, stack
@@ -24,7 +25,7 @@ from chaosha.stack import StackError
 
 __all__ = ["cli", "ha", "main"]
 
-COMMANDS = (stack, heal, workload, verdict, report, suite, trend)
+COMMANDS = (stack, heal, workload, verdict, alfresco_client, report, suite, trend)
 
 
 @click.group(context_settings=CONTEXT, help=__doc__)
