@@ -13,8 +13,9 @@ apply per attempt as for the writer.  On top of them:
 - ``stale_connections``: attempts whose first statement failed on a
   connection error on a connection the pool had handed out before.
 - ``app_rto_s``: from the first failed attempt (after ``fault_at``) to the
-  first commit after it; ``longest_op_s``: the longest operation, retries
-  included (what one request waits).
+  first commit of an attempt begun after it (a commit already in flight
+  when the failure came proves nothing); ``longest_op_s``: the longest
+  operation, retries included (what one request waits).
 """
 
 from typing import Any, Dict, List, Optional, Set
@@ -67,5 +68,5 @@ def _first_failure_to_success(attempts: List[Record], fault_at: float) -> Option
     if not failures:
         return None
     first = min(failures)
-    after = [w["t1"] for w in attempts if w.get("r") == OK and w["t1"] > first]
+    after = [w["t1"] for w in attempts if w.get("r") == OK and w["t0"] >= first]
     return round(min(after) - first, 3) if after else None

@@ -193,3 +193,15 @@ def test_the_writers_ledger_has_no_retry_figures() -> None:
     records = [header(), {"k": "w", "id": 1, "t0": T, "t1": T + 0.01, "r": "ok", "member": "pg1", "tl": 1}]
     v = verdict_from_records(records + [{"k": "end", "t": T + 1, "last_id": 1}], [1], audit([1]))
     assert "retries" not in v and "duplicates" not in v
+
+
+def test_app_rto_ignores_a_commit_that_was_already_in_flight_at_the_first_failure() -> None:
+    records = failover_ledger()
+    # another thread's commit begun before the first failure (1.01), answered just after it
+    records.insert(2, a(6, 4, 0.9, tr=1) | {"t1": T + 1.02})
+    records.insert(3, op(4, 0.9, 1.02))
+    records[-1] = {"k": "end", "t": T + 5, "last_id": 6}
+    final = [1, 2, 5, 6]
+    v = verdict_from_records(records, final, audit(final))
+    assert v["passed"] is True, v["reasons"]
+    assert v["app_rto_s"] == pytest.approx(3.0)  # not 0.01: the next commit begun after 1.01 ends at 4.01
