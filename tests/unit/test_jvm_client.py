@@ -205,3 +205,21 @@ def test_app_rto_ignores_a_commit_that_was_already_in_flight_at_the_first_failur
     v = verdict_from_records(records, final, audit(final))
     assert v["passed"] is True, v["reasons"]
     assert v["app_rto_s"] == pytest.approx(3.0)  # not 0.01: the next commit begun after 1.01 ends at 4.01
+
+
+@pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK")
+def test_the_client_builds_once_and_refuses_a_config_without_a_setting(tmp_path: Path) -> None:
+    try:
+        classpath = jvm.build(tmp_path, 120)
+    except ActivityFailed as exc:
+        pytest.skip(str(exc))  # jars not installed: the bootstrap installs them
+    assert jvm.build(tmp_path, 1) == classpath  # built: not compiled again
+    values = jvm.client_settings(settings())
+    del values["db.pool.evict.interval"]
+    config = tmp_path / "c.properties"
+    config.write_text(jvm.properties_text(values))
+    head, marker = jvm.program(classpath, 64)
+    assert marker == head[-1] == jvm.MAIN_CLASS
+    cmd = [*head, "--run-id", "r1", "--ledger", str(tmp_path / "l.jsonl"), "--config", str(config)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "missing setting db.pool.evict.interval" in done.stderr, done.stderr

@@ -520,8 +520,15 @@ public final class ChaoshaAlfrescoClient {
         try (InputStream in = new FileInputStream(config)) {
             conf.load(in);
         }
+        ChaoshaAlfrescoClient client;
         Ledger ledger = new Ledger(ledgerPath);
-        ChaoshaAlfrescoClient client = new ChaoshaAlfrescoClient(conf, run, ledger);
+        try {
+            client = new ChaoshaAlfrescoClient(conf, run, ledger);
+        } catch (IllegalArgumentException e) {
+            System.err.println("chaosha alfresco client: " + e.getMessage());
+            System.exit(2);
+            return;
+        }
         try {
             client.createSchema();
         } catch (SQLException e) {
