@@ -64,7 +64,7 @@ VARIANTS: Dict[str, Dict[str, Any]] = {
     "connect-timeout-30": {"url.connectTimeout": "30"},
     "no-keepalive": {"url.tcpKeepAlive": "false"},
 }
-TIMES = ("app_rto_s", "longest_op_s")
+TIMES = ("app_rto_s", "longest_op_s")  # recomputed by --recompute, with stale_connections
 FIGURES = (
     "app_rto_s",
     "rto_s",
@@ -106,6 +106,11 @@ def one_round(conf: Conf, fault: str, variant: str, wait: float) -> Dict[str, An
     return row
 
 
+def _connection_error(w: Dict[str, Any]) -> bool:
+    state = w.get("state")
+    return w.get("r") != "ok" and (state is None or str(state).startswith(("08", "57P")))
+
+
 def recompute(conf: Conf, rows: List[Dict[str, Any]]) -> None:
     """Timing figures of ``rows`` again from their ledgers (after a change of
     their definition); the id figures need the audit and stay."""
@@ -118,6 +123,8 @@ def recompute(conf: Conf, rows: List[Dict[str, Any]]) -> None:
         ops = [r for r in records if r.get("k") == "op"]
         final = {int(w["id"]) for w in writes if w.get("r") == "ok"}
         row.update({k: v for k, v in retry_part(writes, ops, final, fault_at).items() if k in TIMES})
+        # older ledgers marked only reused connections: the same rule for all
+        row["stale_connections"] = sum(1 for w in writes if w.get("step") == "first" and _connection_error(w))
 
 
 def median(rows: List[Dict[str, Any]], key: str) -> Any:

@@ -10,8 +10,8 @@ apply per attempt as for the writer.  On top of them:
 - ``duplicate_unexplained`` (a reason): such a refusal with no earlier
   attempt of that operation in the database: the row that clashed is gone.
 - ``duplicate_commits`` (a reason): operations committed more than once.
-- ``stale_connections``: attempts whose first statement failed on a
-  connection error on a connection the pool had handed out before.
+- ``stale_connections``: attempts whose first statement failed with a
+  connection error: the pool handed out a dead connection.
 - ``app_rto_s``: from the first failed attempt (after ``fault_at``) to the
   first commit of an attempt begun after it (a commit already in flight
   when the failure came proves nothing); ``longest_op_s``: the longest

@@ -70,6 +70,9 @@ def test_jvm_client_rides_out_a_switchover(healthy: Any, tmp_path: Path) -> None
     # records attributed: every commit names its member, both leaders seen
     assert verdict["acks_member_reported"] == verdict["acknowledged"]
     assert set(verdict["acks_by_member"]) == {switched["previous_leader"], switched["leader"]}
+    # a pool: most commits ran on a connection handed out before
+    reused = [w for w in _acked(started["ledger"]) if w.get("reused")]
+    assert len(reused) > verdict["acknowledged"] // 2
     # the Alfresco-shaped rows: every committed attempt left one complete node
     nodes = _committed_nodes(cfg, run)
     acked = {int(w["id"]) for w in _acked(started["ledger"])}

@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.commons.dbcp2.BasicDataSource;
-import org.postgresql.PGConnection;
+import org.apache.commons.dbcp2.DelegatingConnection;
 
 public final class ChaoshaAlfrescoClient {
     static final String SCHEMA = "chaosha_alf";
@@ -185,10 +185,10 @@ public final class ChaoshaAlfrescoClient {
 
     /** Which physical connection (1, 2, ...) a pooled one is, and whether it was handed out before. */
     Object[] physicalOf(Connection c) {
-        Object inner;
-        try {
-            inner = c.unwrap(PGConnection.class);
-        } catch (SQLException e) {
+        // the driver's connection behind DBCP's wrappers (no check that it
+        // is still open: a dead one handed out again must be recognised)
+        Object inner = c instanceof DelegatingConnection ? ((DelegatingConnection<?>) c).getInnermostDelegate() : null;
+        if (inner == null) {
             inner = c;
         }
         synchronized (physical) {
@@ -284,7 +284,8 @@ public final class ChaoshaAlfrescoClient {
             if (UNIQUE_VIOLATION.equals(e.getSQLState()) && "assoc".equals(step)) {
                 rec.put("dup", true);
             }
-            if ("first".equals(step) && Boolean.TRUE.equals(rec.get("reused")) && connectionError(e)) {
+            // the pool handed out a connection that was dead (validated or not)
+            if ("first".equals(step) && connectionError(e)) {
                 rec.put("stale", true);
             }
             rollback(c);
