@@ -9,6 +9,8 @@
 #   4. the loopback guard (loopback-guard.sh): packets to 127.0.0.0/8 that
 #      arrive on any interface but lo are dropped, so ports published on
 #      127.0.0.1 are reachable from this host only.
+#   5. Java 17 and the JDBC driver + DBCP2 pool Alfresco uses, for the JVM
+#      client (chaosha/alfresco/jvm.py compiles it at first use).
 set -euo pipefail
 
 BASE_IMAGE="${CHAOSHA_BASE_IMAGE:-debian:bookworm-slim}"
@@ -103,6 +105,19 @@ ensure_base_image() {
   say "imported $BASE_IMAGE"
 }
 
+JAVA_PACKAGES="openjdk-17-jdk-headless libpostgresql-jdbc-java libcommons-dbcp2-java libcommons-pool2-java libcommons-logging-java"
+JAVA_JARS="postgresql commons-dbcp2 commons-pool2 commons-logging"
+
+install_java() {
+  local jar missing=""
+  command -v javac >/dev/null || missing=1
+  for jar in $JAVA_JARS; do [ -f "/usr/share/java/$jar.jar" ] || missing=1; done
+  [ -z "$missing" ] && return
+  command -v apt-get >/dev/null || { say "warning: no apt-get: install $JAVA_PACKAGES by hand for the JVM client"; return; }
+  # shellcheck disable=SC2086 # a list of packages
+  apt_install $JAVA_PACKAGES
+}
+
 guard_loopback() {
   # A warning, never a failure: the stack runs without it (README: Limits).
   local script; script="$(dirname "${BASH_SOURCE[0]}")/loopback-guard.sh"
@@ -117,5 +132,6 @@ start_engine
 install_plugins
 check_disk
 ensure_base_image
+install_java
 guard_loopback
 say "ready: $(docker version --format 'engine {{.Server.Version}}'), $(docker compose version --short 2>/dev/null | sed 's/^/compose /')"

@@ -77,6 +77,11 @@ def hypothesis(extra: List[Dict[str, Any]] = (), tolerate: Optional[Dict[str, in
 # window fail the verdict.
 FRESH = {"fresh_writers": 1, "fresh_rate": 20}
 START = action("start-ledger-workload", "integrity", "start_workload", duration_s=300, rate=200, **FRESH)
+STOP = action("stop-ledger-workload", "integrity", "stop_workload")
+# The JVM client: Alfresco's pgjdbc + DBCP2 with the alfresco profile's own
+# pool and driver settings, retrying like Alfresco (chaosha.alfresco.jvm).
+START_JVM = action("start-alfresco-jdbc-client", "alfresco", "start_alfresco_client", duration_s=300, rate=40)
+STOP_JVM = action("stop-alfresco-jdbc-client", "alfresco", "stop_alfresco_client")
 HEAL = action("heal-every-fault", "docker", "heal")
 WAIT_ROUTE = probe("wait-until-haproxy-routes-to-a-leader", "haproxy", "wait_for_route", timeout_s=120)
 WAIT_NEW_LEADER = probe(
@@ -99,6 +104,7 @@ def experiment(
     extra_hypothesis: List[Dict[str, Any]] = (),
     tolerate: Optional[Dict[str, int]] = None,
     start: Dict[str, Any] = START,
+    stop: Dict[str, Any] = STOP,
     after: List[Dict[str, Any]] = (),
     settings: Dict[str, Any] = {},  # noqa: B006 - read only
 ) -> Dict[str, Any]:  # type: ignore
@@ -118,7 +124,7 @@ def experiment(
         ],
         "steady-state-hypothesis": hypothesis(extra_hypothesis, tolerate),
         "method": [start] + method + [verdict(tolerate)] + list(after),
-        "rollbacks": [HEAL, action("stop-ledger-workload", "integrity", "stop_workload")],
+        "rollbacks": [HEAL, stop],
         "runtime": {"rollbacks": {"strategy": "always"}},
     }
 
@@ -448,6 +454,19 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
                 tolerance={"type": "jsonpath", "path": "$.ok", "expect": True},
             ),
         ],
+    ),
+    "alfresco-jdbc-write-during-failover": experiment(
+        "alfresco-jdbc-write-during-failover",
+        "Alfresco's database layer keeps committing through a leader kill",
+        "Runs here, without Alfresco: the variant of alfresco-write-during-failover with Alfresco's own "
+        "database client (pgjdbc + DBCP2 with the alfresco profile's pool and driver settings, "
+        "node-create transactions retried like RetryingTransactionHelper) writing the ledger. Kills the "
+        "leader; no acknowledged node create may be lost and commits must resume within budget.",
+        ["alfresco", "jdbc", "kill", "failover"],
+        leader_fault(action("kill-the-leader", "docker", "kill_container", target="@leader")),
+        60,
+        start=START_JVM,
+        stop=STOP_JVM,
     ),
 }
 

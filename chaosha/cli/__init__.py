@@ -16,6 +16,7 @@ import click
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha import state
+from chaosha.cli.alfresco import alfresco_client
 from chaosha.cli.common import CONTEXT, Failed, which_stack
 from chaosha.cli.nemesis import nemesis
 from chaosha.cli.reports import LOCKED_EXIT, report, suite, trend
@@ -25,7 +26,7 @@ from chaosha.stack import StackError
 
 __all__ = ["cli", "ha", "main"]
 
-COMMANDS = (stack, heal, workload, verdict, report, suite, trend, nemesis)
+COMMANDS = (stack, heal, workload, verdict, alfresco_client, report, suite, trend, nemesis)
 
 
 @click.group(context_settings=CONTEXT, help=__doc__)

@@ -150,6 +150,9 @@ def audited_verdict(
     for record in read_records(ledger):
         if record.get("k") == "run":
             run = str(record["run"])
+            # a client writing into another database (the JVM client: Alfresco's)
+            if record.get("database"):
+                settings = Settings({**settings.values, "CHAOSHA_PG_DATABASE": str(record["database"])})
             break
     if not run:
         raise ActivityFailed(

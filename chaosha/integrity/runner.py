@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from chaoslib.exceptions import ActivityFailed
 
@@ -75,7 +75,7 @@ def _orphaned(state: Dict[str, Any]) -> bool:
     """True when the workload of ``state`` runs and the process that started
     it does not (any more) own it: its parent is no longer the starter."""
     pid, run = int(state.get("pid") or 0), str(state.get("run_id") or "")
-    stat = _proc_stat(pid, run, MODULE) if pid and run else []
+    stat = _proc_stat(pid, run, str(state.get("marker") or MODULE)) if pid and run else []
     if not stat or stat[0] == "Z":
         return False
     return int(stat[1]) != int(state.get("owner") or 0)
@@ -109,15 +109,25 @@ def _progress(ledger: Path, need_write: bool) -> str:
 
 
 def start_process(
-    settings: Settings, args: List[str], writes: bool = True, timeout: float = 30.0
+    settings: Settings,
+    args: List[str],
+    writes: bool = True,
+    timeout: float = 30.0,
+    program: Optional[List[str]] = None,
+    marker: str = MODULE,
+    run_id: str = "",
 ) -> Dict[str, Any]:
-    """Start ``python -m chaosha.integrity.workload`` with ``args`` and wait
-    until it has acknowledged its first write (or started, without
-    writes).  Returns the state: run_id, pid, ledger, log, started."""
-    run_id = new_run_id()
+    """Start ``program`` (default ``python -m chaosha.integrity.workload``)
+    with ``--run-id``, ``--ledger`` and ``args`` and wait until it has
+    acknowledged its first write (or started, without writes).  ``marker``
+    is the word of the command line that names the program (checked with
+    the run id before signalling a pid).  Returns the state: run_id, pid,
+    ledger, log, started."""
+    run_id = run_id or new_run_id()
     folder = state_dir(settings)
     ledger, log = folder / f"{run_id}.jsonl", folder / f"{run_id}.log"
-    cmd = [sys.executable, "-m", MODULE, "--run-id", run_id, "--ledger", str(ledger), *args]
+    head = program or [sys.executable, "-m", MODULE]
+    cmd = [*head, "--run-id", run_id, "--ledger", str(ledger), *args]
     env = dict(os.environ)
     env.update({k: v for k, v in settings.values.items() if k.startswith("CHAOSHA_")})
     with open(log, "wb") as out:
@@ -138,6 +148,7 @@ def start_process(
         "started": round(time.time(), 3),
         "cmd": cmd,
         "owner": os.getpid(),
+        "marker": marker,
     }
     (folder / f"{run_id}.json").write_text(json.dumps(state, indent=2))
     (folder / "current").write_text(run_id)

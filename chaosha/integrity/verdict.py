@@ -23,6 +23,9 @@ finally held by the leader and (optionally) the per-node audit.
   locally only, does not shorten it), the time until the first write on another
   member (``reroute_s``) and until every replica streams again
   (``streaming_s``, from the sampler), all from the persistent writer.
+- A retrying client (records with ``op``, :mod:`chaosha.integrity.retries`):
+  every attempt is judged as a write; retries refused as duplicates need an
+  earlier committed attempt, and an operation committed twice is a reason.
 - Fresh-connection writers (records with ``fresh``) and more persistent
   ones (``writer``): their ids count like any other; a failed fresh one
   outside the failover window (``fresh_failed_outside_window``,
@@ -39,6 +42,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set, Tuple, Union
 from chaosha.clients.postgres import unsynced
 from chaosha.integrity.anomalies import MAX_READ_LAG_S, anomalies, anomaly_reasons, reads_by_port
 from chaosha.integrity.ledger import FAILED, IN_DOUBT, OK, read_records
+from chaosha.integrity.retries import retry_part
 from chaosha.integrity.window import fresh_part
 from chaosha.timing import iso
 
@@ -233,10 +237,10 @@ def verdict_from_ledger(
 def _split(records: Iterable[Record]) -> Record:
     """The ledger's records by kind, and the address map of its header,
     ``nodes`` records and (later) the audit."""
-    parts: Record = {"header": {}, "end": {}, "w": [], "r": [], "s": [], "addresses": {}, "reserved": 0}
+    parts: Record = {"header": {}, "end": {}, "w": [], "r": [], "s": [], "op": [], "addresses": {}, "reserved": 0}
     for rec in records:
         kind = rec.get("k")
-        if kind in ("w", "r", "s"):
+        if kind in ("w", "r", "s", "op"):
             parts[kind].append(rec)
         elif kind == "run":
             parts["header"] = rec
@@ -364,6 +368,7 @@ def verdict_from_records(
     result["anomalies"] = anomalies(writes, reads, samples, final, ids["unsynced"], lag)
     result["no_sync_exposure_s"] = result["anomalies"]["no_sync_acks"]["exposure_s"]
     result.update(_timing(header, end, writes, reads, samples, fault_at))
+    result.update(retry_part(writes, parts["op"], final, fault_at))
     result.update(_audit_part(audit, final, result["old_primary"]))
     result["reasons"] = reasons_of(result)
     result["passed"] = not result["reasons"]
@@ -459,6 +464,12 @@ def reasons_of(v: Record, tolerate: Optional[Dict[str, int]] = None) -> List[str
         reasons.append(f"{v['unrecorded']} id(s) reserved or counted but never recorded")
     if not v.get("acknowledged"):
         reasons.append("no write was acknowledged")
+    if v.get("duplicate_commits"):
+        reasons.append(f"{v['duplicate_commits']} operation(s) committed more than once")
+    if v.get("duplicate_unexplained"):
+        reasons.append(
+            f"{v['duplicate_unexplained']} retry(ies) refused as duplicates with no earlier attempt committed"
+        )
     if v.get("fresh_failed_outside_window"):
         reasons.append(
             f"{v['fresh_failed_outside_window']} fresh-connection write(s) failed outside the failover window"
