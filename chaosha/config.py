@@ -63,6 +63,8 @@ DEFAULTS: Dict[str, str] = {
     "CHAOSHA_ALFRESCO_USER": "admin",
     "CHAOSHA_ALFRESCO_PASSWORD": "admin",
     "CHAOSHA_STATE_DIR": "",
+    # compose/profiles/<name>.env: the timing of ZooKeeper, Patroni, HAProxy (chaosha/failover_profile.py)
+    "CHAOSHA_FAILOVER_PROFILE": "default",
 }
 # Every host port the stack publishes, in the order CHAOSHA_PORT_BASE counts them.
 PORT_KEYS = (

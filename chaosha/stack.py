@@ -26,7 +26,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha import state
+from chaosha import failover_profile, state
 from chaosha.clients import patroni, zk_tls
 from chaosha.clients.docker import containers
 from chaosha.clients.postgres import query
@@ -65,6 +65,7 @@ PERSISTED_KEYS = (
     "CHAOSHA_BIND",
     "CHAOSHA_IMAGE_TAG",
     "CHAOSHA_RESTART_POLICY",
+    failover_profile.PROFILE_KEY,
     *PORT_KEYS,
 )
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
@@ -338,6 +339,10 @@ class Stack:
         self.ensure_env()
         self.check_owner()
         values = dict(self.settings().values)
+        try:
+            failover_profile.values(values[failover_profile.PROFILE_KEY])
+        except ActivityFailed as exc:
+            raise StackError(str(exc)) from None
         self.check_ports(values)
         _log("building images (cached after the first time)")
         self.build()
@@ -357,6 +362,14 @@ class Stack:
         self.credentials_renewed = False
         _log("waiting for a write through HAProxy on the Patroni leader")
         ready = self.wait_ready(wait)
+        try:
+            converged = failover_profile.converge(self.settings(), wait)
+        except ActivityFailed as exc:
+            raise StackError(f"{exc}; see `chaosha stack logs`") from None
+        if converged["patched"]:
+            _log(f"failover profile {converged['profile']}: Patroni's /config patched with {converged['patched']}")
+            ready = self.wait_ready(wait)
+        ready["profile"] = converged["profile"]
         ready["seconds"] = round(time.monotonic() - started, 1)
         return ready
 

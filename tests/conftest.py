@@ -6,6 +6,8 @@ fixtures start under their own Compose project name and ports:
   several test runs share one machine; the defaults sit below Linux's
   ephemeral range (32768-60999), where an outgoing connection of the tests'
   own writers could hold a port the moment ``up`` checks it;
+- ``CHAOSHA_TEST_FAILOVER_PROFILE`` (default ``default``) picks the
+  stack's failover profile (``fast``: the CI leg ``.ci/fast``);
 - ``CHAOSHA_TEST_KEEP=1`` leaves the stack running for the next run (it is
   reused when healthy); otherwise it is torn down, volumes included.
 
@@ -53,7 +55,10 @@ class StackHandle:
 def _test_stack(tmp_root: Path) -> Stack:
     project = os.environ.get("CHAOSHA_TEST_PROJECT", "chaosha-test")
     base = int(os.environ.get("CHAOSHA_TEST_PORT_BASE", "31000"))
-    return Stack.isolated(project, base, tmp_root)
+    stack = Stack.isolated(project, base, tmp_root)
+    # CHAOSHA_TEST_FAILOVER_PROFILE=fast: the same tests on the fast profile (.ci/fast)
+    stack.overrides["CHAOSHA_FAILOVER_PROFILE"] = os.environ.get("CHAOSHA_TEST_FAILOVER_PROFILE", "default")
+    return stack
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
-"""Benchmark: failover performance of our configuration beside Patroni's
-defaults, fault by fault, on two stacks up at once with interleaved rounds
-(ours, defaults, ours, ...).  Per round: integrity workload (200 writes/s)
+"""Benchmark: failover performance of the fast profile and our default
+configuration beside Patroni's defaults, fault by fault, on three stacks up
+at once with interleaved rounds (fast, ours, defaults, fast, ...).  Per round: integrity workload (200 writes/s)
 through HAProxy, 3 s baseline, fault on the leader, wait for HAProxy to
 route writes to a (new) leader, heal, wait for a healthy cluster, verdict.
-Prints RTO median/min/max per configuration and their ratio, writes lost
-per round and two-primary incidents as Markdown, and writes JSON under
-bench/results/.
+Prints per fault and configuration the RTO median, p95 (nearest rank) and
+max, the ratios to the defaults (and fast to ours), writes lost,
+two-primary rounds, seconds two nodes were writable and false failovers
+as Markdown, and writes JSON under bench/results/.
 
-    .venv/bin/python bench/failover/run.py [--rounds 5] [--faults kill,freeze,...]
-        [--configs ours,defaults] [--keep]
+    .venv/bin/python bench/failover/run.py [--rounds 10] [--faults kill,freeze,...]
+        [--configs fast,ours,defaults] [--keep]
 
 Configurations (each its own Compose project and port block):
+  fast      chaosha-bf, ports 46100+: CHAOSHA_FAILOVER_PROFILE=fast
+            (compose/profiles/fast.env: ZooKeeper tick 1 s, ttl 8, loop_wait 1,
+            retry_timeout 3, patched Patroni 4.1.5, HAProxy inter 500ms)
   ours      chaosha-bt, ports 44000+: the stack as shipped (ttl 20, loop_wait 2,
             retry_timeout 4, synchronous_mode; HAProxy inter 1s fastinter 250ms
             fall 2 rise 1, on-marked-down shutdown-sessions)
@@ -27,6 +31,7 @@ included) at the end unless --keep.
 import argparse
 import importlib.util
 import json
+import math
 import statistics
 import sys
 import time
@@ -36,8 +41,8 @@ from typing import Any, Callable, Dict, List, Optional
 
 from chaoslib.exceptions import ActivityFailed
 
-from chaosha.clients import patroni, zk_tls
-from chaosha.clients.zookeeper import four_letter_word
+from chaosha import failover_profile
+from chaosha.clients import patroni
 from chaosha.config import load
 from chaosha.docker import actions as docker_actions
 from chaosha.haproxy.probes import wait_for_route
@@ -56,9 +61,18 @@ _spec.loader.exec_module(benchlib)
 
 Conf = Dict[str, str]
 PATRONI_DEFAULTS = {"ttl": 30, "loop_wait": 10, "retry_timeout": 10, "synchronous_mode": False}
-CRASH = ("kill", "freeze", "netcut")
+CRASH = ("kill", "freeze", "blackhole", "netcut")
 GRACEFUL = ("stop", "switchover")
 CRASH_RTO_S, CRASH_RATIO, GRACEFUL_RTO_S = 23.0, 0.8, 3.0
+# issue 14's targets for the fast profile: (median, p95) per fault, seconds
+FAST_TARGETS = {
+    "kill": (8.0, 10.0),
+    "blackhole": (8.0, 10.0),
+    "netcut": (8.0, 10.0),
+    "freeze": (None, 11.0),
+    "stop": (2.0, 2.0),
+    "switchover": (2.0, 2.0),
+}
 SESSION_WAIT_S = 8.0
 
 
@@ -69,9 +83,11 @@ class Config:
     port_base: int
     extra_files: List[Path] = field(default_factory=list)
     dcs: Optional[Dict[str, Any]] = None
+    profile: str = "default"  # CHAOSHA_FAILOVER_PROFILE
 
 
 CONFIGS = {
+    "fast": Config("fast", "chaosha-bf", 46100, profile="fast"),
     "ours": Config("ours", "chaosha-bt", 44000),
     "defaults": Config("defaults", "chaosha-bd", 45000, [HERE / "defaults.override.yml"], PATRONI_DEFAULTS),
     "zkclamp": Config("zkclamp", "chaosha-bc", 46000, [HERE / "zk-clamp.override.yml"]),
@@ -94,6 +110,7 @@ def _switchover(conf: Conf, leader: str) -> Dict[str, Any]:
 FAULTS: Dict[str, Callable[[Conf, str], Dict[str, Any]]] = {
     "kill": lambda conf, _: docker_actions.kill_container("@leader", configuration=conf),
     "freeze": lambda conf, _: docker_actions.pause_container("@leader", configuration=conf),
+    "blackhole": lambda conf, _: docker_actions.partition_container("@leader", configuration=conf),
     "netcut": lambda conf, _: docker_actions.disconnect_network("@leader", configuration=conf),
     "zkcut": lambda conf, _: docker_actions.partition_container(
         "@leader", peers="zk1,zk2,zk3", configuration=conf
@@ -110,20 +127,8 @@ NO_FAILOVER = ("expire",)  # the healthy leader takes its key back
 
 def zk_session_timeouts(conf: Conf) -> List[int]:
     """Negotiated session timeouts (ms) of the Patroni members' ZooKeeper
-    sessions, from the 4lw ``cons`` of every member (host clients, i.e.
-    addresses ending in .1, left out)."""
-    settings = load(conf)
-    tls = zk_tls.client_context(settings)
-    found: List[int] = []
-    for node in settings.zk_nodes:
-        try:
-            text = four_letter_word(node, "cons", 5, tls)
-        except ActivityFailed:
-            continue
-        for line in text.splitlines():
-            if "to=" in line and "sid=" in line and not line.strip().split(":")[0].endswith(".1"):
-                found.append(int(line.split("to=")[1].split(",")[0].rstrip(")")))
-    return sorted(found)
+    sessions (4lw ``cons``)."""
+    return failover_profile.session_timeouts_ms(load(conf))
 
 
 def apply_dcs(conf: Conf, dcs: Dict[str, Any], timeout: float = 90) -> Dict[str, Any]:
@@ -146,13 +151,18 @@ def apply_dcs(conf: Conf, dcs: Dict[str, Any], timeout: float = 90) -> Dict[str,
 
 def bring_up(config: Config) -> Dict[str, Any]:
     stack = benchlib.bench_stack(config.project, config.port_base, config.extra_files)
+    stack.overrides[failover_profile.PROFILE_KEY] = config.profile
     stack.ensure_env()
     stack.down(volumes=True)  # leftovers of an interrupted run
     started = time.monotonic()
     benchlib.up_with_retry(stack)
     conf = benchlib.configuration(stack)
     wait_for_healthy(180, configuration=conf)
-    info: Dict[str, Any] = {"project": config.project, "up_s": round(time.monotonic() - started, 1)}
+    info: Dict[str, Any] = {
+        "project": config.project,
+        "profile": config.profile,
+        "up_s": round(time.monotonic() - started, 1),
+    }
     if config.dcs:
         info.update(apply_dcs(conf, config.dcs))
         wait_for_healthy(120, configuration=conf)
@@ -179,6 +189,7 @@ VERDICT_KEYS = (
     "lost",
     "lost_ids",
     "two_primaries",
+    "two_writable_s",
     "unexpected",
     "in_doubt",
     "recovered",
@@ -212,6 +223,8 @@ def run_round(config: str, conf: Conf, fault: str, index: int, rate: float, base
                 route = wait_for_route(120, new_leader=True, configuration=conf)
             record["route_s"] = round(time.time() - fault_at, 3)
             record["new_leader"] = route["leader"]
+            # a leader change where the fault calls for none
+            record["false_failover"] = fault in NO_FAILOVER and route["leader"] != leader
         except ActivityFailed as exc:
             record["error"] = str(exc)[:500]
         finally:
@@ -256,6 +269,18 @@ def _short(result: Dict[str, Any]) -> Dict[str, Any]:
 # -- summary ----------------------------------------------------------------
 
 
+def p95(values: List[float]) -> Optional[float]:
+    """Nearest-rank 95th percentile (the max below 20 values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
+    return round(a / b, 2) if a is not None and b else None
+
+
 def summarize(records: List[Dict[str, Any]], configs: List[str], faults: List[str]) -> Dict[str, Any]:
     summary: Dict[str, Any] = {}
     for fault in faults:
@@ -268,14 +293,22 @@ def summarize(records: List[Dict[str, Any]], configs: List[str], faults: List[st
                 "route_median": round(statistics.median(routes), 2) if routes else None,
                 "rounds": len(rows),
                 "rto_median": round(statistics.median(rtos), 2) if rtos else None,
+                "rto_p95": p95(rtos),
                 "rto_min": min(rtos, default=None),
                 "rto_max": max(rtos, default=None),
                 "lost": [r.get("lost") for r in rows],
                 "two_primary_rounds": sum(1 for r in rows if r.get("two_primaries")),
+                "two_writable_s_max": max((r.get("two_writable_s") or 0 for r in rows), default=None),
+                "false_failovers": sum(1 for r in rows if r.get("false_failover")),
                 "errors": sum(1 for r in rows if r.get("error")),
             }
-        ours, dflt = per.get("ours", {}).get("rto_median"), per.get("defaults", {}).get("rto_median")
-        per["ratio"] = round(ours / dflt, 2) if ours and dflt else None
+        medians = {c: per[c]["rto_median"] for c in configs}
+        per["ratio"] = _ratio(medians.get("ours"), medians.get("defaults"))
+        per["ratios"] = {
+            f"{c}/defaults": _ratio(medians[c], medians.get("defaults")) for c in configs if c != "defaults"
+        }
+        if "fast" in configs and "ours" in configs:
+            per["ratios"]["fast/ours"] = _ratio(medians["fast"], medians["ours"])
         summary[fault] = per
     return summary
 
@@ -293,6 +326,18 @@ def targets(summary: Dict[str, Any], records: List[Dict[str, Any]]) -> Dict[str,
         if fault in GRACEFUL:
             met[f"{fault}: median <= {GRACEFUL_RTO_S:g} s"] = ours["rto_median"] <= GRACEFUL_RTO_S
             met[f"{fault}: max <= {GRACEFUL_RTO_S:g} s"] = ours["rto_max"] <= GRACEFUL_RTO_S
+    for fault, (median, high) in FAST_TARGETS.items():
+        fast = summary.get(fault, {}).get("fast")
+        if not fast or fast["rto_median"] is None:
+            continue
+        if median is not None:
+            met[f"fast {fault}: median <= {median:g} s"] = fast["rto_median"] <= median
+        met[f"fast {fault}: p95 <= {high:g} s"] = fast["rto_p95"] <= high
+    fast_rows = [r for r in records if r["config"] == "fast"]
+    if fast_rows:
+        met["fast: zero acknowledged writes lost in every round"] = all(r.get("lost") == 0 for r in fast_rows)
+        met["fast: no two-primary incident"] = not any(r.get("two_primaries") for r in fast_rows)
+        met["fast: no false failover"] = not any(r.get("false_failover") for r in fast_rows)
     ours_rows = [r for r in records if r["config"] == "ours"]
     if ours_rows:
         met["ours: zero acknowledged writes lost in every round"] = all(r.get("lost") == 0 for r in ours_rows)
@@ -304,7 +349,7 @@ def checks(records: List[Dict[str, Any]]) -> Dict[str, bool]:
     """The same safety checks for the other configurations: information,
     not targets (the defaults replicate asynchronously)."""
     found: Dict[str, bool] = {}
-    for config in sorted({r["config"] for r in records} - {"ours"}):
+    for config in sorted({r["config"] for r in records} - {"ours", "fast"}):
         rows = [r for r in records if r["config"] == config]
         found[f"{config}: zero acknowledged writes lost in every round"] = all(r.get("lost") == 0 for r in rows)
         found[f"{config}: no two-primary incident"] = not any(r.get("two_primaries") for r in rows)
@@ -312,30 +357,27 @@ def checks(records: List[Dict[str, Any]]) -> Dict[str, bool]:
     return found
 
 
-def _cell(per: Dict[str, Any]) -> str:
-    if per.get("rto_median") is None:
-        return "n/a"
-    return f"{per['rto_median']:.1f} ({per['rto_min']:.1f}-{per['rto_max']:.1f})"
-
-
 def _num(value: Any) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
 def markdown(summary: Dict[str, Any], configs: List[str]) -> str:
-    header = ["fault"] + [f"{c} RTO s median (min-max)" for c in configs]
-    both = "ours" in configs and "defaults" in configs
-    header += ["ratio ours/defaults"] if both else []
-    header += ["fault -> routed s, median (" + "/".join(configs) + ")"]
-    header += [f"{c} lost per round" for c in configs] + ["two-primary rounds (" + "/".join(configs) + ")"]
+    """One row per fault and configuration."""
+    header = ["fault", "config", "rounds", "RTO s median", "p95", "max", "ratio to defaults"]
+    header += ["fault -> routed s, median", "lost per round", "two-primary rounds", "two writable s, max"]
+    header += ["false failovers", "errors"]
     rows = []
     for fault, per in summary.items():
-        row = [fault] + [_cell(per[c]) for c in configs]
-        row += [per["ratio"] if per["ratio"] is not None else "n/a"] if both else []
-        row += ["/".join(_num(per[c].get("route_median")) for c in configs)]
-        row += [",".join(str(x) for x in per[c]["lost"]) for c in configs]
-        row += ["/".join(str(per[c]["two_primary_rounds"]) for c in configs)]
-        rows.append(row)
+        for config in configs:
+            c = per[config]
+            ratio = per["ratios"].get(f"{config}/defaults")
+            if config == "fast" and per["ratios"].get("fast/ours") is not None:
+                ratio = f"{ratio if ratio is not None else 'n/a'} ({per['ratios']['fast/ours']} x ours)"
+            row = [fault, config, str(c["rounds"]), _num(c["rto_median"]), _num(c["rto_p95"]), _num(c["rto_max"])]
+            row += ["" if config == "defaults" else str(ratio if ratio is not None else "n/a")]
+            row += [_num(c["route_median"]), ",".join(str(x) for x in c["lost"]), str(c["two_primary_rounds"])]
+            row += [_num(c["two_writable_s_max"]), str(c["false_failovers"]), str(c["errors"])]
+            rows.append(row)
     return benchlib.table(header, rows)
 
 
@@ -352,9 +394,9 @@ def _names(raw: str, known: Dict[str, Any], what: str) -> List[str]:
 
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--faults", default=",".join(FAULTS), help=f"subset of {','.join(FAULTS)}")
-    parser.add_argument("--configs", default="ours,defaults", help=f"subset of {','.join(CONFIGS)}")
+    parser.add_argument("--configs", default="fast,ours,defaults", help=f"subset of {','.join(CONFIGS)}")
     parser.add_argument("--rate", type=float, default=200, help="workload writes/s")
     parser.add_argument("--baseline", type=float, default=3, help="seconds of workload before the fault")
     parser.add_argument("--budget-min", type=float, default=180, help="start no new round after this many minutes")

@@ -17,4 +17,29 @@ conf="${PATRONI_CONFIG_DIR:-/tmp/patroni.d}"
 mkdir -p "$conf"
 ln -sf /etc/patroni/patroni.yml "$conf/00-patroni.yml"
 printf 'postgresql:\n  parameters:\n    chaosha.member: "%s"\n' "$name" > "$conf/10-member.yml"
+# The failover profile (compose/profiles/<profile>.env, the containers'
+# env_file): its bootstrap.dcs values, used when this cluster is initialised
+# (`chaosha stack up` converges a running cluster's /config to them).
+for v in DCS_TTL DCS_LOOP_WAIT DCS_RETRY_TIMEOUT DCS_MAXIMUM_LAG_ON_FAILOVER PG_WAL_SENDER_TIMEOUT; do
+  eval "value=\${$v:-}"
+  [ -n "$value" ] || { echo "$v is not set: the container needs compose/profiles/<profile>.env (docker-compose.yml env_file)" >&2; exit 2; }
+done
+cat > "$conf/20-profile.yml" <<EOF
+bootstrap:
+  dcs:
+    ttl: $DCS_TTL
+    loop_wait: $DCS_LOOP_WAIT
+    retry_timeout: $DCS_RETRY_TIMEOUT
+    maximum_lag_on_failover: $DCS_MAXIMUM_LAG_ON_FAILOVER
+    postgresql:
+      parameters:
+        wal_sender_timeout: $PG_WAL_SENDER_TIMEOUT
+EOF
+case "${SHORT_TTL_PATCH:-off}" in
+  off) ;;
+  on)  # ttl < 20: Patroni 4.1.5 patched in a copy; exits 3 with the reason on any other version
+    /opt/patroni/bin/python3 /usr/local/lib/chaosha/short_ttl_patch.py /tmp/patroni-short-ttl || exit 3
+    export PYTHONPATH=/tmp/patroni-short-ttl ;;
+  *) echo "SHORT_TTL_PATCH='$SHORT_TTL_PATCH': use on or off" >&2; exit 2 ;;
+esac
 exec patroni "$conf"

@@ -3,10 +3,14 @@
 #   ZK_MY_ID       this member's id (1..255)
 #   ZK_SERVERS     space-separated host names of all members, in id order
 #   ZK_TICK_MS     tickTime (default 2000)
+#   ZK_INIT_LIMIT, ZK_SYNC_LIMIT  initLimit/syncLimit in ticks (default 10, 5)
+#   ZK_MIN_SESSION_MS  minSessionTimeout (default 4000)
 #   ZK_MAX_SESSION_MS  maxSessionTimeout; must be >= Patroni's ttl in ms, or the
 #                  server silently clamps Patroni's session (default 40000)
 #   ZK_TLS_DIR     folder of ca.pem (trusted CA) and server.pem (key +
 #                  certificate), default /run/secrets (Compose secrets zk-ca, zk-server)
+# The failover profile (compose/profiles/<profile>.env, the env_file of
+# docker-compose.yml) sets the ZK_* timing values above.
 # Clients: TLS on 2281 only, a certificate signed by the stack's CA required
 # (ssl.clientAuth=need), its subject (CN=patroni, CN=chaosha) the x509 ACL id.
 # Plain 2181 listens on 127.0.0.1 inside the container, for the healthcheck.
@@ -21,8 +25,8 @@ conf=$data/zoo.cfg
 echo "$ZK_MY_ID" > "$data/myid"
 {
   echo "tickTime=${ZK_TICK_MS:-2000}"
-  echo "initLimit=10"
-  echo "syncLimit=5"
+  echo "initLimit=${ZK_INIT_LIMIT:-10}"
+  echo "syncLimit=${ZK_SYNC_LIMIT:-5}"
   echo "dataDir=$data"
   echo "clientPort=2181"
   echo "clientPortAddress=127.0.0.1"

@@ -1,6 +1,7 @@
 """The experiment catalogue, run for real with `chaos run` against the test stack."""
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -34,7 +35,9 @@ CORE = [
     "replica-partition",
     "master-kill-during-bulk-load",
 ]
-JOURNALS = ROOT / ".chaosha" / "journals"
+# a stack on another failover profile (.ci/fast) keeps its journals apart
+PROFILE = os.environ.get("CHAOSHA_TEST_FAILOVER_PROFILE", "default")
+JOURNALS = ROOT / ".chaosha" / "journals" / ("" if PROFILE == "default" else PROFILE)
 # interrupted runs keep their own journals: the catalogue's stay for the figures
 INTERRUPTED = JOURNALS / "interrupted"
 

@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""Patroni 4.1.5 with ttl < 20 (failover profile "fast", compose/profiles/fast.env).
+
+Copies the installed ``patroni`` package to DEST/patroni and changes two
+lines there; the installed package is never touched, so the "default"
+profile runs stock Patroni.  The entrypoint then runs Patroni with
+PYTHONPATH=DEST.  The two changes:
+
+- ``Config._validate_and_adjust_timeouts``: the ttl floor 20 -> 7, the
+  arithmetic floor of Patroni's own rule loop_wait + 2*retry_timeout <= ttl
+  at its minima (1 + 2*3);
+- ``Ha.fetch_node_status`` (the leader race asks every other member's REST
+  API for its WAL position): the hard-coded request timeout 2 s -> 1 s.
+
+Pinned: the installed distribution and ``patroni/version.py`` must both say
+4.1.5 and each patched file must hash to what was reviewed; anything else is
+refused with exit code 3 and a message saying what to do (never a silent
+half-patch).  Idempotent: a DEST patched from the same source is redone.
+
+    /opt/patroni/bin/python3 short_ttl_patch.py DEST
+"""
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import re
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+VERSION = "4.1.5"
+TTL_FLOOR = 7
+RACE_TIMEOUT_S = 1
+MARK = "  # chaosha short-ttl patch"
+
+
+class Edit(NamedTuple):
+    path: str  # inside the package
+    sha256: str  # of the file as shipped in VERSION
+    old: str  # exactly one occurrence, replaced by new
+    new: str
+
+
+EDITS = (
+    Edit(
+        "config.py",
+        "e8edb91f9491b27e91acc44928be55ec9985e3a6834727a3aa6521ddbc284df0",
+        "ttl = self. __get_and_maybe_adjust_int_value(config, 'ttl', 20)\n",
+        f"ttl = self. __get_and_maybe_adjust_int_value(config, 'ttl', {TTL_FLOOR}){MARK}\n",
+    ),
+    Edit(
+        "ha.py",
+        "a7e8792ca28b92c538e10a01d15efea183b1116b1784ccac1588e39bc6713ba7",
+        "response = self.patroni.request(member, timeout=2, retries=0)\n",
+        f"response = self.patroni.request(member, timeout={RACE_TIMEOUT_S}, retries=0){MARK}\n",
+    ),
+)
+
+
+class Refused(Exception):
+    """The installed Patroni is not the one the patch was written for."""
+
+
+def source_version(package: Path) -> str:
+    """``__version__`` of ``package/version.py`` ("" when absent)."""
+    try:
+        text = (package / "version.py").read_text()
+    except OSError:
+        return ""
+    found = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    return found.group(1) if found else ""
+
+
+def patch(
+    package: Path, dest: Path, installed: str, version: str = VERSION, edits: Tuple[Edit, ...] = EDITS
+) -> List[str]:
+    """Copy ``package`` to ``dest/patroni`` and apply ``edits``; the edited
+    files.  ``installed``: the distribution's version (importlib.metadata).
+    Raises :class:`Refused` before writing anything when a pin fails."""
+    found = {"installed distribution": installed, "patroni/version.py": source_version(package)}
+    wrong = {where: v for where, v in found.items() if v != version}
+    if wrong:
+        said = ", ".join(f"{where} says {v or 'nothing'}" for where, v in wrong.items())
+        raise Refused(
+            f"the short-ttl patch is for Patroni {version} exactly, but {said}: build the image with "
+            f"PATRONI_VERSION={version}, port and review compose/patroni/short_ttl_patch.py for the new "
+            "version, or use CHAOSHA_FAILOVER_PROFILE=default"
+        )
+    texts: Dict[str, str] = {}
+    for edit in edits:
+        raw = (package / edit.path).read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != edit.sha256:
+            raise Refused(
+                f"patroni/{edit.path} of Patroni {version} is not the file the short-ttl patch was reviewed "
+                f"against (sha256 {digest}, expected {edit.sha256}): reinstall patroni=={version} unmodified"
+            )
+        text = raw.decode("utf-8")
+        count = text.count(edit.old)
+        if count != 1:
+            raise Refused(f"patroni/{edit.path}: {edit.old.strip()!r} found {count} times, expected once")
+        texts[edit.path] = text.replace(edit.old, edit.new)
+    target = dest / "patroni"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(package, target, ignore=shutil.ignore_patterns("__pycache__"))
+    for name, text in texts.items():
+        (target / name).write_text(text)
+    return sorted(texts)
+
+
+def installed_package() -> Optional[Path]:
+    """The installed ``patroni`` package's folder, without importing it."""
+    spec = importlib.util.find_spec("patroni")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def main(argv: List[str]) -> int:
+    if len(argv) != 1:
+        print("usage: short_ttl_patch.py DEST", file=sys.stderr)
+        return 2
+    package = installed_package()
+    try:
+        if package is None:
+            raise Refused("no patroni package is installed in this Python")
+        installed = importlib.metadata.version("patroni")
+        edited = patch(package, Path(argv[0]), installed)
+    except (Refused, importlib.metadata.PackageNotFoundError, OSError) as exc:
+        print(f"chaosha: refusing to start Patroni with the fast failover profile: {exc}", file=sys.stderr)
+        return 3
+    print(
+        f"chaosha: Patroni {VERSION} patched in {argv[0]} ({', '.join(edited)}): ttl floor {TTL_FLOOR} s, "
+        f"leader-race member-status timeout {RACE_TIMEOUT_S} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
