@@ -42,4 +42,12 @@ case "${SHORT_TTL_PATCH:-off}" in
     export PYTHONPATH=/tmp/patroni-short-ttl ;;
   *) echo "SHORT_TTL_PATCH='$SHORT_TTL_PATCH': use on or off" >&2; exit 2 ;;
 esac
+# Wait (at most ZK_WAIT_S, default 120 s) for ZooKeeper to serve: Patroni
+# exits when it cannot connect within 15 s.  In the background, so a stop
+# signal ends the wait at once.
+/opt/patroni/bin/python3 /usr/local/lib/chaosha/wait_for_zookeeper.py /etc/patroni/patroni.yml "${ZK_WAIT_S:-120}" &
+waiter=$!
+trap 'kill "$waiter" 2>/dev/null; exit 143' TERM INT
+wait "$waiter" || true
+trap - TERM INT
 exec patroni "$conf"
