@@ -39,6 +39,8 @@ from chaosha.integrity.retries import retry_part
 from chaosha.integrity.runner import load_state
 from chaosha.patroni.actions import switchover
 from chaosha.patroni.probes import wait_for_healthy
+from chaosha.postgres.actions import start_bulk_load
+from chaosha.zookeeper import actions as zookeeper
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parent / "results"
@@ -52,8 +54,44 @@ FAULTS: Dict[str, Callable[[Conf], Any]] = {
     "switchover": lambda c: switchover(timeout_s=60, configuration=c),
     "haproxy-restart": lambda c: docker.restart_container("haproxy", configuration=c),
     "replica-kill": lambda c: docker.kill_container("@replica", configuration=c),
+    "leader-dcs-partition": lambda c: docker.partition_container("@leader", "zk1,zk2,zk3", configuration=c),
+    "zk-session-expiry": lambda c: zookeeper.expire_session("", configuration=c),
+    "zk-node-loss": lambda c: zookeeper.stop_node("zk1", configuration=c),
+    "zk-quorum-loss": lambda c: held(
+        30, zookeeper.stop_node("zk1", configuration=c), zookeeper.stop_node("zk2", True, configuration=c)
+    ),
+    "full-stack-restart": lambda c: [
+        docker.stop_container(t, 30, True, configuration=c)
+        for t in ("@replica", "@leader", "haproxy", "zk1", "zk2", "zk3")
+    ],
+    "replica-pause": lambda c: held(25, docker.pause_container("@sync", configuration=c)),
+    "replica-partition": lambda c: held(25, docker.partition_container("@sync", configuration=c)),
+    "master-kill-during-bulk-load": lambda c: held(
+        0,
+        start_bulk_load("rw", 200, 60, 10, 2, configuration=c),
+        time.sleep(5),
+        docker.kill_container("@leader", configuration=c),
+    ),
 }
-NEW_LEADER = ("master-kill", "master-stop", "master-pause", "master-partition", "switchover")
+NEW_LEADER = (
+    "master-kill",
+    "master-stop",
+    "master-pause",
+    "master-partition",
+    "switchover",
+    "leader-dcs-partition",
+    "master-kill-during-bulk-load",
+)
+# Held for a time by the fault itself, then healed at once: nothing commits before the heal.
+HEAL_AT_ONCE = ("zk-quorum-loss", "full-stack-restart")
+
+
+def held(seconds: float, *done: Any) -> List[Any]:
+    """The faults' results, after holding them ``seconds``."""
+    time.sleep(seconds)
+    return list(done)
+
+
 # Each variant: the alfresco profile with these settings replaced.
 VARIANTS: Dict[str, Dict[str, Any]] = {
     "profile": {},
@@ -88,7 +126,7 @@ def one_round(conf: Conf, fault: str, variant: str, wait: float) -> Dict[str, An
     time.sleep(3)
     at = time.time()
     FAULTS[fault](conf)
-    deadline = time.monotonic() + wait
+    deadline = time.monotonic() + (0 if fault in HEAL_AT_ONCE else wait)
     while time.monotonic() < deadline and not committed_after(started["ledger"], at + 0.5):
         time.sleep(0.5)
     resumed = committed_after(started["ledger"], at + 0.5)
