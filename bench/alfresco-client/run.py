@@ -130,7 +130,7 @@ def one_round(conf: Conf, fault: str, variant: str, wait: float) -> Dict[str, An
     while time.monotonic() < deadline and not committed_after(started["ledger"], at + 0.5):
         time.sleep(0.5)
     resumed = committed_after(started["ledger"], at + 0.5)
-    if fault in NEW_LEADER and not resumed:
+    if fault in NEW_LEADER:  # a leader cut from ZooKeeper commits on until it demotes: wait for the new one
         wait_for_route(120, True, configuration=conf)
     docker.heal(configuration=conf)
     wait_for_healthy(180, configuration=conf)
