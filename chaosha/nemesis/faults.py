@@ -58,7 +58,7 @@ APPLY: Dict[str, Call] = {
     "zk-loss": lambda t, step, f, c, s: zookeeper.stop_node(t, f, False, c, s),
     "zk-session-expiry": lambda t, step, f, c, s: zookeeper.expire_session(t, False, c, s),
     "switchover": lambda t, step, f, c, s: patroni.switchover("", PLANNED_TIMEOUT_S, False, c, s),
-    "failover": lambda t, step, f, c, s: patroni.failover(t, PLANNED_TIMEOUT_S, False, c, s),
+    "failover": lambda t, step, f, c, s: patroni.failover(t, PLANNED_TIMEOUT_S, f, False, c, s),
     "haproxy-restart": lambda t, step, f, c, s: docker.restart_container(t, 5, f, False, c, s),
 }
 

@@ -51,7 +51,7 @@ class _Run:
     def _service(self, step: Step) -> str:
         target = str(step["target"])
         if step["fault"] == "failover":
-            return resolve(self.settings, "@replica")  # the candidate
+            return resolve(self.settings, "@sync" if not self.force else "@replica")  # the candidate
         if step["fault"] == "switchover":
             return ""
         return resolve(self.settings, target) if target.startswith("@") else target

@@ -66,18 +66,38 @@ def switchover(
     return _planned("switchover", {"candidate": candidate}, timeout_s, dry_run, configuration, secrets)
 
 
+def _refuse_unsynchronized(settings: Settings, candidate: str) -> None:
+    """In synchronous mode only the synchronous standby is sure to hold every
+    acknowledged commit: a leader without one acknowledges locally (Patroni's
+    non-strict mode), and promoting another member by hand loses those."""
+    if not client.dynamic_config(settings).get("synchronous_mode"):
+        return
+    roles = {m.get("name"): m.get("role") for m in client.members(settings)}
+    if roles.get(candidate) != "sync_standby":
+        raise ActivityFailed(
+            f"refusing to fail over to {candidate}: it is not the synchronous standby "
+            f"({roles.get(candidate) or 'not a member'}; members {roles}), so it may lack commits the "
+            "leader acknowledged; wait until it is one (`patronictl list`), or pass force=true to accept that"
+        )
+
+
 def failover(
     candidate: str,
     timeout_s: float = 60,
+    force: bool = False,
     dry_run: bool = False,
     configuration: Configuration = None,
     secrets: Secrets = None,
 ) -> Dict[str, Any]:
     """Manual failover to ``candidate`` (works without a healthy leader);
     waits up to ``timeout_s`` seconds until the candidate runs as primary.
-    Returns the same as ``switchover``."""
+    In synchronous mode refuses, unless ``force``, a candidate that is not
+    the synchronous standby (it may lack acknowledged commits).  Returns
+    the same as ``switchover``."""
     if not candidate:
         raise ActivityFailed("failover needs a candidate member name")
+    if not force:
+        _refuse_unsynchronized(load(configuration, secrets), candidate)
     return _planned("failover", {"candidate": candidate}, timeout_s, dry_run, configuration, secrets)
 
 

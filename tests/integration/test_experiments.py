@@ -88,9 +88,11 @@ def assert_bulk_load_gone(stack) -> None:
 @pytest.mark.parametrize(
     "name,sig,after",
     [
+        # SIGTERM inside a Python activity (chaostoolkit-lib turns it into a failure: the
+        # safeguard control re-raises it) while the leader is down, and SIGINT at the start.
+        # CI time: master-pause (SIGINT) and leader-dcs-partition (SIGTERM in the cut) were
+        # dropped; the same control paths, longer runs.
         ("master-kill", signal.SIGTERM, "Probe: wait-until-haproxy-routes-to-a-new-leader"),
-        ("master-pause", signal.SIGINT, "Probe: wait-until-haproxy-routes-to-a-new-leader"),
-        ("leader-dcs-partition", signal.SIGTERM, "Action: cut-the-leader-from-zookeeper"),
         ("master-kill", signal.SIGINT, "Action: start-ledger-workload"),
     ],
 )

@@ -367,3 +367,28 @@ def test_the_report_draws_the_schedule_and_the_rto_per_kind(tmp_path):
         assert len(nemesis_ax.patches) == 1 and len(nemesis_ax.collections) == 1  # a bar, a cross
     finally:
         plt.close(fig)
+
+
+# -- a manual failover never promotes a member that may lack acknowledged commits ----------
+
+
+def test_failover_to_a_member_that_is_not_the_sync_standby_is_refused(monkeypatch):
+    """Found by CI's nemesis run: a failover made the leader pg1 with no
+    synchronous standby yet, pg1 acknowledged a write alone and was killed,
+    and a manual failover to pg2 (a replica, not in /sync) lost that write."""
+    from chaosha.patroni import actions as patroni
+
+    members = [{"name": "pg1", "role": "leader", "state": "stopped"}, {"name": "pg2", "role": "replica"}]
+    monkeypatch.setattr(patroni.client, "dynamic_config", lambda settings: {"synchronous_mode": True})
+    monkeypatch.setattr(patroni.client, "members", lambda settings: members)
+    planned = []
+    monkeypatch.setattr(patroni, "_planned", lambda *a: planned.append(a) or {"leader": "pg2"})
+    with pytest.raises(ActivityFailed, match="refusing to fail over to pg2: it is not the synchronous standby"):
+        patroni.failover("pg2")
+    assert planned == []
+    assert patroni.failover("pg2", force=True) == {"leader": "pg2"}  # forced: the operator accepts the loss
+    members[1]["role"] = "sync_standby"
+    assert patroni.failover("pg2") == {"leader": "pg2"}
+    monkeypatch.setattr(patroni.client, "dynamic_config", lambda settings: {"synchronous_mode": False})
+    members[1]["role"] = "replica"
+    assert patroni.failover("pg2") == {"leader": "pg2"}  # asynchronous: nothing to protect
