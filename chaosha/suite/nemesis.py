@@ -7,7 +7,9 @@ Every try is ``experiments/nemesis.json`` with its configuration filled in
 ran), run like a suite experiment: a deadline, a heal after it, a report,
 the project's suite lock.  A replay takes the schedule (and seed) from a
 journal.  A shrink try counts as failing only when it ran and failed
-(a journal was written): a run that could not start proves nothing.
+(a journal was written, its steady state met before the method): a run
+that could not start, or found the cluster not ready, proves nothing.
+Before every try the cluster must be healthy again (bounded wait).
 """
 
 import copy
@@ -23,12 +25,14 @@ from chaosha.config import load
 from chaosha.nemesis.actions import topology
 from chaosha.nemesis.schedule import Step, check, describe, draw, parse_faults, span_s
 from chaosha.nemesis.shrink import shrink
+from chaosha.patroni.probes import wait_for_healthy
 from chaosha.suite.runner import ExperimentResult, Say, SuiteOptions, heal, run_folder, run_one, suite_lock
 
 __all__ = ["NemesisOptions", "NemesisRun", "run_nemesis", "schedule_from_journal", "experiment_for"]
 
 TEMPLATE = Path("experiments/nemesis.json")
 SETUP_S = 900.0  # beyond the schedule: workload start, heal, the cluster healthy again, the verdict
+SETTLE_TIMEOUT_S = 180.0  # for the cluster to be healthy again before a try
 
 
 @dataclass
@@ -133,6 +137,11 @@ class _Tries:
         suite = copy.copy(self.options.suite)
         suite.timeout = span_s(schedule) + SETUP_S
         self.say(describe(schedule, f"[{name}] schedule of seed {self.run.seed}, {len(schedule)} steps:"))
+        settings = self.options.suite.settings
+        try:  # the previous try's heal may still be settling: its steady state must hold first
+            wait_for_healthy(SETTLE_TIMEOUT_S, configuration=dict(settings.values) if settings else None)
+        except ActivityFailed as exc:
+            self.say(f"[{name}] the cluster is not healthy before the run: {exc}")
         run_one(suite, result, self.say)
         heal(suite, result, self.say)
         self.run.tries.append(result)
@@ -140,8 +149,9 @@ class _Tries:
 
 
 def _failed(result: ExperimentResult) -> bool:
-    """It ran (a journal was written) and did not pass."""
-    return result.view is not None and not result.passed
+    """It ran its method (a journal, the steady state met before it) and did
+    not pass: a try the cluster was not ready for proves nothing."""
+    return result.view is not None and result.view.before_met is True and not result.passed
 
 
 def run_nemesis(options: NemesisOptions, stream: IO[str] = sys.stdout) -> NemesisRun:

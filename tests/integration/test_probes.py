@@ -65,6 +65,13 @@ def test_switchover_to_a_named_candidate_then_failover_back(healthy):
     done = patroni_actions.switchover(candidate=other, configuration=cfg)
     assert done["previous_leader"] == leader and done["leader"] == other
     patroni_probes.wait_for_healthy(120, configuration=cfg)
+
+    def old_leader_is_sync() -> bool:  # failover refuses a candidate that may lack acknowledged commits
+        return any(
+            m["name"] == leader and m["role"] == "sync_standby" for m in patroni_probes.members(configuration=cfg)
+        )
+
+    wait_until(old_leader_is_sync, 60, 0.5, f"{leader} to be the synchronous standby")
     back = patroni_actions.failover(candidate=leader, configuration=cfg)
     assert back["leader"] == leader
 
