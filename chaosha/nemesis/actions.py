@@ -5,6 +5,7 @@ actions, with the integrity workload running throughout."""
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from chaoslib.exceptions import ActivityFailed
@@ -27,7 +28,7 @@ def topology(settings: Settings) -> Topology:
     return Topology(tuple(n.name for n in settings.pg_nodes), tuple(z.name for z in settings.zk_nodes))
 
 
-def record_path(settings: Settings) -> Any:
+def record_path(settings: Settings) -> Path:
     """Where the latest nemesis run keeps its schedule and events."""
     folder = project_dir(settings) / "nemesis"
     folder.mkdir(exist_ok=True)
