@@ -6,8 +6,9 @@ import click
 
 from chaosha.cli.common import CONTEXT, SECONDS, Failed, the_stack
 from chaosha.docker.actions import heal as heal_all
-from chaosha.patroni.probes import cluster_health, wait_for_healthy
+from chaosha.patroni.probes import cluster_health
 from chaosha.stack import Stack
+from chaosha.suite.runner import wait_ready
 
 __all__ = ["stack", "heal"]
 
@@ -101,7 +102,7 @@ def logs(obj: Stack, services: tuple, tail: int) -> None:
     type=SECONDS,
     default=120,
     show_default=True,
-    help="then wait this long for a healthy cluster (0: do not wait)",
+    help="then wait this long for a healthy cluster that HAProxy routes writes to (0: do not wait)",
 )
 def heal(deep: bool, force: bool, wait: float) -> None:
     """Undo every fault chaosha may have left (after a killed run) and stop
@@ -109,4 +110,4 @@ def heal(deep: bool, force: bool, wait: float) -> None:
     against the stack (it heals when it ends) unless --force."""
     click.echo(json.dumps(heal_all(deep=deep, force=force), indent=2))
     if wait:
-        click.echo(json.dumps(wait_for_healthy(wait), indent=2))
+        click.echo(json.dumps(wait_ready(wait), indent=2))

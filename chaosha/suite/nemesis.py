@@ -9,7 +9,9 @@ the project's suite lock.  A replay takes the schedule (and seed) from a
 journal.  A shrink try counts as failing only when it ran and failed
 (a journal was written, its steady state met before the method): a run
 that could not start, or found the cluster not ready, proves nothing.
-Before every try the cluster must be healthy again (bounded wait).
+Before every try the cluster must be healthy again and HAProxy route
+writes to its leader (bounded wait); a try whose steady state still
+failed before the method runs once more.
 """
 
 import copy
@@ -25,8 +27,16 @@ from chaosha.config import load
 from chaosha.nemesis.actions import topology
 from chaosha.nemesis.schedule import Step, check, describe, draw, parse_faults, span_s
 from chaosha.nemesis.shrink import shrink
-from chaosha.patroni.probes import wait_for_healthy
-from chaosha.suite.runner import ExperimentResult, Say, SuiteOptions, heal, run_folder, run_one, suite_lock
+from chaosha.suite.runner import (
+    ExperimentResult,
+    Say,
+    SuiteOptions,
+    heal,
+    run_folder,
+    run_one,
+    suite_lock,
+    wait_ready,
+)
 
 __all__ = ["NemesisOptions", "NemesisRun", "run_nemesis", "schedule_from_journal", "experiment_for"]
 
@@ -126,26 +136,34 @@ class _Tries:
         n = len(self.run.tries)
         name = "nemesis" if n == 0 else f"nemesis-try{n}"
         title = f"Nemesis seed {self.run.seed}: {len(schedule)} steps" + (f" (shrink try {n})" if n else "")
+        self.say(describe(schedule, f"[{name}] schedule of seed {self.run.seed}, {len(schedule)} steps:"))
+        result = self._attempt(name, title, schedule)
+        if _not_ready(result):  # once more: a cluster still settling says nothing about the schedule
+            self.say(f"[{name}] the steady state was not met before the method: once more when ready")
+            result = self._attempt(f"{name}-again", title, schedule)
+        self.run.tries.append(result)
+        return result
+
+    def _attempt(self, name: str, title: str, schedule: List[Step]) -> ExperimentResult:
         path = self.run.folder / f"{name}.experiment.json"
-        path.write_text(
-            json.dumps(
-                experiment_for(self.template, self.run.seed, schedule, self.options.unsafe, title), indent=2
-            )
-            + "\n"
-        )
+        doc = experiment_for(self.template, self.run.seed, schedule, self.options.unsafe, title)
+        path.write_text(json.dumps(doc, indent=2) + "\n")
         result = ExperimentResult(name, path, self.run.folder / f"{name}.json", self.run.folder / f"{name}.log")
         suite = copy.copy(self.options.suite)
         suite.timeout = span_s(schedule) + SETUP_S
-        self.say(describe(schedule, f"[{name}] schedule of seed {self.run.seed}, {len(schedule)} steps:"))
         settings = self.options.suite.settings
         try:  # the previous try's heal may still be settling: its steady state must hold first
-            wait_for_healthy(SETTLE_TIMEOUT_S, configuration=dict(settings.values) if settings else None)
+            wait_ready(SETTLE_TIMEOUT_S, configuration=dict(settings.values) if settings else None)
         except ActivityFailed as exc:
-            self.say(f"[{name}] the cluster is not healthy before the run: {exc}")
+            self.say(f"[{name}] the cluster is not ready before the run: {exc}")
         run_one(suite, result, self.say)
         heal(suite, result, self.say)
-        self.run.tries.append(result)
         return result
+
+
+def _not_ready(result: ExperimentResult) -> bool:
+    """It ran but its steady state failed before the method: no fault was injected."""
+    return result.view is not None and result.view.before_met is False
 
 
 def _failed(result: ExperimentResult) -> bool:

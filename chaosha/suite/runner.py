@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Iterator, List, Optional, Tuple
+from typing import IO, Any, Dict, Iterator, List, Optional, Tuple
 
 from chaosha import state
 from chaosha.config import Settings, load
+from chaosha.haproxy.probes import wait_for_route
+from chaosha.patroni.probes import wait_for_healthy
 from chaosha.report.build import build_report
 from chaosha.report.journal import JournalView, load_journal
 from chaosha.suite.junit import write_junit
@@ -33,6 +35,7 @@ __all__ = [
     "DEFAULT_EXPERIMENTS",
     "default_heal_cmd",
     "default_chaos_cmd",
+    "wait_ready",
 ]
 
 DEFAULT_EXPERIMENTS = (
@@ -212,6 +215,18 @@ def run_one(options: SuiteOptions, result: ExperimentResult, say: "Say") -> None
         f"[{result.name}] {'passed' if result.passed else 'FAILED'} in {result.seconds} s"
         + ("" if result.passed else ": " + "; ".join(result.problems))
     )
+
+
+def wait_ready(timeout: float, configuration: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Wait up to ``timeout`` seconds for a healthy cluster and then for
+    HAProxy to route writes to its leader: after a heal Patroni can be
+    healthy while HAProxy still counts its checks (``rise``), and an
+    experiment started then fails its steady state before any fault."""
+    start = time.monotonic()
+    health = wait_for_healthy(timeout, configuration=configuration)
+    left = max(1.0, timeout - (time.monotonic() - start))
+    route = wait_for_route(left, configuration=configuration)
+    return dict(health, routes_to=route.get("node"), took_s=round(time.monotonic() - start, 3))
 
 
 def heal(options: SuiteOptions, result: ExperimentResult, say: "Say") -> None:

@@ -392,3 +392,32 @@ def test_failover_to_a_member_that_is_not_the_sync_standby_is_refused(monkeypatc
     monkeypatch.setattr(patroni.client, "dynamic_config", lambda settings: {"synchronous_mode": False})
     members[1]["role"] = "replica"
     assert patroni.failover("pg2") == {"leader": "pg2"}  # asynchronous: nothing to protect
+
+
+def test_a_try_that_met_a_settling_cluster_runs_once_more_and_only_then_counts(tmp_path, monkeypatch):
+    """CI: HAProxy was still counting its checks after a heal, so each shrink
+    try failed its steady state before the method and was taken for a pass."""
+    from types import SimpleNamespace
+
+    from chaosha.suite import nemesis as driver
+
+    before = iter([False, True, True])
+    waits, names = [], []
+
+    def run_one(suite, result, say):
+        names.append(result.name)
+        result.view = SimpleNamespace(before_met=next(before))
+        result.problems = ["the system deviated"]
+
+    monkeypatch.setattr(driver, "run_one", run_one)
+    monkeypatch.setattr(driver, "heal", lambda suite, result, say: None)
+    monkeypatch.setattr(driver, "wait_ready", lambda timeout, configuration=None: waits.append(timeout))
+    options = driver.NemesisOptions(out=tmp_path, template=ROOT / "experiments" / "nemesis.json")
+    run = driver.NemesisRun(tmp_path, 7, [])
+    tries = driver._Tries(options, run, lambda line: None)
+    step = {"step": 1, "fault": "stop", "target": "@leader", "at_s": 5.0, "hold_s": 1.5}
+    first = tries([step])
+    assert names == ["nemesis", "nemesis-again"] and len(waits) == 2
+    assert driver._failed(first) and run.tries == [first]
+    second = tries([step])
+    assert names[-1] == "nemesis-try1" and driver._failed(second) and len(run.tries) == 2
