@@ -50,7 +50,7 @@ test-unit: venv
 ## Starts its own stack (project chaosha-test, ports from 31000) and tears it down.
 test-integration: venv
 	bash compose/bootstrap.sh
-	$(BIN)/pytest -m integration -q --cov=chaosha --cov-report=term:skip-covered
+	$(BIN)/pytest -m integration -q --durations=30 --cov=chaosha --cov-report=term:skip-covered
 
 ## The test command: lint, fast unit tests, then the integration tests against the real stack.
 test: lint test-unit test-integration

@@ -28,6 +28,7 @@ from typing import Any, Dict, List
 from chaosha.clients.postgres import connect, endpoint
 from chaosha.config import Settings, load
 from chaosha.integrity.ledger import OK, read_records
+from chaosha.integrity.workload import WorkloadOptions
 from chaosha.integrity.writer import INSERT_SQL, ensure_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,14 +79,8 @@ def run_writer(folder: Path, seconds: int, target: str, full: bool, index: int) 
         run_id,
         "--ledger",
         str(ledger),
-        "--duration",
-        str(seconds),
-        "--rate",
-        "0",
-        "--target",
-        target,
+        *WorkloadOptions(duration=seconds, rate=0, target=target, reads=full, sampler=full).as_args(),
     ]
-    cmd += [] if full else ["--no-reads", "--no-sampler"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 90, check=False)
     if done.returncode != 0:
         raise SystemExit(f"writer failed ({done.returncode}): {done.stderr.strip()[-500:]}")

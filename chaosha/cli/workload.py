@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 from chaoslib.exceptions import ActivityFailed
@@ -83,45 +83,9 @@ def workload() -> None:
     default="",
     help="ledger file (default: in the project's state folder)",
 )
-def run(
-    duration: float,
-    rate: float,
-    max_writes: int,
-    target: str,
-    read_target: str,
-    read_rate: float,
-    reads: bool,
-    sampler: bool,
-    sample_interval: float,
-    op_timeout: float,
-    fresh_writers: int,
-    fresh_rate: float,
-    writers: int,
-    rw_reads: bool,
-    read_window: float,
-    max_read_lag: float,
-    ledger: str,
-) -> None:
+def run(**flags: Any) -> None:
     """Run the workload in the foreground and print its summary."""
-    options = WorkloadOptions(
-        duration=duration,
-        rate=rate,
-        max_writes=max_writes,
-        target=target,
-        read_target=read_target,
-        read_rate=read_rate,
-        reads=reads,
-        sampler=sampler,
-        sample_interval=sample_interval,
-        op_timeout=op_timeout,
-        fresh_writers=fresh_writers,
-        fresh_rate=fresh_rate,
-        writers=writers,
-        rw_reads=rw_reads,
-        read_window=read_window,
-        max_read_lag=max_read_lag,
-        ledger=ledger,
-    )
+    options = WorkloadOptions(**flags)
     try:
         summary = run_workload(load(), options)
     except ActivityFailed as exc:

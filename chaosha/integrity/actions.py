@@ -3,11 +3,13 @@ and split-brain sampler in one subprocess writing the run's ledger)."""
 
 from typing import Any, Dict
 
+from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 from chaosha.config import load
 from chaosha.integrity.ledger import read_records
 from chaosha.integrity.runner import start_process, state_dir, stop_process
+from chaosha.integrity.workload import WorkloadOptions
 from chaosha.state import refuse_while_busy
 from chaosha.timing import parse_duration
 
@@ -52,39 +54,32 @@ def start_workload(
     port lag ``max_read_lag_s`` seconds behind acknowledgements.  Stop it
     with ``stop_workload`` or the ``workload_verdict`` probe."""
     settings = load(configuration, secrets)
-    seconds = parse_duration(duration_s, "start_workload duration_s")
-    args = [
-        "--duration",
-        str(seconds),
-        "--rate",
-        str(rate),
-        "--max-writes",
-        str(int(max_writes)),
-        "--target",
-        str(target),
-        "--read-target",
-        str(read_target),
-        "--read-rate",
-        str(read_rate),
-        "--sample-interval",
-        str(parse_duration(sample_interval_s, "sample_interval_s")),
-        "--op-timeout",
-        str(parse_duration(op_timeout_s, "op_timeout_s")),
-        "--fresh-writers",
-        str(int(fresh_writers)),
-        "--fresh-rate",
-        str(fresh_rate),
-        "--writers",
-        str(int(writers)),
-        "--read-window",
-        str(parse_duration(read_window_s, "read_window_s")),
-        "--max-read-lag",
-        str(parse_duration(max_read_lag_s, "max_read_lag_s")),
-    ]
-    args += [] if reads else ["--no-reads"]
-    args += ["--rw-reads"] if rw_reads else []
-    args += [] if sampler else ["--no-sampler"]
-    state = start_process(settings, args, True, parse_duration(startup_timeout_s, "startup_timeout_s"))
+    try:
+        options = WorkloadOptions(
+            duration=parse_duration(duration_s, "start_workload duration_s"),
+            rate=float(rate),
+            max_writes=int(max_writes),
+            target=str(target),
+            read_target=str(read_target),
+            read_rate=float(read_rate),
+            reads=bool(reads),
+            sampler=bool(sampler),
+            sample_interval=parse_duration(sample_interval_s, "sample_interval_s"),
+            op_timeout=parse_duration(op_timeout_s, "op_timeout_s"),
+            fresh_writers=int(fresh_writers),
+            fresh_rate=float(fresh_rate),
+            writers=int(writers),
+            rw_reads=bool(rw_reads),
+            read_window=parse_duration(read_window_s, "read_window_s"),
+            max_read_lag=parse_duration(max_read_lag_s, "max_read_lag_s"),
+        )
+    except (TypeError, ValueError) as exc:
+        raise ActivityFailed(
+            f"start_workload: {exc}: rate, read_rate, fresh_rate and the counts are numbers"
+        ) from None
+    state = start_process(
+        settings, options.as_args(), True, parse_duration(startup_timeout_s, "startup_timeout_s")
+    )
     return {k: state[k] for k in ("run_id", "pid", "ledger", "log", "started")}
 
 

@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -20,14 +21,16 @@ from chaosha.config import Settings, load
 from chaosha.integrity.ledger import Ledger, new_run_id
 from chaosha.integrity.sampler import Sampler
 from chaosha.integrity.session import Watchdog, error_text
-from chaosha.integrity.writer import FreshWriter, Ids, NodeMap, Reader, Writer, ensure_table
+from chaosha.integrity.writer import Crew, FreshWriter, Ids, NodeMap, Reader, Writer, ensure_table
 from chaosha.state import workload_dir
 
-__all__ = ["WorkloadOptions", "run_workload", "run_workload_cli", "build_parser"]
+__all__ = ["WorkloadOptions", "run_workload", "run_workload_cli"]
 
 
-class WorkloadOptions(argparse.Namespace):
-    """Options of one run (the CLI's flags); defaults below."""
+@dataclass
+class WorkloadOptions:
+    """Options of one run: ``chaosha workload run``'s flags and
+    ``start_workload``'s arguments, handed to the background process as JSON."""
 
     run_id: str = ""
     ledger: str = ""
@@ -49,72 +52,19 @@ class WorkloadOptions(argparse.Namespace):
     read_window: float = 10.0
     max_read_lag: float = 5.0
 
+    def as_args(self) -> List[str]:
+        """The background process's arguments (``--run-id`` and ``--ledger``
+        are added by whoever starts it)."""
+        return ["--options", json.dumps(asdict(self))]
 
-def build_parser() -> argparse.ArgumentParser:
-    d = WorkloadOptions
-    p = argparse.ArgumentParser(
-        prog="chaosha workload",
-        description="Write unique ids (and read, and sample node roles) into an append-only "
-        "JSON-lines ledger until the duration or write count is reached.",
-    )
-    p.add_argument("--run-id", default="", help="default: a new timestamped id")
-    p.add_argument(
-        "--ledger", default="", help="ledger file (default: <CHAOSHA_STATE_DIR>/integrity/<run id>.jsonl)"
-    )
-    p.add_argument("--duration", type=float, default=d.duration, help="seconds (default %(default)s)")
-    p.add_argument("--max-writes", type=int, default=d.max_writes, help="write attempts at most")
-    p.add_argument("--rate", type=float, default=d.rate, help="writes/s, 0 = as fast as possible")
-    p.add_argument("--target", default=d.target, help="write endpoint: rw, ro, a node or a port")
-    p.add_argument("--read-target", default=d.read_target, help="read endpoint (default ro)")
-    p.add_argument("--read-rate", type=float, default=d.read_rate, help="reads/s, 0 = flat out")
-    p.add_argument("--no-reads", dest="reads", action="store_false")
-    p.add_argument("--no-writes", dest="writes", action="store_false")
-    p.add_argument("--no-sampler", dest="sampler", action="store_false")
-    p.add_argument(
-        "--sample-interval",
-        type=float,
-        default=d.sample_interval,
-        help="seconds between two samples of a node (default %(default)s)",
-    )
-    p.add_argument(
-        "--op-timeout", type=float, default=d.op_timeout, help="client-side deadline of one operation, seconds"
-    )
-    p.add_argument(
-        "--fresh-writers",
-        type=int,
-        default=d.fresh_writers,
-        help="writers opening a new connection for every write (default %(default)s; 0 = none)",
-    )
-    p.add_argument(
-        "--fresh-rate",
-        type=float,
-        default=d.fresh_rate,
-        help="writes/s of each fresh writer",
-    )
-    p.add_argument(
-        "--writers",
-        type=int,
-        default=d.writers,
-        help="persistent writers, each at --rate writes/s (default %(default)s)",
-    )
-    p.add_argument(
-        "--rw-reads",
-        action="store_true",
-        help="a second reader through the read-write port (a stale answer there is always an anomaly)",
-    )
-    p.add_argument(
-        "--read-window",
-        type=float,
-        default=d.read_window,
-        help="seconds of recent acknowledgements each read checks id by id (default %(default)s)",
-    )
-    p.add_argument(
-        "--max-read-lag",
-        type=float,
-        default=d.max_read_lag,
-        help="seconds a read through the replicas' port may lag behind acknowledgements (default %(default)s)",
-    )
-    return p
+    @classmethod
+    def from_json(cls, text: str) -> "WorkloadOptions":
+        """Options from :meth:`as_args`'s JSON; unknown names are refused."""
+        data = json.loads(text)
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown workload options {unknown}")
+        return cls(**data)
 
 
 def _describe(settings: Settings, target: str) -> str:
@@ -184,23 +134,22 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
     started = time.time()
     nodes = _open(settings, options, run_id, ledger)
     watchdog = Watchdog()
-    common = (settings, ledger, run_id)
-    ids = Ids(ledger, options.max_writes)
+    crew = Crew(settings, ledger, run_id, stop, watchdog, nodes, Ids(ledger, options.max_writes))
     writing = (options.target, options.op_timeout)
     # The first writer's records carry no number: recovery times are its own.
     writers = [
-        Writer(*common, *writing, options.rate, stop, watchdog, nodes, ids, 0 if n == 1 else n)
+        Writer(crew, *writing, options.rate, 0 if n == 1 else n)
         for n in range(1, options.writers + 1)
         if options.writes
     ]
     fresh = [
-        FreshWriter(*common, *writing, options.fresh_rate, stop, watchdog, nodes, ids, n)
+        FreshWriter(crew, *writing, options.fresh_rate, n)
         for n in range(1, options.fresh_writers + 1)
         if options.writes
     ]
     targets = [options.read_target] + (["rw"] if options.rw_reads else [])
     readers = [
-        Reader(*common, t, options.op_timeout, options.read_rate, stop, watchdog, nodes, ids, options.read_window)
+        Reader(crew, t, options.op_timeout, options.read_rate, options.read_window)
         for t in targets
         if options.reads
     ]
@@ -235,7 +184,7 @@ def run_workload(settings: Settings, options: WorkloadOptions) -> Dict[str, Any]
         "ledger": str(path.resolve()),
         "t": round(time.time(), 6),
         "reason": reason,
-        "last_id": ids.last if writers else 0,
+        "last_id": crew.ids.last if writers else 0,
         "writes": _sum_counts([w.counts for w in writers]),
         "fresh_writes": _sum_counts([f.counts for f in fresh]),
         "reads": _sum_counts([r.counts for r in readers]),
@@ -270,12 +219,19 @@ def _restore_signals(previous: Dict[int, Any]) -> None:
 
 
 def run_workload_cli(argv: Optional[Sequence[str]] = None) -> int:
-    """``chaosha workload [flags]``: run in the foreground, print the
-    summary as JSON; exit 0, or 2 when the stack cannot be written to."""
-    options = build_parser().parse_args(argv, namespace=WorkloadOptions())
+    """``python -m chaosha.integrity.workload --run-id ID --ledger PATH
+    --options JSON`` (what ``start_workload`` runs in the background): run
+    in the foreground, print the summary as JSON; exit 0, or 2 when the
+    options are bad or the stack cannot be written to."""
+    parser = argparse.ArgumentParser(prog="python -m chaosha.integrity.workload")
+    parser.add_argument("--run-id", default="", help="default: a new timestamped id")
+    parser.add_argument("--ledger", default="", help="default: <CHAOSHA_STATE_DIR>/workloads/<run id>.jsonl")
+    parser.add_argument("--options", default="{}", help="WorkloadOptions as a JSON object")
+    args = parser.parse_args(argv)
     try:
+        options = replace(WorkloadOptions.from_json(args.options), run_id=args.run_id, ledger=args.ledger)
         summary = run_workload(load(), options)
-    except ActivityFailed as exc:
+    except (ValueError, TypeError, ActivityFailed) as exc:
         print(f"chaosha workload: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=2))

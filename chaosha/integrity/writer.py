@@ -23,6 +23,7 @@ acknowledged before it started (``acked``).
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, Deque, Dict, Optional, Tuple
 
 import psycopg
@@ -47,6 +48,7 @@ __all__ = [
     "ensure_table",
     "NodeMap",
     "Ids",
+    "Crew",
     "Writer",
     "FreshWriter",
     "Reader",
@@ -172,32 +174,33 @@ class Ids:
             return self.last
 
 
+@dataclass(frozen=True)
+class Crew:
+    """What every loop of one run shares: the stack, the ledger, the run id,
+    the stop event, the watchdog, the node map and the id sequence."""
+
+    settings: Settings
+    ledger: Ledger
+    run_id: str
+    stop: threading.Event
+    watchdog: Watchdog
+    nodes: NodeMap
+    ids: Ids
+
+
 class _Loop:
-    """Paced operations on one session with reconnect and backoff."""
+    """Paced operations through ``target`` on one session (each within
+    ``op_timeout`` seconds, ``rate`` per second) with reconnect and backoff."""
 
     kind = ""
 
-    def __init__(
-        self,
-        settings: Settings,
-        ledger: Ledger,
-        run: str,
-        target: str,
-        op_timeout: float,
-        rate: float,
-        stop: threading.Event,
-        watchdog: Watchdog,
-        nodes: NodeMap,
-    ) -> None:
-        self.settings = settings
-        self.ledger = ledger
-        self.run_id = run
+    def __init__(self, crew: Crew, target: str, op_timeout: float, rate: float) -> None:
+        self.settings, self.ledger, self.run_id = crew.settings, crew.ledger, crew.run_id
+        self.stop, self.nodes, self.ids = crew.stop, crew.nodes, crew.ids
+        self.target = target
         self.op_timeout = op_timeout
         self.rate = rate
-        self.stop = stop
-        self.watchdog = watchdog
-        self.nodes = nodes
-        self.session = Session(settings, target, op_timeout, self.setup, watchdog)
+        self.session = Session(crew.settings, target, op_timeout, self.setup, crew.watchdog)
         self.counts: Dict[str, int] = {OK: 0, FAILED: 0, IN_DOUBT: 0}
 
     def setup(self, conn: psycopg.Connection) -> None:
@@ -262,28 +265,14 @@ class _Loop:
 
 
 class Writer(_Loop):
-    """Inserts the run's next id from ``ids`` per write, on one session;
+    """Inserts the run's next id per write, on one session;
     ``number`` (0: the first writer) is recorded under ``label``."""
 
     kind = "w"
     label = "writer"
 
-    def __init__(
-        self,
-        settings: Settings,
-        ledger: Ledger,
-        run: str,
-        target: str,
-        op_timeout: float,
-        rate: float,
-        stop: threading.Event,
-        watchdog: Watchdog,
-        nodes: NodeMap,
-        ids: Ids,
-        number: int = 0,
-    ) -> None:
-        super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes)
-        self.ids = ids
+    def __init__(self, crew: Crew, target: str, op_timeout: float, rate: float, number: int = 0) -> None:
+        super().__init__(crew, target, op_timeout, rate)
         self.number = number
 
     def setup(self, conn: psycopg.Connection) -> None:
@@ -327,23 +316,8 @@ class Reader(_Loop):
 
     kind = "r"
 
-    def __init__(
-        self,
-        settings: Settings,
-        ledger: Ledger,
-        run: str,
-        target: str,
-        op_timeout: float,
-        rate: float,
-        stop: threading.Event,
-        watchdog: Watchdog,
-        nodes: NodeMap,
-        ids: Ids,
-        window_s: float,
-    ) -> None:
-        super().__init__(settings, ledger, run, target, op_timeout, rate, stop, watchdog, nodes)
-        self.target = target
-        self.ids = ids
+    def __init__(self, crew: Crew, target: str, op_timeout: float, rate: float, window_s: float) -> None:
+        super().__init__(crew, target, op_timeout, rate)
         self.window_s = window_s
 
     def new_record(self) -> Optional[Dict[str, Any]]:

@@ -21,7 +21,7 @@ from chaosha.config import load
 from chaosha.integrity import runner
 from chaosha.integrity.audit import fault_time
 from chaosha.integrity.session import Watchdog, outcome_of
-from chaosha.integrity.workload import WorkloadOptions, build_parser
+from chaosha.integrity.workload import WorkloadOptions, run_workload_cli
 
 
 def conn(closed: bool = False, broken: bool = False) -> Any:
@@ -62,12 +62,16 @@ def test_parse_time() -> None:
         fault_time("yesterday")
 
 
-def test_parser_defaults_and_flags() -> None:
-    options = build_parser().parse_args(
-        ["--duration", "5", "--no-reads", "--rate", "0"], namespace=WorkloadOptions()
-    )
-    assert options.duration == 5 and options.reads is False and options.sampler is True
-    assert options.rate == 0 and options.target == "rw" and options.read_target == "ro"
+def test_options_travel_as_json_and_unknown_ones_are_refused(capsys: Any) -> None:
+    options = WorkloadOptions(duration=5, reads=False, rate=0)
+    flag, text = options.as_args()
+    back = WorkloadOptions.from_json(text)
+    assert flag == "--options" and back == options
+    assert back.duration == 5 and back.reads is False and back.sampler is True and back.target == "rw"
+    with pytest.raises(ValueError, match="dureation"):
+        WorkloadOptions.from_json('{"dureation": 5}')
+    assert run_workload_cli(["--options", '{"dureation": 5}']) == 2
+    assert "unknown workload options" in capsys.readouterr().err
 
 
 def settings_for(tmp_path: Path, **extra: str) -> Any:
@@ -111,7 +115,7 @@ def test_start_against_nothing_fails_fast_with_the_log(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, CHAOSHA_RW_PORT=str(free), CHAOSHA_TIMEOUT="1")
     started = time.monotonic()
     with pytest.raises(ActivityFailed, match=r"did not start writing.*log"):
-        runner.start_process(settings, ["--duration", "2", "--no-sampler", "--no-reads"], True, 30)
+        runner.start_process(settings, WorkloadOptions(duration=2, sampler=False, reads=False).as_args(), True, 30)
     assert time.monotonic() - started < 20
 
 
@@ -167,11 +171,13 @@ def test_start_workload_and_the_cli_hand_the_checker_options_to_the_workload(
     actions.start_workload(
         writers=4, fresh_writers=4, rw_reads=True, read_window_s="20s", max_read_lag_s=2, configuration=cfg
     )
-    options = build_parser().parse_args(sent[0], namespace=WorkloadOptions())
+    options = WorkloadOptions.from_json(sent[0][1])
     assert (options.writers, options.fresh_writers, options.rw_reads) == (4, 4, True)
     assert (options.read_window, options.max_read_lag) == (20.0, 2.0)
-    defaults = build_parser().parse_args([], namespace=WorkloadOptions())
+    defaults = WorkloadOptions()
     assert (defaults.writers, defaults.rw_reads, defaults.max_read_lag) == (1, False, 5.0)
+    with pytest.raises(ActivityFailed, match="rate"):
+        actions.start_workload(rate="fast", configuration=cfg)
 
     ran: List[Any] = []
     monkeypatch.setattr(cli_workload, "run_workload", lambda settings, opts: ran.append(opts) or {})
