@@ -68,7 +68,7 @@ def summary(journal: Path, seed: int, duration: float) -> Dict[str, Any]:
         "writes": {k: verdict.get(k) for k in ("acknowledged", "attempted", "fresh_writes", "reads")},
         "anomalies": anomalies(verdict),
         "rto_by_kind": {
-            k: {f: v.get(f) for f in ("count", "rto_p50_s", "rto_p95_s", "rto_max_s")}
+            k: {f: v.get(f) for f in ("count", "overlapped", "rto_p50_s", "rto_p95_s", "rto_max_s")}
             for k, v in (recovery.get("kinds") or {}).items()
         },
         "reasons": verdict.get("reasons"),
@@ -82,10 +82,13 @@ def markdown(result: Dict[str, Any]) -> str:
         f"{result['date']}: {'passed' if s['passed'] else 'FAILED'}",
         "",
         benchlib.table(
-            ["fault", "applied", "refused", "skipped", "RTO p50 s", "RTO p95 s", "RTO max s"],
+            ["fault", "applied", "refused", "skipped", "overlapped", "RTO p50 s", "RTO p95 s", "RTO max s"],
             [
                 [kind, c.get("applied", 0), c.get("refused", 0), c.get("skipped", 0)]
-                + [s["rto_by_kind"].get(kind, {}).get(f, "-") for f in ("rto_p50_s", "rto_p95_s", "rto_max_s")]
+                + [
+                    s["rto_by_kind"].get(kind, {}).get(f, "-")
+                    for f in ("overlapped", "rto_p50_s", "rto_p95_s", "rto_max_s")
+                ]
                 for kind, c in s["faults"].items()
             ],
         ),

@@ -8,7 +8,10 @@ verdict's ``rto_s`` measures it.  It belongs to the latest applied step
 that started before it began (within ``LEAD_S``: the last write may be
 acknowledged just after the fault was sent) and had not ended more than
 ``AFTER_S`` earlier.  A step's ``rto_s`` is its longest outage, 0 when it
-caused none.
+caused none.  An outage that began while another applied step was still
+in effect (applied, not yet undone) cannot be told apart: its step is
+``overlapped``, and the per-kind figures use the steps that were not
+(all of them when every one was).
 """
 
 import math
@@ -42,13 +45,29 @@ def _owner(events: List[Record], start: float) -> Optional[Record]:
     return best
 
 
+def _in_effect(events: List[Record], start: float, owner: Record) -> bool:
+    """Whether another applied step was in effect when an outage began."""
+    return any(
+        e is not owner
+        and e.get("outcome") == "applied"
+        and e.get("at") is not None
+        and e["at"] <= start + LEAD_S
+        and start <= (e.get("undone_at") or e["at"]) + LEAD_S
+        for e in events
+    )
+
+
 def attribute(events: List[Record], writes: List[Record]) -> List[Record]:
-    """Each applied event with ``rto_s`` (its longest outage) and ``outages`` (their count)."""
+    """Each applied event with ``rto_s`` (its longest outage), ``outages``
+    (their count) and ``overlapped`` (one began under another step too)."""
     found: Dict[int, List[float]] = {}
+    shared = set()
     for start, end in outages(writes):
         owner = _owner(events, start)
         if owner is not None:
             found.setdefault(owner["step"], []).append(end - start)
+            if _in_effect(events, start, owner):
+                shared.add(owner["step"])
     applied = [e for e in events if e.get("outcome") == "applied"]
     return [
         {
@@ -58,6 +77,7 @@ def attribute(events: List[Record], writes: List[Record]) -> List[Record]:
             "at": e["at"],
             "rto_s": round(max(found.get(e["step"], [0.0])), 3),
             "outages": len(found.get(e["step"], [])),
+            "overlapped": e["step"] in shared,
         }
         for e in applied
     ]
@@ -73,17 +93,22 @@ def percentile(values: List[float], share: float) -> Optional[float]:
 
 
 def by_kind(recoveries: List[Record]) -> Dict[str, Record]:
-    """Per fault kind: ``count``, ``rto_p50_s``, ``rto_p95_s``, ``rto_max_s`` and the values."""
-    kinds: Dict[str, List[float]] = {}
+    """Per fault kind: ``count``, ``overlapped`` (of those), ``rto_p50_s``,
+    ``rto_p95_s`` and ``rto_max_s`` over the steps not overlapped (all when
+    each was), and those values (``rto_s``)."""
+    kinds: Dict[str, List[Record]] = {}
     for r in recoveries:
-        kinds.setdefault(r["fault"], []).append(float(r["rto_s"]))
-    return {
-        kind: {
-            "count": len(values),
+        kinds.setdefault(r["fault"], []).append(r)
+    table: Dict[str, Record] = {}
+    for kind, steps in sorted(kinds.items()):
+        clean = [s for s in steps if not s.get("overlapped")] or steps
+        values = [float(s["rto_s"]) for s in clean]
+        table[kind] = {
+            "count": len(steps),
+            "overlapped": len(steps) - len([s for s in steps if not s.get("overlapped")]),
             "rto_p50_s": percentile(values, 0.5),
             "rto_p95_s": percentile(values, 0.95),
             "rto_max_s": max(values),
             "rto_s": values,
         }
-        for kind, values in sorted(kinds.items())
-    }
+    return table

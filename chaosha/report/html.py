@@ -263,22 +263,22 @@ def _nemesis(view: JournalView) -> str:
     steps = _table(["#", "Planned", "Fault", "Outcome", "Held", "Write outage", "Note"], rows, numeric=(0, 4, 5))
     kinds = recovery.get("kinds") or {}
     by_kind = _table(
-        ["Fault kind", "Applied", "RTO p50", "RTO p95", "RTO max"],
+        ["Fault kind", "Applied", "Overlapped", "RTO p50", "RTO p95", "RTO max"],
         [
-            (escape(kind), escape(str(k.get("count"))))
+            (escape(kind), escape(str(k.get("count"))), escape(str(k.get("overlapped", 0))))
             + tuple(escape(seconds(k.get(f))) for f in ("rto_p50_s", "rto_p95_s", "rto_max_s"))
             for kind, k in kinds.items()
             if isinstance(k, dict)
         ],
-        numeric=(1, 2, 3, 4),
+        numeric=(1, 2, 3, 4, 5),
     )
     missing = "" if kinds else "<p class='note'>No recovery per fault in this journal.</p>"
     return (
         "<h2 id='nemesis'>Nemesis schedule</h2>"
         + intro
         + steps
-        + "<h3>Recovery per fault kind</h3>"
-        + (by_kind if kinds else missing)
+        + "<h3>Recovery per fault kind</h3><p class='note'>Over the steps whose outage did not begin"
+        " while another step was in effect (over all of them when each did).</p>" + (by_kind if kinds else missing)
     )
 
 

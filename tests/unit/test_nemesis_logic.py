@@ -421,3 +421,20 @@ def test_a_try_that_met_a_settling_cluster_runs_once_more_and_only_then_counts(t
     assert driver._failed(first) and run.tries == [first]
     second = tries([step])
     assert names[-1] == "nemesis-try1" and driver._failed(second) and len(run.tries) == 2
+
+
+def test_an_outage_under_two_faults_marks_its_step_overlapped_and_leaves_the_kind_figures():
+    events = [
+        {"step": 1, "fault": "kill", "outcome": "applied", "at": 10.0, "undone_at": 40.0},
+        {"step": 2, "fault": "stop", "outcome": "applied", "at": 20.0, "undone_at": 22.0},  # kill still in effect
+        {"step": 3, "fault": "stop", "outcome": "applied", "at": 60.0, "undone_at": 62.0},  # alone
+    ]
+    acks = [9.0 + 0.5 * i for i in range(3)] + [19.5, 30.0] + [30.5 + 0.5 * i for i in range(60)] + [63.5]
+    steps = {s["step"]: s for s in attribute(events, _writes(sorted(acks)))}
+    assert steps[1]["overlapped"] is False and steps[1]["rto_s"] == pytest.approx(9.5)
+    assert steps[2]["overlapped"] is True and steps[2]["rto_s"] == pytest.approx(10.5)
+    assert steps[3]["overlapped"] is False and steps[3]["rto_s"] == pytest.approx(3.5)
+    stop = by_kind(list(steps.values()))["stop"]
+    assert (stop["count"], stop["overlapped"], stop["rto_max_s"]) == (2, 1, pytest.approx(3.5))
+    only = by_kind([steps[2]])["stop"]  # every one overlapped: figures over all of them
+    assert (only["overlapped"], only["rto_max_s"]) == (1, pytest.approx(10.5))
