@@ -129,7 +129,9 @@ def one_round(conf: Conf, fault: str, variant: str, wait: float) -> Dict[str, An
     deadline = time.monotonic() + (0 if fault in HEAL_AT_ONCE else wait)
     while time.monotonic() < deadline and not committed_after(started["ledger"], at + 0.5):
         time.sleep(0.5)
-    resumed = committed_after(started["ledger"], at + 0.5)
+    # A commit after the fault began and before heal: under the fault for a
+    # lasting one, after its own hold for one that ends inside its call.
+    committed = committed_after(started["ledger"], at + 0.5)
     if fault in NEW_LEADER:  # a leader cut from ZooKeeper commits on until it demotes: wait for the new one
         wait_for_route(120, True, configuration=conf)
     docker.heal(configuration=conf)
@@ -137,7 +139,7 @@ def one_round(conf: Conf, fault: str, variant: str, wait: float) -> Dict[str, An
     time.sleep(3)  # commits on the healed cluster
     stop_alfresco_client(started["run_id"], configuration=conf)
     verdict = workload_verdict(started["run_id"], False, 120, str(at), configuration=conf)
-    row = {"fault": fault, "variant": variant, "fault_at": at, "resumed_before_heal": resumed}
+    row = {"fault": fault, "variant": variant, "fault_at": at, "committed_before_heal": committed}
     row["passed"] = verdict.get("passed")
     row.update({k: verdict.get(k) for k in FIGURES})
     row.update(ops=verdict.get("ops_by_outcome"), reasons=verdict.get("reasons"), run_id=started["run_id"])
