@@ -8,7 +8,7 @@ the verdict (all 0 expected) and the RTO p50/p95/max per fault kind, with
 the seed to rerun it; writes JSON under bench/results/.
 
     .venv/bin/python bench/nemesis/run.py [--seed 2026] [--duration 1800]
-        [--faults all] [--shrink-budget 1800] [--keep]
+        [--faults all] [--shrink-budget 1800] [--profile default|fast] [--keep]
 
 Stack: project chaosha-bn, ports 43000+ (torn down, volumes included, at
 the end unless --keep).  Rerun one schedule: `chaosha nemesis --replay
@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List
 
+from chaosha import failover_profile
 from chaosha.config import load
 from chaosha.report.journal import load_journal
 from chaosha.suite.nemesis import NemesisOptions, run_nemesis
@@ -78,7 +79,8 @@ def summary(journal: Path, seed: int, duration: float) -> Dict[str, Any]:
 def markdown(result: Dict[str, Any]) -> str:
     s = result["summary"]
     lines = [
-        f"nemesis soak, seed {s['seed']}, {s['duration_s']:g} s, {benchlib.machine_line(result['machine'])}, "
+        f"nemesis soak, seed {s['seed']}, {s['duration_s']:g} s, profile {result.get('profile', 'default')}, "
+        f"{benchlib.machine_line(result['machine'])}, "
         f"{result['date']}: {'passed' if s['passed'] else 'FAILED'}",
         "",
         benchlib.table(
@@ -105,10 +107,14 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=1800.0)
     p.add_argument("--faults", default="all")
     p.add_argument("--shrink-budget", type=float, default=1800.0)
+    p.add_argument(
+        "--profile", default="default", choices=failover_profile.names(), help="failover profile of the stack"
+    )
     p.add_argument("--keep", action="store_true", help="leave the stack running")
     args = p.parse_args()
 
     stack = benchlib.bench_stack(PROJECT, PORT_BASE)
+    stack.overrides[failover_profile.PROFILE_KEY] = args.profile
     stack.ensure_env()
     stack.down(volumes=True)  # leftovers of an interrupted run
     benchlib.up_with_retry(stack, wait=900)  # a shared machine: other stacks may be running beside it
@@ -128,6 +134,7 @@ def main() -> int:
             "date": benchlib.now_iso(),
             "machine": benchlib.machine(),
             "summary": summary(run.tries[0].journal, args.seed, args.duration),
+            "profile": args.profile,
             "shrunk": str(run.shrunk) if run.shrunk else None,
             "folder": str(run.folder),
         }
