@@ -1,0 +1,161 @@
+"""The lab (chaosha/lab.py): the stack spread over three hosts, each with
+its own Docker engine; the catalogue's master-kill run unchanged against it
+(only the env file differs), checked by clients of this test's own."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Dict, Iterator, Optional
+
+import psycopg
+import pytest
+from chaos_runs import chaos_run
+
+from chaosha.config import load, parse_env_file
+from chaosha.docker.actions import heal, pause_container
+from chaosha.docker.probes import container_state
+from chaosha.integrity.ledger import read_records
+from chaosha.lab import HOSTS, Lab
+from chaosha.stack import docker_available
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+JOURNALS = ROOT / ".chaosha" / "journals" / "lab"
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    if not docker_available():
+        pytest.fail("the lab needs a Docker engine: run compose/bootstrap.sh first")
+    project = os.environ.get(
+        "CHAOSHA_TEST_LAB_PROJECT", os.environ.get("CHAOSHA_TEST_PROJECT", "chaosha-test") + "-lab"
+    )
+    subnet = os.environ.get("CHAOSHA_TEST_LAB_SUBNET", "10.27.0.0/24")
+    the_lab = Lab(project=project, folder=ROOT / ".chaosha" / "test-labs", subnet=subnet)
+    try:
+        the_lab.up(wait=300)
+        yield the_lab
+    finally:
+        if os.environ.get("CHAOSHA_TEST_KEEP") != "1":
+            the_lab.down()
+
+
+def values(lab: Lab) -> Dict[str, str]:
+    return parse_env_file(lab.env_file)
+
+
+def node(lab: Lab, name: str) -> Dict[str, object]:
+    """Role and identity of node ``name``, asked on its host's address."""
+    v = values(lab)
+    with psycopg.connect(
+        host=v[f"CHAOSHA_{name.upper()}_HOST"],
+        port=int(v[f"CHAOSHA_{name.upper()}_PORT"]),
+        user="postgres",
+        password=v["CHAOSHA_PG_PASSWORD"],
+        dbname="postgres",
+        connect_timeout=5,
+        autocommit=True,
+    ) as conn:
+        row = conn.execute("SELECT pg_is_in_recovery(), current_setting('chaosha.member')").fetchone()
+    assert row is not None
+    return {"in_recovery": row[0], "member": row[1]}
+
+
+def primary(lab: Lab) -> str:
+    found = [name for name in ("pg1", "pg2") if not node(lab, name)["in_recovery"]]
+    assert len(found) == 1, f"primaries: {found}"
+    return found[0]
+
+
+def on_engine(lab: Lab, host: str, service: str) -> Dict[str, object]:
+    """``docker inspect`` of ``service`` on ``host``'s engine, by the docker CLI."""
+    name = f"{lab.stack_project}-{service}-1"
+    out = lab.engine(host, "inspect", "-f", "{{json .State}}", name, timeout=30).stdout
+    return json.loads(out)
+
+
+def test_every_service_runs_on_its_host_and_reaches_the_others_by_host_address(lab):
+    v = values(lab)
+    for host, services in HOSTS.items():
+        for service in services:
+            assert on_engine(lab, host, service)["Running"] is True, (host, service)
+    # Patroni's members register with their host addresses, not container names
+    members = subprocess.run(
+        ["curl", "-fsS", "--max-time", "5", f"http://{v['CHAOSHA_PG1_HOST']}:{v['CHAOSHA_PG1_API_PORT']}/cluster"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    hosts = {m["name"]: m["host"] for m in json.loads(members)["members"]}
+    assert hosts == {"pg1": v["CHAOSHA_PG1_HOST"], "pg2": v["CHAOSHA_PG2_HOST"]}
+    # each engine has only its own host's services
+    for host, services in HOSTS.items():
+        names = lab.engine(host, "ps", "--format", "{{.Names}}", timeout=30).stdout.split()
+        assert sorted(names) == sorted(f"{lab.stack_project}-{s}-1" for s in services), (host, names)
+
+
+def test_master_kill_runs_unchanged_on_the_lab(lab):
+    before = primary(lab)
+    proc = chaos_run(str(lab.env_file), "master-kill", JOURNALS)
+    output, _ = proc.communicate(timeout=600)
+    journal = json.loads((JOURNALS / "master-kill.json").read_text())
+    assert journal["status"] == "completed" and journal["deviated"] is False, output[-3000:]
+    run = {r["activity"]["name"]: r.get("output") for r in journal["run"]}
+    assert run["kill-the-leader"]["service"] == before
+    verdict = run["integrity-verdict"]
+    assert verdict["lost"] == 0 and verdict["two_primaries"] is False, verdict
+    # our own clients, straight to the hosts' addresses: the leader moved,
+    # the old one is a replica again, and every acknowledged write is there
+    after = primary(lab)
+    assert after != before
+    assert node(lab, before)["in_recovery"] is True
+    ledger = run["start-ledger-workload"]["ledger"]
+    acked = {r["id"] for r in read_records(ledger) if r.get("k") == "w" and r.get("r") == "ok"}
+    assert len(acked) > 100, len(acked)
+    v = values(lab)
+    with psycopg.connect(
+        host=v[f"CHAOSHA_{after.upper()}_HOST"],
+        port=int(v[f"CHAOSHA_{after.upper()}_PORT"]),
+        user="postgres",
+        password=v["CHAOSHA_PG_PASSWORD"],
+        dbname="postgres",
+        connect_timeout=5,
+    ) as conn:
+        rows = conn.execute(
+            "SELECT id FROM chaosha_ledger WHERE run = %s", (run["start-ledger-workload"]["run_id"],)
+        ).fetchall()
+    missing = acked - {r[0] for r in rows}
+    assert not missing, sorted(missing)[:20]
+    # the kill hit the old leader's container on its own host's engine, and heal started it there
+    host = next(h for h, services in HOSTS.items() if before in services)
+    state = on_engine(lab, host, before)
+    assert state["Running"] is True and state["StartedAt"] > journal["start"], state
+
+
+def ssh_configuration(lab: Lab, service: str) -> Dict[str, str]:
+    """The lab's settings with ``service``'s engine reached over ssh://."""
+    host = next(h for h, services in HOSTS.items() if service in services)
+    urls = dict(item.split("=", 1) for item in values(lab)["CHAOSHA_DOCKER_HOSTS"].split(","))
+    urls[service] = lab.ssh_url(host)
+    return {
+        "CHAOSHA_ENV_FILE": str(lab.env_file),
+        "CHAOSHA_DOCKER_HOSTS": ",".join(f"{k}={u}" for k, u in urls.items()),
+    }
+
+
+def test_a_fault_over_ssh_and_its_heal(lab):
+    pytest.importorskip("paramiko", reason="the docker SDK's ssh:// needs docker[ssh] (setup.cfg)")
+    config = ssh_configuration(lab, "zk3")
+    assert load(config).get("CHAOSHA_DOCKER_HOSTS").count("ssh://") == 1
+    state: Optional[Dict[str, object]] = None
+    try:
+        assert container_state("zk3", configuration=config)["state"] == "running"
+        pause_container("zk3", configuration=config)
+        state = on_engine(lab, "host3", "zk3")  # by tcp, with the docker CLI: independent of the ssh path
+        assert state["Paused"] is True, state
+    finally:
+        healed = heal(configuration=config)
+    assert on_engine(lab, "host3", "zk3")["Paused"] is False, healed
