@@ -184,6 +184,11 @@ class Stack:
     def compose(
         self, *args: str, check: bool = True, capture: bool = False, timeout: float = 600
     ) -> subprocess.CompletedProcess:
+        if self.settings().get("CHAOSHA_LAB_PROJECT"):
+            raise StackError(
+                f"{self.env_file} is a lab's (its stack runs on the lab's hosts' engines): "
+                "use `chaosha lab up|down|status` for it"
+            )
         cmd = [
             "docker",
             "compose",

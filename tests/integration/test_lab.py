@@ -12,12 +12,16 @@ import psycopg
 import pytest
 from chaos_runs import chaos_run
 
+from chaosha.clients import haproxy
 from chaosha.config import load, parse_env_file
 from chaosha.docker.actions import heal, pause_container
-from chaosha.docker.probes import container_state
+from chaosha.docker.probes import container_state, pending_faults
+from chaosha.host.actions import crash_host, isolate_host, partition_hosts
 from chaosha.integrity.ledger import read_records
 from chaosha.lab import HOSTS, Lab
+from chaosha.patroni.probes import wait_for_healthy
 from chaosha.stack import docker_available
+from chaosha.timing import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +163,63 @@ def test_a_fault_over_ssh_and_its_heal(lab):
     finally:
         healed = heal(configuration=config)
     assert on_engine(lab, "host3", "zk3")["Paused"] is False, healed
+
+
+def reachable(lab: Lab, name: str) -> bool:
+    try:
+        node(lab, name)
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def test_a_crashed_host_takes_all_its_services_and_heal_brings_them_back(lab):
+    config = {"CHAOSHA_ENV_FILE": str(lab.env_file)}
+    wait_for_healthy(180, configuration=config)
+    replica = next(n for n in ("pg1", "pg2") if n != primary(lab))
+    host = next(h for h, services in HOSTS.items() if replica in services)
+    try:
+        crashed = crash_host("@replica", configuration=config)
+        assert crashed["host"] == host and set(crashed["services"]) == set(HOSTS[host]), crashed
+        node_state = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Running}}", f"{lab.project}-{host}-1"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout.strip()
+        assert node_state == "false"
+        assert not reachable(lab, replica)
+        assert [f["kind"] for f in pending_faults(configuration=config)] == ["host-crash"]
+    finally:
+        heal(configuration=config)
+    wait_for_healthy(180, configuration=config)
+    assert node(lab, replica)["in_recovery"] is True
+    assert pending_faults(configuration=config) == []
+
+
+@pytest.mark.parametrize("fault", ["isolate", "partition"])
+def test_a_cut_off_host_is_unreachable_and_heal_reconnects_it(lab, fault):
+    config = {"CHAOSHA_ENV_FILE": str(lab.env_file)}
+    wait_for_healthy(180, configuration=config)
+    replica = next(n for n in ("pg1", "pg2") if n != primary(lab))
+    host = next(h for h, services in HOSTS.items() if replica in services)
+    other = next(h for h in HOSTS if h != host and "haproxy" in HOSTS[h])
+    try:
+        if fault == "isolate":
+            isolate_host(host, configuration=config)
+            assert not reachable(lab, replica)  # from this machine too
+        else:
+            partition_hosts(host, other, configuration=config)
+            assert reachable(lab, replica)  # this machine still reaches it
+
+            # HAProxy's host no longer does: the replica leaves the read-only backend
+            def down_in_haproxy() -> bool:
+                servers = haproxy.backend_servers(haproxy.fetch(load(config)), "replicas")
+                return servers.get(replica, "").startswith("DOWN")
+
+            wait_until(down_in_haproxy, 30, 1, f"HAProxy to mark {replica} down")
+    finally:
+        heal(configuration=config)
+    wait_for_healthy(180, configuration=config)
+    assert reachable(lab, replica)
