@@ -134,16 +134,15 @@ def wait_engine(settings: Settings, host: str, timeout: float = 90) -> float:
     url = f"tcp://{hosts(settings)[host]}:2375"
     started = time.monotonic()
     while True:
-        engine = docker.DockerClient(base_url=url, timeout=5)
-        try:
+        try:  # the client asks the engine's API version when it is made
+            engine = docker.DockerClient(base_url=url, timeout=5)
             engine.ping()
+            engine.close()
             return round(time.monotonic() - started, 1)
         except docker.errors.DockerException as exc:
             if time.monotonic() - started > timeout:
                 raise ActivityFailed(f"the engine of {host} did not answer within {timeout:g}s: {exc}") from None
             time.sleep(1)
-        finally:
-            engine.close()
 
 
 def undo(settings: Settings, kind: str, host: str) -> List[str]:

@@ -16,7 +16,7 @@ from chaosha.clients import haproxy
 from chaosha.config import load, parse_env_file
 from chaosha.docker.actions import heal, pause_container
 from chaosha.docker.probes import container_state, pending_faults
-from chaosha.host.actions import crash_host, isolate_host, partition_hosts
+from chaosha.host.actions import crash_host, freeze_host, isolate_host, partition_hosts
 from chaosha.integrity.ledger import read_records
 from chaosha.lab import HOSTS, Lab
 from chaosha.patroni.probes import wait_for_healthy
@@ -198,7 +198,7 @@ def test_a_crashed_host_takes_all_its_services_and_heal_brings_them_back(lab):
     assert pending_faults(configuration=config) == []
 
 
-@pytest.mark.parametrize("fault", ["isolate", "partition"])
+@pytest.mark.parametrize("fault", ["isolate", "freeze", "partition"])
 def test_a_cut_off_host_is_unreachable_and_heal_reconnects_it(lab, fault):
     config = {"CHAOSHA_ENV_FILE": str(lab.env_file)}
     wait_for_healthy(180, configuration=config)
@@ -206,8 +206,8 @@ def test_a_cut_off_host_is_unreachable_and_heal_reconnects_it(lab, fault):
     host = next(h for h, services in HOSTS.items() if replica in services)
     other = next(h for h in HOSTS if h != host and "haproxy" in HOSTS[h])
     try:
-        if fault == "isolate":
-            isolate_host(host, configuration=config)
+        if fault in ("isolate", "freeze"):
+            (isolate_host if fault == "isolate" else freeze_host)(host, configuration=config)
             assert not reachable(lab, replica)  # from this machine too
         else:
             partition_hosts(host, other, configuration=config)
