@@ -20,7 +20,7 @@ from chaoslib.exceptions import ActivityFailed
 from docker.models.containers import Container
 
 from chaosha import state as registry
-from chaosha.clients.docker import engine_urls, find
+from chaosha.clients.docker import containers, engine_urls, find
 from chaosha.config import Settings
 
 __all__ = [
@@ -34,6 +34,10 @@ __all__ = [
     "CLEAR_SCRIPT",
     "undo",
     "heal_hosts",
+    "freeze",
+    "on_host",
+    "apply_rules",
+    "wait_engine",
 ]
 
 LAB_LABEL = "chaosha.lab"
@@ -145,6 +149,26 @@ def wait_engine(settings: Settings, host: str, timeout: float = 90) -> float:
             time.sleep(1)
 
 
+def on_host(settings: Settings, host: str) -> List[Container]:
+    """The stack's containers on ``host``'s engine."""
+    address = hosts(settings)[host]
+    return [c for c in containers(settings) if urlparse(c.client.api.base_url).hostname == address]
+
+
+def freeze(settings: Settings, host: str) -> List[str]:
+    """Pause the stack's containers on ``host``, then its node container:
+    the engine's own containers live in cgroups beside the node's (the
+    host's cgroup tree), which pausing the node alone does not freeze.
+    Recorded first; returns the services paused."""
+    found = node(settings, host)
+    inner = [c for c in on_host(settings, host) if c.status == "running"]
+    registry.record(settings, "host-freeze", host)
+    for container in inner:
+        container.pause()
+    found.pause()
+    return sorted(c.labels.get("com.docker.compose.service", c.name) for c in inner)
+
+
 def undo(settings: Settings, kind: str, host: str) -> List[str]:
     """Undo one host fault; the steps taken."""
     found = node(settings, host)
@@ -161,6 +185,11 @@ def undo(settings: Settings, kind: str, host: str) -> List[str]:
         steps.append("clear-iptables")
     if steps:
         steps.append(f"engine-after:{wait_engine(settings, host)}s")
+    if kind == "host-freeze":
+        for container in on_host(settings, host):
+            if container.status == "paused":
+                container.unpause()
+                steps.append(f"unpause:{container.labels.get('com.docker.compose.service', container.name)}")
     registry.forget(settings, kind, host)
     return steps
 

@@ -65,15 +65,12 @@ def start_host(target: str, configuration: Configuration = None, secrets: Secret
 
 
 def freeze_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
-    """Freeze the target's host: docker pause of its node container (every
-    process on it, the engine too).  Undo: thaw_host."""
+    """Freeze the target's host: docker pause of the stack's containers on
+    it and of its node container (the engine too).  Undo: thaw_host."""
     settings = load(configuration, secrets)
     host = _host(settings, target)
-    found = lab_hosts.node(settings, host)
     started = time.time()
-    registry.record(settings, "host-freeze", host)
-    found.pause()
-    return _result(host, "freeze", started, services=_services_on(settings, host))
+    return _result(host, "freeze", started, services=lab_hosts.freeze(settings, host))
 
 
 def thaw_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
