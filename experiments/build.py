@@ -213,6 +213,18 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         leader_fault(action("kill-the-leader", "docker", "kill_container", target="@leader", signal="SIGKILL")),
         45,
     ),
+    "host-crash": experiment(
+        "host-crash",
+        "Losing the leader's whole host loses no acknowledged write",
+        "Lab only (`chaosha lab`): SIGKILL of the node container that runs the leader, so its PostgreSQL, "
+        "Patroni and ZooKeeper member stop at once, like a power cut. The replica takes over once the "
+        "leader's session expires on the two ZooKeeper members left (still a quorum), HAProxy routes 5432 "
+        "to it, no acknowledged write may be lost, no two primaries; heal starts the host, then its "
+        "containers, and the old leader rejoins as a replica.",
+        ["host", "kill", "failover"],
+        leader_fault(action("crash-the-leaders-host", "host", "crash_host", target="@leader")),
+        45,
+    ),
     "master-stop": experiment(
         "master-stop",
         "Graceful stop of the leader hands over in seconds",

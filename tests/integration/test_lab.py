@@ -101,14 +101,19 @@ def test_every_service_runs_on_its_host_and_reaches_the_others_by_host_address(l
         assert sorted(names) == sorted(f"{lab.stack_project}-{s}-1" for s in services), (host, names)
 
 
-def test_master_kill_runs_unchanged_on_the_lab(lab):
+@pytest.mark.parametrize("name", ["master-kill", "host-crash"])
+def test_a_leader_fault_runs_unchanged_on_the_lab(lab, name):
     before = primary(lab)
-    proc = chaos_run(str(lab.env_file), "master-kill", JOURNALS)
+    proc = chaos_run(str(lab.env_file), name, JOURNALS)
     output, _ = proc.communicate(timeout=600)
-    journal = json.loads((JOURNALS / "master-kill.json").read_text())
+    journal = json.loads((JOURNALS / f"{name}.json").read_text())
     assert journal["status"] == "completed" and journal["deviated"] is False, output[-3000:]
     run = {r["activity"]["name"]: r.get("output") for r in journal["run"]}
-    assert run["kill-the-leader"]["service"] == before
+    if name == "master-kill":
+        assert run["kill-the-leader"]["service"] == before
+    else:  # the leader's host: its ZooKeeper member went with it
+        crashed = run["crash-the-leaders-host"]
+        assert before in crashed["services"] and any(s.startswith("zk") for s in crashed["services"]), crashed
     verdict = run["integrity-verdict"]
     assert verdict["lost"] == 0 and verdict["two_primaries"] is False, verdict
     # our own clients, straight to the hosts' addresses: the leader moved,
