@@ -23,7 +23,14 @@ from chaosha.patroni.probes import wait_for_healthy
 from chaosha.stack import docker_available
 from chaosha.timing import wait_until
 
-pytestmark = pytest.mark.integration
+# ~15 min (the lab's start, four experiments, the host faults): not in CI's `make test` until the
+# lead makes room for it; run with CHAOSHA_TEST_LAB=1.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.environ.get("CHAOSHA_TEST_LAB") != "1", reason="the lab's tests: set CHAOSHA_TEST_LAB=1"
+    ),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNALS = ROOT / ".chaosha" / "journals" / "lab"
