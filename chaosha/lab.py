@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 from chaoslib.exceptions import ActivityFailed
 
@@ -360,20 +360,3 @@ class Lab:
             except StackError as exc:
                 out[host] = {"address": self.addresses()[host], "error": str(exc)}
         return out
-
-
-def from_env_file(env_file: Optional[Path]) -> Optional[Lab]:
-    """The lab an env file was written for (None when it is no lab's)."""
-    from chaosha.config import parse_env_file
-
-    if env_file is None or not env_file.is_file():
-        return None
-    values = parse_env_file(env_file)
-    if not values.get("CHAOSHA_LAB_PROJECT"):
-        return None
-    return Lab(
-        project=values["CHAOSHA_LAB_PROJECT"],
-        folder=env_file.parent,
-        subnet=values.get("CHAOSHA_LAB_SUBNET", DEFAULT_SUBNET),
-        profile=values.get("CHAOSHA_FAILOVER_PROFILE", "default"),
-    )
