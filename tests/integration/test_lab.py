@@ -22,6 +22,7 @@ from chaosha.lab import HOSTS, Lab
 from chaosha.patroni.probes import wait_for_healthy
 from chaosha.stack import docker_available
 from chaosha.timing import wait_until
+from chaosha.zookeeper.probes import ensemble_status
 
 # ~15 min (the lab's start, four experiments, the host faults): not in CI's `make test` until the
 # lead makes room for it; run with CHAOSHA_TEST_LAB=1.
@@ -170,6 +171,8 @@ def test_a_fault_over_ssh_and_its_heal(lab):
     pytest.importorskip("paramiko", reason="the docker SDK's ssh:// needs docker[ssh] (setup.cfg)")
     config = ssh_configuration(lab, "zk3")
     assert load(config).get("CHAOSHA_DOCKER_HOSTS").count("ssh://") == 1
+    # the quorum guard refuses to pause a member while another one rejoins (after a host fault)
+    wait_until(lambda: len(ensemble_status(configuration=config)["serving"]) == 3, 90, 1, "every member serving")
     state: Optional[Dict[str, object]] = None
     try:
         assert container_state("zk3", configuration=config)["state"] == "running"
