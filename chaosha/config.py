@@ -13,6 +13,10 @@ directory, then from the checkout chaosha is installed from); else
 ``compose/.env``; else none, and the defaults apply (``Settings.env_file`` is
 then empty, and the CLI says so).  With ``CHAOSHA_PORT_BASE`` every port not
 set otherwise is the base plus its offset in :data:`PORT_KEYS`.
+
+Each node is reached on ``CHAOSHA_<NODE>_HOST`` (e.g. ``CHAOSHA_PG1_HOST``,
+``CHAOSHA_ZK2_HOST``) when set, else on ``CHAOSHA_HOST`` (HAProxy's host):
+a stack spread over several machines (``chaosha lab``) sets one per node.
 """
 
 import os
@@ -53,6 +57,8 @@ DEFAULTS: Dict[str, str] = {
     "CHAOSHA_NETWORK": "ha",
     "CHAOSHA_DOCKER_HOST": "",
     "CHAOSHA_DOCKER_HOSTS": "",
+    # ssh_config file for ssh:// engines (chaosha/clients/docker.py); the lab writes one
+    "CHAOSHA_SSH_CONFIG": "",
     "CHAOSHA_TOOLS_IMAGE": "",
     "CHAOSHA_IMAGE_TAG": "",
     "CHAOSHA_PORT_BASE": "",
@@ -155,7 +161,7 @@ class Settings:
         return [
             PgNode(
                 n,
-                self.host,
+                self.node_host(n),
                 self.integer(f"CHAOSHA_{n.upper()}_PORT"),
                 self.integer(f"CHAOSHA_{n.upper()}_API_PORT"),
             )
@@ -165,9 +171,13 @@ class Settings:
     @property
     def zk_nodes(self) -> List[ZkNode]:
         return [
-            ZkNode(n, self.host, self.integer(f"CHAOSHA_{n.upper()}_PORT"))
+            ZkNode(n, self.node_host(n), self.integer(f"CHAOSHA_{n.upper()}_PORT"))
             for n in _names(self.get("CHAOSHA_ZK_NODES"))
         ]
+
+    def node_host(self, name: str) -> str:
+        """Where node ``name`` publishes its ports: ``CHAOSHA_<NAME>_HOST``, else ``CHAOSHA_HOST``."""
+        return self.get(f"CHAOSHA_{name.upper()}_HOST") or self.host
 
     def pg_node(self, name: str) -> PgNode:
         """The PostgreSQL node ``name``; ActivityFailed naming the known ones."""

@@ -156,12 +156,13 @@ class Stack:
         """ZooKeeper's TLS credentials in the folder the env file names
         (``CHAOSHA_ZK_TLS_DIR``): generated when any file is missing, else
         kept.  The server certificate is valid for the ZooKeeper services'
-        names and ``CHAOSHA_HOST``."""
+        names, their hosts' addresses and ``CHAOSHA_HOST``."""
         settings = self.settings()
         if not settings.get(zk_tls.TLS_DIR_KEY):
             raise StackError(f"{zk_tls.TLS_DIR_KEY} is not set in {self.env_file}: run `chaosha stack up`")
         folder = Path(settings.get(zk_tls.TLS_DIR_KEY)).expanduser()
-        names = [n.name for n in settings.zk_nodes] + ["localhost", "127.0.0.1", settings.host]
+        zk = settings.zk_nodes
+        names = [n.name for n in zk] + ["localhost", "127.0.0.1", settings.host] + [n.host for n in zk]
         try:
             renewed = zk_tls.ensure(folder, names)
         except (ActivityFailed, OSError) as exc:
@@ -183,6 +184,11 @@ class Stack:
     def compose(
         self, *args: str, check: bool = True, capture: bool = False, timeout: float = 600
     ) -> subprocess.CompletedProcess:
+        if self.settings().get("CHAOSHA_LAB_PROJECT"):
+            raise StackError(
+                f"{self.env_file} is a lab's (its stack runs on the lab's hosts' engines): "
+                "use `chaosha lab up|down|status` for it"
+            )
         cmd = [
             "docker",
             "compose",

@@ -213,6 +213,43 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         leader_fault(action("kill-the-leader", "docker", "kill_container", target="@leader", signal="SIGKILL")),
         45,
     ),
+    "host-crash": experiment(
+        "host-crash",
+        "Losing the leader's whole host loses no acknowledged write",
+        "Lab only (`chaosha lab`): SIGKILL of the node container that runs the leader, so its PostgreSQL, "
+        "Patroni and ZooKeeper member stop at once, like a power cut. The replica takes over once the "
+        "leader's session expires on the two ZooKeeper members left (still a quorum), HAProxy routes 5432 "
+        "to it, no acknowledged write may be lost, no two primaries; heal starts the host, then its "
+        "containers, and the old leader rejoins as a replica.",
+        ["host", "kill", "failover"],
+        leader_fault(action("crash-the-leaders-host", "host", "crash_host", target="@leader")),
+        45,
+    ),
+    "host-isolation": experiment(
+        "host-isolation",
+        "The leader's host cut off from everything loses no acknowledged write",
+        "Lab only (`chaosha lab`): iptables on the leader's host drop all its traffic, so its PostgreSQL "
+        "and ZooKeeper member are cut off together (the member alone has no quorum). The leader cannot "
+        "renew its key and demotes itself after retry_timeout; the replica takes over once the key "
+        "expires, HAProxy routes 5432 to it; no acknowledged write may be lost, no two primaries; after "
+        "heal the old leader rejoins as a replica.",
+        ["host", "partition", "failover"],
+        leader_fault(action("isolate-the-leaders-host", "host", "isolate_host", target="@leader")),
+        45,
+    ),
+    "host-split": experiment(
+        "host-split",
+        "The leader's host split from the other two (1 | 2) loses no acknowledged write",
+        "Lab only (`chaosha lab`): the leader's host is cut from the replica's host and HAProxy's host, "
+        "both ways, while this machine still reaches every host. The majority side (two ZooKeeper "
+        "members) elects the replica once the old leader's key expires; the minority leader demotes "
+        "itself (failsafe off); no acknowledged write may be lost, no two primaries; heal rejoins it.",
+        ["host", "partition", "failover"],
+        leader_fault(
+            action("split-the-leaders-host", "host", "partition_hosts", target="@leader", peers="@replica,haproxy")
+        ),
+        45,
+    ),
     "master-stop": experiment(
         "master-stop",
         "Graceful stop of the leader hands over in seconds",

@@ -18,6 +18,7 @@ from chaoslib.exceptions import ActivityFailed
 from chaosha import state
 from chaosha.cli.alfresco import alfresco_client
 from chaosha.cli.common import CONTEXT, Failed, which_stack
+from chaosha.cli.lab import lab
 from chaosha.cli.nemesis import nemesis
 from chaosha.cli.reports import LOCKED_EXIT, report, suite, trend
 from chaosha.cli.stack import heal, stack
@@ -26,7 +27,7 @@ from chaosha.stack import StackError
 
 __all__ = ["cli", "ha", "main"]
 
-COMMANDS = (stack, heal, workload, verdict, alfresco_client, report, suite, trend, nemesis)
+COMMANDS = (stack, lab, heal, workload, verdict, alfresco_client, report, suite, trend, nemesis)
 
 
 @click.group(context_settings=CONTEXT, help=__doc__)

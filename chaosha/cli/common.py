@@ -15,7 +15,7 @@ __all__ = ["CONTEXT", "Failed", "which_stack", "the_stack", "SECONDS", "POSITIVE
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 SECONDS = click.FloatRange(min=0)  # 0 allowed: "do not wait"
 POSITIVE = click.FloatRange(min=0, min_open=True)
-SILENT = ("report", "trend")  # commands that do not act on a stack
+SILENT = ("report", "trend", "lab")  # commands that do not act on a stack
 
 
 class Failed(Exception):

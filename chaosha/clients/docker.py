@@ -4,9 +4,18 @@ Every Docker call carries a deadline (the SDK's per-request timeout,
 ``CHAOSHA_TIMEOUT``).  Services may live on different engines:
 ``CHAOSHA_DOCKER_HOSTS="pg1=ssh://db1,pg2=ssh://db2"`` names one per
 service; the others use ``CHAOSHA_DOCKER_HOST`` or the local engine.
+An ``ssh://`` engine is reached with the ``ssh`` command (the SDK's
+``use_ssh_client``: the user's ssh config, agent and known hosts), with
+``-F CHAOSHA_SSH_CONFIG`` when that names an ssh_config file (the lab's).
+The SDK sets no deadline on an ssh pipe: the ssh config should (e.g.
+``ConnectTimeout``, ``ServerAliveInterval``).
 """
 
-from typing import Dict, List, Optional, Tuple
+import os
+import signal
+import subprocess
+from typing import Any, Dict, List, Optional, Tuple
+from urllib.parse import urlparse
 
 import docker
 from chaoslib.exceptions import ActivityFailed
@@ -35,6 +44,34 @@ NUMBER_LABEL = "com.docker.compose.container-number"
 ONEOFF_LABEL = "com.docker.compose.oneoff"
 SIDECAR_LABEL = "chaosha.sidecar"
 _clients: Dict[Tuple[str, float], docker.DockerClient] = {}
+_ssh_configs: Dict[str, str] = {}  # ssh host (as the SDK splits the URL) -> ssh_config file
+
+
+def _use_ssh_config(host: str, config: str) -> None:
+    """Have the SDK's ``ssh`` pipe to ``host`` run with ``-F config`` (the
+    SDK passes no options of its own).  Imported here: the SDK's ssh
+    transport needs paramiko (``docker[ssh]``), even for the ``ssh`` command."""
+    from docker.transport import sshconn
+
+    class ConfiguredSSHSocket(sshconn.SSHSocket):
+        def connect(self, **kwargs: Any) -> None:
+            file = _ssh_configs.get(self.host)
+            if not file:
+                return super().connect(**kwargs)
+            login = [*(["-l", self.user] if self.user else []), *(["-p", self.port] if self.port else [])]
+            env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "SSL_CERT_FILE")}
+            self.proc = subprocess.Popen(
+                ["ssh", "-F", file, *login, "--", self.host, "docker system dial-stdio"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stdin=subprocess.PIPE,
+                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+            )
+
+    _ssh_configs[host] = config
+    if not getattr(sshconn.SSHSocket, "chaosha", False):
+        ConfiguredSSHSocket.chaosha = True
+        sshconn.SSHSocket = ConfiguredSSHSocket
 
 
 def engine_urls(settings: Settings) -> Dict[str, str]:
@@ -60,7 +97,14 @@ def client(settings: Settings, service: str = "", timeout: float = 0) -> docker.
     key = (url, deadline)
     if key not in _clients:
         try:
-            if url:
+            if url.startswith("ssh://"):
+                config = settings.get("CHAOSHA_SSH_CONFIG")
+                if config:
+                    _use_ssh_config(urlparse(url).hostname or "", config)
+                _clients[key] = docker.DockerClient(
+                    base_url=url, timeout=int(max(1, deadline)), use_ssh_client=True
+                )
+            elif url:
                 _clients[key] = docker.DockerClient(base_url=url, timeout=int(max(1, deadline)))
             else:
                 _clients[key] = docker.from_env(timeout=int(max(1, deadline)))

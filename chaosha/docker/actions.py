@@ -22,7 +22,8 @@ from docker.models.containers import Container
 
 from chaosha import state as registry
 from chaosha.clients import bulk, lifecycle, network
-from chaosha.clients.docker import SERVICE_LABEL, container, containers
+from chaosha.clients import hosts as lab_hosts
+from chaosha.clients.docker import SERVICE_LABEL, container, containers, engine_urls
 from chaosha.clients.patroni import PAUSE_FAULT, SLOT_TTL_FAULT, restore_slot_retention, set_failover_pause
 from chaosha.config import Settings, load
 from chaosha.integrity.runner import stop_all
@@ -210,6 +211,14 @@ def partition_container(
     drops that share of packets at random instead (needs no netem).
     Undo: heal_partition."""
     settings = load(configuration, secrets)
+    if peers.strip() and len(set(engine_urls(settings).values())) > 1:
+        # services on several engines talk through host addresses and published ports, which
+        # a peer's address on its own engine's network does not match: the rules would drop nothing
+        raise ActivityFailed(
+            f"cannot partition {target} from {peers}: the stack runs on several Docker engines "
+            "(CHAOSHA_DOCKER_HOSTS) and the peers' addresses on the Compose network do not carry "
+            "their traffic; partition without peers (all of its traffic), or fault whole hosts (chaosha.host)"
+        )
     service, found = _aim(settings, target, force)
     addresses = _peer_addresses(settings, service, peers)
     try:
@@ -358,6 +367,11 @@ def heal(
     stopped = stop_all(settings)
     if stopped:
         done["workload"] = [f"stopped:{run}" for run in stopped]
+    if any(f["kind"] in lab_hosts.FAULTS for f in registry.pending(settings)):
+        try:  # first: a crashed or isolated host's engine does not answer
+            done.update(lab_hosts.heal_hosts(settings))
+        except (ActivityFailed, docker.errors.DockerException) as exc:
+            raise ActivityFailed(f"heal could not undo a host fault: {exc} — run `chaosha heal` again") from None
     faults = registry.pending(settings)
     for found in containers(settings):
         service = found.labels.get(SERVICE_LABEL, found.name)

@@ -8,8 +8,12 @@ certificate (each try within 2 s).  Exit 0 once one answers ``Mode: leader``
 or ``follower``; 1 at the deadline (the entrypoint starts Patroni anyway).
 
     python3 wait_for_zookeeper.py /etc/patroni/patroni.yml SECONDS
+
+The members are Patroni's: ``PATRONI_ZOOKEEPER_HOSTS`` when set (a YAML
+list, as Patroni parses it; the lab sets host addresses), else the file's.
 """
 
+import os
 import socket
 import ssl
 import sys
@@ -37,7 +41,11 @@ def main(config: str, seconds: float) -> int:
         zk = yaml.safe_load(handle)["zookeeper"]
     context = ssl.create_default_context(cafile=zk["cacert"])
     context.load_cert_chain(zk["cert"], zk["key"])
-    hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in zk["hosts"]]
+    listed = os.environ.get("PATRONI_ZOOKEEPER_HOSTS", "").strip()
+    if listed:  # as Patroni reads it: a YAML list, brackets optional
+        listed = listed if listed.startswith("-") or "[" in listed else f"[{listed}]"
+    names = yaml.safe_load(listed) if listed else zk["hosts"]
+    hosts = [(h.rsplit(":", 1)[0], int(h.rsplit(":", 1)[1])) for h in names]
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if any(serving(host, port, context) for host, port in hosts):

@@ -114,9 +114,13 @@ def test_unfinished_outage_runs_to_the_end_and_windows_merge() -> None:
 
 @pytest.mark.parametrize("profile", ["default", "fast"])
 def test_margin_covers_what_haproxy_cfg_sets(profile: str) -> None:
-    # the failover profile fills haproxy.cfg's "${HAPROXY_*}" (its env_file)
+    # the failover profile fills haproxy.cfg's "${HAPROXY_*}" (its env_file), the image the servers' addresses
     cfg = (ROOT / "compose" / "haproxy" / "haproxy.cfg").read_text()
-    for key, value in failover_profile.values(profile).items():
+    image = dict(
+        re.findall(r"\b(HAPROXY_PG\d_\w+)=(\S+)", (ROOT / "compose" / "haproxy" / "Dockerfile").read_text())
+    )
+    assert len(image) == 6, image
+    for key, value in {**image, **failover_profile.values(profile)}.items():
         cfg = cfg.replace(f'"${{{key}}}"', value)
 
     def seconds(key: str) -> float:

@@ -1,0 +1,129 @@
+"""Host faults on the lab: every service of a host is hit at once.
+
+Each fault is recorded (chaosha/state.py) before it is applied and undone
+by its own action or by ``heal`` (chaosha/docker/actions.py), which undoes
+host faults first: a crashed host's engine does not answer until the host
+is started again.  Only the lab's node containers can be aimed at
+(chaosha/clients/hosts.py).
+"""
+
+import time
+from typing import Any, Dict, List
+from urllib.parse import urlparse
+
+from chaoslib.exceptions import ActivityFailed
+from chaoslib.types import Configuration, Secrets
+
+from chaosha import state as registry
+from chaosha.clients import hosts as lab_hosts
+from chaosha.clients.docker import engine_urls
+from chaosha.config import Settings, load
+from chaosha.targets import resolve
+
+__all__ = [
+    "crash_host",
+    "start_host",
+    "freeze_host",
+    "thaw_host",
+    "isolate_host",
+    "partition_hosts",
+    "heal_host",
+]
+
+
+def _host(settings: Settings, target: str) -> str:
+    if target in lab_hosts.hosts(settings):
+        return target
+    return lab_hosts.host_of(settings, resolve(settings, target))
+
+
+def _result(host: str, action: str, started: float, **extra: Any) -> Dict[str, Any]:
+    return {"host": host, "action": action, "at": started, "took_s": round(time.time() - started, 3), **extra}
+
+
+def crash_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Crash the target's host (a host, or a service/role on it): SIGKILL of
+    its node container, so its engine and every container on it stop at
+    once, like a power cut.  Undo: start_host (then heal starts the
+    containers, restart policy "no")."""
+    settings = load(configuration, secrets)
+    host = _host(settings, target)
+    found = lab_hosts.node(settings, host)
+    started = time.time()
+    registry.record(settings, "host-crash", host)
+    found.kill()
+    return _result(host, "crash", started, services=_services_on(settings, host))
+
+
+def start_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Start a crashed host and wait for its engine (the containers on it
+    stay stopped until heal starts them)."""
+    settings = load(configuration, secrets)
+    host = _host(settings, target)
+    started = time.time()
+    return _result(host, "start", started, steps=lab_hosts.undo(settings, "host-crash", host))
+
+
+def freeze_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Freeze the target's host: docker pause of the stack's containers on
+    it and of its node container (the engine too).  Undo: thaw_host."""
+    settings = load(configuration, secrets)
+    host = _host(settings, target)
+    started = time.time()
+    return _result(host, "freeze", started, services=lab_hosts.freeze(settings, host))
+
+
+def thaw_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Unpause a frozen host."""
+    settings = load(configuration, secrets)
+    host = _host(settings, target)
+    started = time.time()
+    return _result(host, "thaw", started, steps=lab_hosts.undo(settings, "host-freeze", host))
+
+
+def isolate_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Drop all of the target's host's traffic on its lab interface (the
+    engine's API too: chaosha cannot reach it until the undo, which runs in
+    the node container from this machine's engine).  Undo: heal_host."""
+    settings = load(configuration, secrets)
+    host = _host(settings, target)
+    started = time.time()
+    lab_hosts.apply_rules(settings, "host-isolate", host, [])
+    return _result(host, "isolate", started, services=_services_on(settings, host))
+
+
+def partition_hosts(
+    target: str, peers: str, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
+    """Cut the target's host from the ``peers`` hosts (comma-separated hosts,
+    services or roles), both ways; the rest of the lab still reaches both
+    sides.  Undo: heal_host."""
+    settings = load(configuration, secrets)
+    host = _host(settings, target)
+    others = sorted({_host(settings, p.strip()) for p in peers.split(",") if p.strip()})
+    if not others or host in others:
+        raise ActivityFailed(
+            f"partition_hosts {host} from {peers!r}: name other hosts (or services on them) than {host}"
+        )
+    addresses = [lab_hosts.hosts(settings)[o] for o in others]
+    started = time.time()
+    lab_hosts.apply_rules(settings, "host-partition", host, addresses, peers=others)
+    return _result(host, "partition", started, peers=others)
+
+
+def heal_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+    """Undo every recorded fault of the target's host."""
+    settings = load(configuration, secrets)
+    host = _host(settings, target)
+    started = time.time()
+    steps: List[str] = []
+    for fault in registry.pending(settings):
+        if fault["service"] == host and fault["kind"] in lab_hosts.FAULTS:
+            steps += lab_hosts.undo(settings, fault["kind"], host)
+    return _result(host, "heal", started, steps=steps)
+
+
+def _services_on(settings: Settings, host: str) -> List[str]:
+    """The stack's services whose engine is ``host``'s."""
+    address = lab_hosts.hosts(settings)[host]
+    return sorted(s for s, url in engine_urls(settings).items() if urlparse(url).hostname == address)
