@@ -158,7 +158,7 @@ def test_runner_applies_undoes_skips_busy_and_records_refusals(fake):
             {"step": 2, "fault": "kill", "target": "@leader", "at_s": 0.1, "hold_s": 0.2},  # pg1 busy
             {"step": 3, "fault": "stop", "target": "@replica", "at_s": 0.1, "hold_s": 0.2},  # refused
             {"step": 4, "fault": "haproxy-restart", "target": "haproxy", "at_s": 0.2, "hold_s": 0},
-            {"step": 5, "fault": "kill", "target": "@leader", "at_s": 0.6, "hold_s": 0.1},  # pg1 free again
+            {"step": 5, "fault": "kill", "target": "@leader", "at_s": 2.0, "hold_s": 0.1},  # pg1 free again (1.6 s slack)
         ]
     )
     out = runner.run_schedule(schedule)
