@@ -26,7 +26,16 @@ from chaosha.clients.ensemble import guard_removal, survey
 from chaosha.config import PgNode, Settings
 from chaosha.state import last_target
 
-__all__ = ["resolve", "resolve_all", "guard", "pg_serving", "zk_serving", "SERVE_TIMEOUT", "FAULTED"]
+__all__ = [
+    "resolve",
+    "resolve_all",
+    "guard",
+    "guard_together",
+    "pg_serving",
+    "zk_serving",
+    "SERVE_TIMEOUT",
+    "FAULTED",
+]
 
 ROLES = {"@leader": ("leader",), "@sync": ("sync_standby",), "@replica": ("sync_standby", "replica")}
 FAULTED = "@faulted"  # the service the latest destructive action aimed at (chaosha.state.last_target)
@@ -180,25 +189,36 @@ def guard(settings: Settings, service: str, force: bool) -> Dict[str, Any]:
     """Raise ``ActivityFailed`` when taking ``service`` down is unsafe (or
     its safety cannot be told), unless ``force``.  Returns what it found:
     for a ZooKeeper member, the quorum arithmetic of ``guard_removal``."""
-    if service in [n.name for n in settings.pg_nodes] and not force:
+    return guard_together(settings, [service], force)
+
+
+def guard_together(settings: Settings, services: Sequence[str], force: bool) -> Dict[str, Any]:
+    """:func:`guard` for ``services`` taken down at once (a host's): some
+    other PostgreSQL node must be serving and the ZooKeeper members left a
+    quorum, unless ``force``."""
+    down = ", ".join(services)
+    pg = [s for s in services if s in [n.name for n in settings.pg_nodes]]
+    zk = [s for s in services if s in [n.name for n in settings.zk_nodes]]
+    found: Dict[str, Any] = {}
+    if pg and not force:
         try:
             serving, why = pg_serving(settings)
         except CannotTell as exc:
-            raise _refuse_unknown(service, exc, "another node could serve") from None
-        others = [n for n in serving if n != service]
+            raise _refuse_unknown(down, exc, "another node could serve") from None
+        others = [n for n in serving if n not in pg]
         if not others:
-            detail = ", ".join(f"{n}: {r}" for n, r in why.items() if n != service) or "none configured"
+            detail = ", ".join(f"{n}: {r}" for n, r in why.items() if n not in pg) or "none configured"
             raise ActivityFailed(
-                f"refusing to take {service} down: no other PostgreSQL node is serving ({detail}); "
+                f"refusing to take {down} down: no other PostgreSQL node is serving ({detail}); "
                 "it would leave no node to fail over to; pass force=true to do it anyway"
             )
-        return {"could_serve": others}
-    if service in [n.name for n in settings.zk_nodes]:
+        found["could_serve"] = others
+    if zk:
         try:
-            serving, configured = zk_serving(settings)
+            serving_zk, configured = zk_serving(settings)
         except CannotTell as exc:
             if not force:
-                raise _refuse_unknown(service, exc, "a ZooKeeper quorum would remain") from None
-            serving, configured = [], [n.name for n in settings.zk_nodes]
-        return guard_removal(service, serving, configured, force)
-    return {}
+                raise _refuse_unknown(down, exc, "a ZooKeeper quorum would remain") from None
+            serving_zk, configured = [], [n.name for n in settings.zk_nodes]
+        found.update(guard_removal(",".join(zk), serving_zk, configured, force))
+    return found

@@ -112,12 +112,14 @@ def summarize(nodes: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def guard_removal(node: str, serving: Sequence[str], configured: Sequence[str], force: bool) -> Dict[str, Any]:
-    """What taking ``node`` down would leave serving.
+    """What taking ``node`` (or several at once: ``"zk1,zk2"``) down would
+    leave serving.
 
     Raises ``ActivityFailed`` when fewer than a majority of ``configured``
     would still serve, unless ``force``.
     """
-    remaining = [name for name in serving if name != node]
+    nodes = [n.strip() for n in node.split(",") if n.strip()]
+    remaining = [name for name in serving if name not in nodes]
     need = majority(len(configured))
     keeps = len(remaining) >= need
     if not keeps and not force:

@@ -18,7 +18,7 @@ from chaosha import state as registry
 from chaosha.clients import hosts as lab_hosts
 from chaosha.clients.docker import engine_urls
 from chaosha.config import Settings, load
-from chaosha.targets import resolve
+from chaosha.targets import guard_together, resolve
 
 __all__ = [
     "crash_host",
@@ -37,17 +37,27 @@ def _host(settings: Settings, target: str) -> str:
     return lab_hosts.host_of(settings, resolve(settings, target))
 
 
+def _guarded(settings: Settings, target: str, force: bool) -> str:
+    """The target's host, once :func:`guard_together` allows its services down."""
+    host = _host(settings, target)
+    guard_together(settings, _services_on(settings, host), force)
+    return host
+
+
 def _result(host: str, action: str, started: float, **extra: Any) -> Dict[str, Any]:
     return {"host": host, "action": action, "at": started, "took_s": round(time.time() - started, 3), **extra}
 
 
-def crash_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def crash_host(
+    target: str, force: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Crash the target's host (a host, or a service/role on it): SIGKILL of
     its node container, so its engine and every container on it stop at
-    once, like a power cut.  Undo: start_host (then heal starts the
-    containers, restart policy "no")."""
+    once, like a power cut.  Refused, unless ``force``, when its services
+    are the last PostgreSQL node that could serve or a ZooKeeper quorum.
+    Undo: start_host (then heal starts the containers, restart policy "no")."""
     settings = load(configuration, secrets)
-    host = _host(settings, target)
+    host = _guarded(settings, target, force)
     found = lab_hosts.node(settings, host)
     started = time.time()
     registry.record(settings, "host-crash", host)
@@ -64,11 +74,14 @@ def start_host(target: str, configuration: Configuration = None, secrets: Secret
     return _result(host, "start", started, steps=lab_hosts.undo(settings, "host-crash", host))
 
 
-def freeze_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def freeze_host(
+    target: str, force: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Freeze the target's host: docker pause of the stack's containers on
-    it and of its node container (the engine too).  Undo: thaw_host."""
+    it and of its node container (the engine too); guarded as crash_host.
+    Undo: thaw_host."""
     settings = load(configuration, secrets)
-    host = _host(settings, target)
+    host = _guarded(settings, target, force)
     started = time.time()
     return _result(host, "freeze", started, services=lab_hosts.freeze(settings, host))
 
@@ -81,23 +94,31 @@ def thaw_host(target: str, configuration: Configuration = None, secrets: Secrets
     return _result(host, "thaw", started, steps=lab_hosts.undo(settings, "host-freeze", host))
 
 
-def isolate_host(target: str, configuration: Configuration = None, secrets: Secrets = None) -> Dict[str, Any]:
+def isolate_host(
+    target: str, force: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
     """Drop all of the target's host's traffic on its lab interface (the
     engine's API too: chaosha cannot reach it until the undo, which runs in
-    the node container from this machine's engine).  Undo: heal_host."""
+    the node container from this machine's engine); guarded as crash_host.
+    Undo: heal_host."""
     settings = load(configuration, secrets)
-    host = _host(settings, target)
+    host = _guarded(settings, target, force)
     started = time.time()
     lab_hosts.apply_rules(settings, "host-isolate", host, [])
     return _result(host, "isolate", started, services=_services_on(settings, host))
 
 
 def partition_hosts(
-    target: str, peers: str, configuration: Configuration = None, secrets: Secrets = None
+    target: str,
+    peers: str,
+    force: bool = False,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
 ) -> Dict[str, Any]:
     """Cut the target's host from the ``peers`` hosts (comma-separated hosts,
     services or roles), both ways; the rest of the lab still reaches both
-    sides.  Undo: heal_host."""
+    sides.  Cut from every other host, it is guarded as crash_host.
+    Undo: heal_host."""
     settings = load(configuration, secrets)
     host = _host(settings, target)
     others = sorted({_host(settings, p.strip()) for p in peers.split(",") if p.strip()})
@@ -105,6 +126,8 @@ def partition_hosts(
         raise ActivityFailed(
             f"partition_hosts {host} from {peers!r}: name other hosts (or services on them) than {host}"
         )
+    if set(others) | {host} == set(lab_hosts.hosts(settings)):  # its side is this host alone
+        guard_together(settings, _services_on(settings, host), force)
     addresses = [lab_hosts.hosts(settings)[o] for o in others]
     started = time.time()
     lab_hosts.apply_rules(settings, "host-partition", host, addresses, peers=others)

@@ -208,3 +208,20 @@ def test_a_pause_refused_for_credentials_is_forgotten_an_unanswered_one_kept(
     with pytest.raises(ActivityFailed):
         patroni_client.set_failover_pause(world["settings"], True)
     assert [f["kind"] for f in registry.pending(world["settings"])] == kept
+
+
+def test_a_host_with_two_zookeeper_members_or_every_serving_node_is_refused_together(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A host fault takes all of its services at once: each alone would be
+    allowed, together they break quorum or leave no node to fail over to."""
+    settings = load({"CHAOSHA_STATE_DIR": str(tmp_path), "CHAOSHA_ENV_FILE": str(tmp_path / "none")})
+    monkeypatch.setattr(targets, "zk_serving", lambda s: (["zk1", "zk2", "zk3"], ["zk1", "zk2", "zk3"]))
+    monkeypatch.setattr(targets, "pg_serving", lambda s: (["pg1", "pg2"], {}))
+    assert targets.guard(settings, "zk1", False)["quorum_after"] is True
+    assert targets.guard_together(settings, ["pg1", "zk1"], False)["could_serve"] == ["pg2"]
+    with pytest.raises(ActivityFailed, match="quorum"):
+        targets.guard_together(settings, ["zk1", "zk2"], False)
+    with pytest.raises(ActivityFailed, match="no other PostgreSQL node"):
+        targets.guard_together(settings, ["pg1", "pg2", "zk3"], False)
+    assert targets.guard_together(settings, ["zk1", "zk2"], True)["quorum_after"] is False
