@@ -135,13 +135,17 @@ def main() -> int:
             "machine": benchlib.machine(),
             "summary": summary(run.tries[0].journal, args.seed, args.duration),
             "profile": args.profile,
+            "problems": run.tries[0].problems,  # the suite's judgement: a failed method fails the soak
             "shrunk": str(run.shrunk) if run.shrunk else None,
             "folder": str(run.folder),
         }
     finally:
         if not args.keep:
             stack.down(volumes=True)
+    result["summary"]["passed"] = result["summary"]["passed"] and run.passed
     print(markdown(result))
+    for problem in result["problems"]:
+        print(f"problem: {problem}")
     print(f"results: {benchlib.write_results('nemesis', result)}", file=sys.stderr)
     return 0 if result["summary"]["passed"] else 1
 

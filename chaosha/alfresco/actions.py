@@ -79,7 +79,7 @@ def start_alfresco_client(
     config.write_text(properties_text(values))
     head, marker = program(classpath)
     timeout = parse_duration(startup_timeout_s, "startup_timeout_s")
-    state = start_process(settings, ["--config", str(config)], True, timeout, head, marker, run_id)
+    state = start_process(settings, ["--config", str(config)], True, timeout, head, marker, run_id, seconds)
     shown = {k: v for k, v in values.items() if k.startswith(("db.", "server.")) and k != "db.password"}
     return {**{k: state[k] for k in ("run_id", "pid", "ledger", "log", "started")}, "settings": shown}
 

@@ -77,9 +77,8 @@ def start_workload(
         raise ActivityFailed(
             f"start_workload: {exc}: rate, read_rate, fresh_rate and the counts are numbers"
         ) from None
-    state = start_process(
-        settings, options.as_args(), True, parse_duration(startup_timeout_s, "startup_timeout_s")
-    )
+    timeout = parse_duration(startup_timeout_s, "startup_timeout_s")
+    state = start_process(settings, options.as_args(), True, timeout, duration_s=options.duration)
     return {k: state[k] for k in ("run_id", "pid", "ledger", "log", "started")}
 
 

@@ -116,13 +116,15 @@ def start_process(
     program: Optional[List[str]] = None,
     marker: str = MODULE,
     run_id: str = "",
+    duration_s: float = 0.0,
 ) -> Dict[str, Any]:
     """Start ``program`` (default ``python -m chaosha.integrity.workload``)
     with ``--run-id``, ``--ledger`` and ``args`` and wait until it has
     acknowledged its first write (or started, without writes).  ``marker``
     is the word of the command line that names the program (checked with
-    the run id before signalling a pid).  Returns the state: run_id, pid,
-    ledger, log, started."""
+    the run id before signalling a pid); ``duration_s`` is how long it runs
+    (kept in the state).  Returns the state: run_id, pid, ledger, log,
+    started, duration_s."""
     run_id = run_id or new_run_id()
     folder = state_dir(settings)
     ledger, log = folder / f"{run_id}.jsonl", folder / f"{run_id}.log"
@@ -146,6 +148,7 @@ def start_process(
         "ledger": str(ledger),
         "log": str(log),
         "started": round(time.time(), 3),
+        "duration_s": float(duration_s),
         "cmd": cmd,
         "owner": os.getpid(),
         "marker": marker,

@@ -43,9 +43,7 @@ def _workload_left(settings: Settings) -> Optional[float]:
         return None
     if not process_alive(int(state["pid"]), state["run_id"]):
         return None
-    cmd: List[str] = state.get("cmd") or []
-    duration = float(cmd[cmd.index("--duration") + 1]) if "--duration" in cmd else 0.0
-    return float(state["started"]) + duration - time.time()
+    return float(state["started"]) + float(state.get("duration_s") or 0.0) - time.time()
 
 
 def run_nemesis(

@@ -163,8 +163,10 @@ def test_start_workload_and_the_cli_hand_the_checker_options_to_the_workload(
     monkeypatch.setattr(
         actions,
         "start_process",
-        lambda settings, args, *rest: (
-            sent.append(args) or dict.fromkeys(("run_id", "pid", "ledger", "log", "started"), "")
+        lambda settings, args, *rest, **named: (
+            sent.append(args)
+            or sent.append(named)
+            or dict.fromkeys(("run_id", "pid", "ledger", "log", "started"), "")
         ),
     )
     cfg = {"CHAOSHA_STATE_DIR": str(tmp_path), "CHAOSHA_ENV_FILE": str(tmp_path / "none")}
@@ -172,6 +174,7 @@ def test_start_workload_and_the_cli_hand_the_checker_options_to_the_workload(
         writers=4, fresh_writers=4, rw_reads=True, read_window_s="20s", max_read_lag_s=2, configuration=cfg
     )
     options = WorkloadOptions.from_json(sent[0][1])
+    assert sent[1] == {"duration_s": 300.0}  # kept in the state: the nemesis checks the workload outlasts it
     assert (options.writers, options.fresh_writers, options.rw_reads) == (4, 4, True)
     assert (options.read_window, options.max_read_lag) == (20.0, 2.0)
     defaults = WorkloadOptions()

@@ -158,7 +158,13 @@ def test_runner_applies_undoes_skips_busy_and_records_refusals(fake):
             {"step": 2, "fault": "kill", "target": "@leader", "at_s": 0.1, "hold_s": 0.2},  # pg1 busy
             {"step": 3, "fault": "stop", "target": "@replica", "at_s": 0.1, "hold_s": 0.2},  # refused
             {"step": 4, "fault": "haproxy-restart", "target": "haproxy", "at_s": 0.2, "hold_s": 0},
-            {"step": 5, "fault": "kill", "target": "@leader", "at_s": 2.0, "hold_s": 0.1},  # pg1 free again (1.6 s slack)
+            {
+                "step": 5,
+                "fault": "kill",
+                "target": "@leader",
+                "at_s": 2.0,
+                "hold_s": 0.1,
+            },  # pg1 free again (1.6 s slack)
         ]
     )
     out = runner.run_schedule(schedule)
@@ -438,3 +444,31 @@ def test_an_outage_under_two_faults_marks_its_step_overlapped_and_leaves_the_kin
     assert (stop["count"], stop["overlapped"], stop["rto_max_s"]) == (2, 1, pytest.approx(3.5))
     only = by_kind([steps[2]])["stop"]  # every one overlapped: figures over all of them
     assert (only["overlapped"], only["rto_max_s"]) == (1, pytest.approx(10.5))
+
+
+def test_the_nemesis_reads_how_long_the_workload_has_left_from_its_state(tmp_path):
+    """A regression: it parsed ``--duration`` from the command line, which the
+    workload no longer has, and refused every run ("ends in -1s")."""
+    import subprocess
+    import sys
+    import time
+
+    from chaosha.config import load
+    from chaosha.integrity.runner import process_alive, state_dir
+    from chaosha.nemesis import actions
+
+    settings = load({"CHAOSHA_STATE_DIR": str(tmp_path), "CHAOSHA_ENV_FILE": str(tmp_path / "none")})
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "run-left"])
+    try:
+        deadline = time.monotonic() + 10  # its command line names the run only once exec is done
+        while not process_alive(proc.pid, "run-left") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        folder = state_dir(settings)
+        state = {"run_id": "run-left", "pid": proc.pid, "started": time.time(), "duration_s": 600.0}
+        (folder / "run-left.json").write_text(json.dumps(state))
+        (folder / "current").write_text("run-left")
+        assert 590 < actions._workload_left(settings) <= 600
+    finally:
+        proc.kill()
+        proc.wait()
+    assert actions._workload_left(settings) is None  # no workload runs
