@@ -53,7 +53,9 @@ _spec.loader.exec_module(bench_run)
 PROJECT, PORT_BASE = "chaosha-sk", 26000
 ZK_CLIENT_PORT = 2281
 SAMPLE_S, SESSIONS_EVERY_S = 1.0, 10.0
-LOG_PATTERN = re.compile(r"expire|lost|demot|promot|acquired|lock owner|suspended|connection|timeout", re.I)
+LOG_PATTERN = re.compile(
+    r"expire|lost|demot|promot|acquired|lock owner|suspended|connection|timeout|error|warning|fail", re.I
+)
 VERDICT_KEYS = ("lost", "two_primaries", "two_writable_s", "rto_s", "write_stall_s", "acknowledged", "attempted")
 VERDICT_KEYS += (
     "unexpected",
@@ -159,6 +161,25 @@ def new_sessions(snapshots: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                 changes.append({"t": snap["t"], "client": addr, "from": seen[addr], "to": sid})
             seen[addr] = sid
     return changes
+
+
+LOG_EVENTS = {
+    "kazoo_timeouts": "KazooTimeoutError",
+    "connection_lost": "Zookeeper connection lost",
+    "session_expired": "Session has expired",
+    "demoted": "demot",
+    "promoted": "promoted",
+}
+
+
+def log_events(lines: Dict[str, List[str]]) -> Dict[str, Dict[str, int]]:
+    """Per node, how many log lines show each ZooKeeper trouble
+    (``LOG_EVENTS``: a request that timed out, a lost connection, an
+    expired session) or a demotion/promotion."""
+    return {
+        node: {name: sum(1 for ln in found if text.lower() in ln.lower()) for name, text in LOG_EVENTS.items()}
+        for node, found in lines.items()
+    }
 
 
 def loss_rules(loss: float) -> str:
@@ -316,6 +337,7 @@ def soak(conf: Dict[str, str], args: argparse.Namespace) -> Dict[str, Any]:
         raise
     record["verdict"] = {k: verdict.get(k) for k in VERDICT_KEYS}
     record["logs"] = log_lines(settings, started)
+    record["log_events"] = log_events(record["logs"])
     record.update(summarize(samples, snapshots, record["members"]))
     record["samples"], record["session_snapshots"] = samples, snapshots
     return record
@@ -346,8 +368,12 @@ def one_line(result: Dict[str, Any]) -> str:
         f"leader changes {len(result['leader_changes'])}, timeline +{rises}, "
         f"ZooKeeper session changes {len(result['zk_session_changes'])}, lost {v['lost']}, "
         f"two primaries {v['two_primaries']}, write stall {v['write_stall_s']} s, max ack gap {v['rto_s']} s, "
-        f"acknowledged {v['acknowledged']}"
+        f"acknowledged {v['acknowledged']}; Patroni logs: {_events(result.get('log_events', {}))}"
     )
+
+
+def _events(per_node: Dict[str, Dict[str, int]]) -> str:
+    return ", ".join(f"{n} " + " ".join(f"{k}={v}" for k, v in ev.items() if v) for n, ev in per_node.items())
 
 
 def main(argv: List[str]) -> int:

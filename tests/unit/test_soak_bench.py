@@ -109,3 +109,23 @@ LISTING = """Chain CHAOSHA (2 references)
 def test_dropped_packets_sums_the_drop_rules_counters():
     assert soak.dropped_packets(LISTING) == 15
     assert soak.dropped_packets("Chain CHAOSHA (0 references)") == 0
+
+
+def test_log_events_count_zookeeper_trouble_per_node():
+    lines = {
+        "pg1": [
+            "kazoo.handlers.threading.KazooTimeoutError",
+            "2026-12-01 20:22:45,931 INFO: Zookeeper connection lost",
+            "2026-12-01 20:22:45,986 INFO: Zookeeper connection established, state: CONNECTED",
+        ],
+        "pg2": ["INFO: Lock owner: pg2; I am pg2"],
+    }
+    found = soak.log_events(lines)
+    assert found["pg1"] == {
+        "kazoo_timeouts": 1,
+        "connection_lost": 1,
+        "session_expired": 0,
+        "demoted": 0,
+        "promoted": 0,
+    }
+    assert set(found["pg2"].values()) == {0}
