@@ -26,6 +26,7 @@ failover, a lost write or two primaries.
 
 import argparse
 import importlib.util
+import os
 import re
 import subprocess
 import sys
@@ -211,6 +212,24 @@ def busy_cores(count: int, seconds: float) -> List[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(count)]
 
 
+def cpu_seconds(stat: str, ticks: int) -> float:
+    """User + system CPU seconds of a ``/proc/<pid>/stat`` line."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return round((int(fields[11]) + int(fields[12])) / ticks, 1)
+
+
+def spinner_cpu_s(procs: List[subprocess.Popen]) -> List[Optional[float]]:
+    """CPU seconds each busy process got (the machine may not give it a
+    whole core); None where it cannot be read."""
+    found: List[Optional[float]] = []
+    for proc in procs:
+        try:
+            found.append(cpu_seconds(Path(f"/proc/{proc.pid}/stat").read_text(), os.sysconf("SC_CLK_TCK")))
+        except (OSError, ValueError, IndexError):
+            found.append(None)
+    return found
+
+
 def sample(settings: Settings) -> Sample:
     """Leader, its timeline, the members and HAProxy's rw servers UP (None
     when a source did not answer within 2 s)."""
@@ -327,6 +346,8 @@ def soak(conf: Dict[str, str], args: argparse.Namespace) -> Dict[str, Any]:
         record["dropped_packets"] = loss_counters(conf) if args.loss > 0 else {}
     finally:
         record["heal"] = bench_run._heal(conf)
+        record["busy_cpu_s"] = spinner_cpu_s(spinners)
+        record["busy_wall_s"] = round(time.time() - started, 1)
         for proc in spinners:
             proc.kill()
             proc.wait(timeout=10)

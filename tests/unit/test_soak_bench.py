@@ -129,3 +129,8 @@ def test_log_events_count_zookeeper_trouble_per_node():
         "promoted": 0,
     }
     assert set(found["pg2"].values()) == {0}
+
+
+def test_cpu_seconds_of_a_proc_stat_line():
+    stat = "4242 (python -c x) R 1 2 3 4 5 6 7 8 9 10 1500 250 0 0 20 0 1 0 100"
+    assert soak.cpu_seconds(stat, 100) == 17.5
