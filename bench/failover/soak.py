@@ -269,7 +269,7 @@ def member_addresses(settings: Settings) -> Dict[str, str]:
     return {address_of(settings, n.name): n.name for n in settings.pg_nodes}
 
 
-def log_lines(settings: Settings, since: float, limit: int = 300) -> Dict[str, List[str]]:
+def log_lines(settings: Settings, since: float, limit: int = 3000) -> Dict[str, List[str]]:
     """Each Patroni node's log lines since ``since`` about sessions, locks,
     demotions and promotions (the evidence of a false failover)."""
     found = {}
