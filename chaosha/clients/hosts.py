@@ -42,7 +42,7 @@ __all__ = [
 
 LAB_LABEL = "chaosha.lab"
 CHAIN = "CHAOSHA-HOST"
-FAULTS = ("host-crash", "host-freeze", "host-isolate", "host-partition")
+FAULTS = ("host-crash", "host-freeze", "host-isolate", "host-partition", "host-engine-restart")
 CLEAR_SCRIPT = (
     f"for hook in INPUT OUTPUT FORWARD; do while iptables -D $hook -j {CHAIN} 2>/dev/null; do :; done; done; "
     f"iptables -F {CHAIN} 2>/dev/null; iptables -X {CHAIN} 2>/dev/null; true"

@@ -19,6 +19,7 @@ from chaosha.clients import hosts as lab_hosts
 from chaosha.clients.docker import engine_urls
 from chaosha.config import Settings, load
 from chaosha.targets import guard_together, resolve
+from chaosha.timing import parse_duration
 
 __all__ = [
     "crash_host",
@@ -28,6 +29,7 @@ __all__ = [
     "isolate_host",
     "partition_hosts",
     "heal_host",
+    "restart_host_engine",
 ]
 
 
@@ -72,6 +74,30 @@ def start_host(target: str, configuration: Configuration = None, secrets: Secret
     host = _host(settings, target)
     started = time.time()
     return _result(host, "start", started, steps=lab_hosts.undo(settings, "host-crash", host))
+
+
+def restart_host_engine(
+    target: str,
+    force: bool = False,
+    stop_timeout_s: float = 30,
+    configuration: Configuration = None,
+    secrets: Secrets = None,
+) -> Dict[str, Any]:
+    """Restart the Docker engine of the target's host, as a reboot does:
+    the engine stops every container on it (SIGTERM, then SIGKILL after its
+    own 15 s), within ``stop_timeout_s`` seconds before its node is killed;
+    the containers stay stopped until heal starts them (restart policy
+    "no").  Guarded as crash_host.  Returns ``engine_after_s``, the seconds
+    until the engine answered again."""
+    settings = load(configuration, secrets)
+    host = _guarded(settings, target, force)
+    found = lab_hosts.node(settings, host)
+    services = _services_on(settings, host)
+    started = time.time()
+    registry.record(settings, "host-engine-restart", host)
+    found.restart(timeout=int(parse_duration(stop_timeout_s, "stop_timeout_s")))
+    waited = lab_hosts.wait_engine(settings, host)
+    return _result(host, "engine-restart", started, services=services, engine_after_s=waited)
 
 
 def freeze_host(

@@ -11,12 +11,13 @@ from typing import Dict, Iterator, Optional
 import psycopg
 import pytest
 from chaos_runs import chaos_run
+from chaoslib.exceptions import ActivityFailed
 
 from chaosha.clients import haproxy
 from chaosha.config import load, parse_env_file
 from chaosha.docker.actions import heal, pause_container
 from chaosha.docker.probes import container_state, pending_faults
-from chaosha.host.actions import crash_host, freeze_host, isolate_host, partition_hosts
+from chaosha.host.actions import crash_host, freeze_host, isolate_host, partition_hosts, restart_host_engine
 from chaosha.integrity.ledger import read_records
 from chaosha.lab import HOSTS, Lab
 from chaosha.patroni.probes import wait_for_healthy
@@ -242,3 +243,28 @@ def test_a_cut_off_host_is_unreachable_and_heal_reconnects_it(lab, fault):
         heal(configuration=config)
     wait_for_healthy(180, configuration=config)
     assert reachable(lab, replica)
+
+
+def test_an_engine_restart_stops_the_hosts_containers_until_heal_and_the_guard_holds_its_last_node(lab):
+    """A restarted engine (a reboot) comes back without its containers
+    (restart policy "no"); while that host is down, crashing the other
+    PostgreSQL host is refused: its node would be the last that could serve."""
+    config = {"CHAOSHA_ENV_FILE": str(lab.env_file)}
+    wait_for_healthy(180, configuration=config)
+    leader = primary(lab)
+    replica = next(n for n in ("pg1", "pg2") if n != leader)
+    host = next(h for h, services in HOSTS.items() if replica in services)
+    try:
+        done = restart_host_engine("@replica", configuration=config)
+        assert done["host"] == host and done["engine_after_s"] >= 0, done
+        states = {s: on_engine(lab, host, s)["Status"] for s in HOSTS[host]}  # by tcp, with the docker CLI
+        assert set(states.values()) == {"exited"}, states
+        assert not reachable(lab, replica)
+        with pytest.raises(ActivityFailed, match="no other PostgreSQL node"):
+            crash_host("@leader", configuration=config)
+        assert node(lab, leader)["in_recovery"] is False  # the refusal touched nothing
+    finally:
+        heal(configuration=config)
+    wait_for_healthy(180, configuration=config)
+    assert node(lab, replica)["in_recovery"] is True
+    assert pending_faults(configuration=config) == []
