@@ -168,3 +168,52 @@ def test_haproxy_runs_unprivileged_and_logs_with_timestamps(healthy):
     assert lines, "HAProxy logged nothing on stdout (a server coming UP is logged)"
     untimed = [line for line in lines if not ISO.match(line)]
     assert untimed == [], untimed[:5]
+
+
+def _address(found: Any) -> str:
+    found.reload()
+    return next(iter(found.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+
+
+def test_haproxy_follows_a_node_whose_address_changed_after_a_restart(healthy):
+    """CI: a nemesis run's node came back on a new address while HAProxy
+    kept checking the old one for minutes (``hold obsolete 1d`` kept the old
+    record, and HAProxy keeps a server's address while its record is held).
+    Here a decoy takes the stopped replica's address, so it must come back
+    on another: HAProxy must list it again, on its new address."""
+    cfg = healthy.configuration
+    settings = load(cfg)
+    replica = replica_of(settings, cfg)
+    wait_until(lambda: up_in(settings, "replicas", replica), 60, 0.2, f"{replica} UP in replicas")
+    found = containers.container(settings, replica)
+    old = _address(found)
+    network = next(iter(found.attrs["NetworkSettings"]["Networks"]))
+    engine = containers.client(settings, replica)
+    decoys: List[Any] = []
+    try:
+        found.stop(timeout=10)
+        for _ in range(12):  # Docker hands out the lowest free address: fill up to the replica's
+            decoys.append(
+                engine.containers.run(
+                    settings.tools_image,
+                    entrypoint=["sleep", "300"],
+                    detach=True,
+                    network=network,
+                    labels={containers.SIDECAR_LABEL: "address-decoy"},
+                )
+            )
+            if _address(decoys[-1]) == old:
+                break
+        else:
+            pytest.skip(f"no decoy was given {old}: Docker's allocator did not hand it out again")
+        found.start()
+        new = _address(found)
+        assert new != old, (old, new)
+        wait_for_healthy(120, configuration=cfg)
+        wait_until(lambda: up_in(settings, "replicas", replica), 60, 0.5, f"{replica} UP in replicas on {new}")
+    finally:
+        for decoy in decoys:
+            decoy.remove(force=True)
+        found.reload()
+        if found.status != "running":
+            found.start()
