@@ -22,9 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Tuple
 
-from chaoslib.exceptions import ActivityFailed
-
-from chaosha import failover_profile
 from chaosha.config import CHECKOUT
 from chaosha.stack import IMAGES, Stack, StackError, find_compose_dir
 
@@ -323,14 +320,7 @@ class Lab:
             for host, services in HOSTS.items():
                 _log(f"starting {services[phase]} on {host}")
                 self.stack_compose(host, "up", "-d", "--no-build", "--no-deps", services[phase])
-        _log("waiting for a write through HAProxy on the Patroni leader")
-        ready = stack.wait_ready(wait)
-        try:
-            converged = failover_profile.converge(stack.settings(), wait)
-        except ActivityFailed as exc:
-            raise StackError(f"{exc}; see `chaosha lab status`") from None
-        if converged["patched"]:
-            ready = stack.wait_ready(wait)
+        ready = stack.ready_on_profile(wait, "chaosha lab status")
         now = time.monotonic()
         return dict(
             ready,

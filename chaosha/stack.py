@@ -366,17 +366,24 @@ class Stack:
             timeout=300,
         )
         self.credentials_renewed = False
+        ready = self.ready_on_profile(wait, "chaosha stack logs")
+        ready["seconds"] = round(time.monotonic() - started, 1)
+        return ready
+
+    def ready_on_profile(self, wait: float, logs: str) -> Dict[str, object]:
+        """After a start: :meth:`wait_ready`, then converge Patroni's
+        ``/config`` on the failover profile (and wait again when it was
+        patched); ``logs`` is the command StackError points to."""
         _log("waiting for a write through HAProxy on the Patroni leader")
         ready = self.wait_ready(wait)
         try:
             converged = failover_profile.converge(self.settings(), wait)
         except ActivityFailed as exc:
-            raise StackError(f"{exc}; see `chaosha stack logs`") from None
+            raise StackError(f"{exc}; see `{logs}`") from None
         if converged["patched"]:
             _log(f"failover profile {converged['profile']}: Patroni's /config patched with {converged['patched']}")
             ready = self.wait_ready(wait)
         ready["profile"] = converged["profile"]
-        ready["seconds"] = round(time.monotonic() - started, 1)
         return ready
 
     def wait_ready(self, timeout: float = 180) -> Dict[str, object]:
