@@ -1,16 +1,27 @@
 #!/usr/bin/env python3
 """Patroni 4.1.5 with ttl < 20 (failover profile "fast", compose/profiles/fast.env).
 
-Copies the installed ``patroni`` package to DEST/patroni and changes two
-lines there; the installed package is never touched, so the "default"
-profile runs stock Patroni.  The entrypoint then runs Patroni with
-PYTHONPATH=DEST.  The two changes:
+Copies the installed ``patroni`` package to DEST/patroni and changes five
+lines there, a number in each; the installed package is never touched, so
+the "default" profile runs stock Patroni.  The entrypoint then runs Patroni
+with PYTHONPATH=DEST.  The changes:
 
 - ``Config._validate_and_adjust_timeouts``: the ttl floor 20 -> 7, the
   arithmetic floor of Patroni's own rule loop_wait + 2*retry_timeout <= ttl
   at its minima (1 + 2*3);
 - ``Ha.fetch_node_status`` (the leader race asks every other member's REST
-  API for its WAL position): the hard-coded request timeout 2 s -> 1 s.
+  API for its WAL position): the hard-coded request timeout 2 s -> 1 s;
+- ``Ha.demote`` and ``Ha.shutdown`` (a switchover and a graceful stop): the
+  hard-coded 1 s sleep before the leader key is released early -> 0.2 s.
+  Only when the standby already reports the shutdown checkpoint is the key
+  released then (``is_failover_possible(cluster_lsn=checkpoint)``);
+  otherwise Patroni releases it after PostgreSQL has stopped, as before.
+  The sleep only waits for the standby's report, which a synchronous standby
+  has within milliseconds: it cost every graceful stop and switchover ~1 s;
+- ``STOP_POLLING_INTERVAL`` (how often a stopping Patroni looks whether
+  PostgreSQL has begun and ended its shutdown; used by nothing else): 1 s ->
+  0.1 s.  A graceful stop spent up to 1 s after PostgreSQL was already down
+  before the leader key was released.
 
 Pinned: the installed distribution and ``patroni/version.py`` must both say
 4.1.5 and each patched file must hash to what was reviewed; anything else is
@@ -32,14 +43,17 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 VERSION = "4.1.5"
 TTL_FLOOR = 7
 RACE_TIMEOUT_S = 1
+RELEASE_GRACE_S = 0.2
+STOP_POLL_S = 0.1
 MARK = "  # chaosha short-ttl patch"
 
 
 class Edit(NamedTuple):
     path: str  # inside the package
     sha256: str  # of the file as shipped in VERSION
-    old: str  # exactly one occurrence, replaced by new
+    old: str  # exactly `times` occurrences, each replaced by new
     new: str
+    times: int = 1
 
 
 EDITS = (
@@ -54,6 +68,19 @@ EDITS = (
         "a7e8792ca28b92c538e10a01d15efea183b1116b1784ccac1588e39bc6713ba7",
         "response = self.patroni.request(member, timeout=2, retries=0)\n",
         f"response = self.patroni.request(member, timeout={RACE_TIMEOUT_S}, retries=0){MARK}\n",
+    ),
+    Edit(  # Ha.demote and Ha.shutdown: the same line in both
+        "ha.py",
+        "a7e8792ca28b92c538e10a01d15efea183b1116b1784ccac1588e39bc6713ba7",
+        "time.sleep(1)  # give replicas some more time to catch up\n",
+        f"time.sleep({RELEASE_GRACE_S})  # give replicas some more time to catch up{MARK}\n",
+        times=2,
+    ),
+    Edit(
+        "postgresql/__init__.py",
+        "51e655d3a3ad45fb34c5c70158eee9b2a13b85a0f40d4836da325a481f031af6",
+        "STOP_POLLING_INTERVAL = 1\n",
+        f"STOP_POLLING_INTERVAL = {STOP_POLL_S}{MARK}\n",
     ),
 )
 
@@ -96,10 +123,11 @@ def patch(
                 f"patroni/{edit.path} of Patroni {version} is not the file the short-ttl patch was reviewed "
                 f"against (sha256 {digest}, expected {edit.sha256}): reinstall patroni=={version} unmodified"
             )
-        text = raw.decode("utf-8")
+        text = texts.get(edit.path, raw.decode("utf-8"))  # a file's edits apply one after the other
         count = text.count(edit.old)
-        if count != 1:
-            raise Refused(f"patroni/{edit.path}: {edit.old.strip()!r} found {count} times, expected once")
+        if count != edit.times:
+            expected = "once" if edit.times == 1 else f"{edit.times} times"
+            raise Refused(f"patroni/{edit.path}: {edit.old.strip()!r} found {count} times, expected {expected}")
         texts[edit.path] = text.replace(edit.old, edit.new)
     target = dest / "patroni"
     if target.exists():
@@ -133,7 +161,8 @@ def main(argv: List[str]) -> int:
         return 3
     print(
         f"chaosha: Patroni {VERSION} patched in {argv[0]} ({', '.join(edited)}): ttl floor {TTL_FLOOR} s, "
-        f"leader-race member-status timeout {RACE_TIMEOUT_S} s",
+        f"leader-race member-status timeout {RACE_TIMEOUT_S} s, early key release after {RELEASE_GRACE_S} s, "
+        f"stop polled every {STOP_POLL_S} s",
         file=sys.stderr,
     )
     return 0

@@ -76,7 +76,10 @@ def run_image(stack, script: str, extra=()) -> subprocess.CompletedProcess:
 VALIDATE = (
     "from patroni.config import Config; import patroni.ha, inspect; c = {'ttl': 8, 'loop_wait': 1, "
     "'retry_timeout': 3}; Config._validate_and_adjust_timeouts(object.__new__(Config), c); "
-    "race = 'timeout=1, retries=0' in inspect.getsource(patroni.ha.Ha.fetch_node_status); print(c, race)"
+    "race = 'timeout=1, retries=0' in inspect.getsource(patroni.ha.Ha.fetch_node_status); "
+    "grace = [inspect.getsource(f).count('time.sleep(0.2)') for f in (patroni.ha.Ha.demote, "
+    "patroni.ha.Ha.shutdown)]; import patroni.postgresql as pg; "
+    "print(c, race, grace, pg.STOP_POLLING_INTERVAL)"
 )
 
 
@@ -89,8 +92,8 @@ def test_the_patched_install_accepts_the_fast_ttl_where_stock_forces_20(stack):
     result = run_image(stack, script)
     assert result.returncode == 0, result.stderr
     stock, patched = result.stdout.strip().splitlines()
-    assert stock == "{'ttl': 20, 'loop_wait': 1, 'retry_timeout': 3} False"
-    assert patched == "{'ttl': 8, 'loop_wait': 1, 'retry_timeout': 3} True"
+    assert stock == "{'ttl': 20, 'loop_wait': 1, 'retry_timeout': 3} False [0, 0] 1"
+    assert patched == "{'ttl': 8, 'loop_wait': 1, 'retry_timeout': 3} True [1, 1] 0.1"
 
 
 # A Patroni install that says 4.1.4: the real package with its version.py and

@@ -6,6 +6,7 @@ tests/integration/test_failover_profile.py."""
 
 import hashlib
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,14 @@ patch_mod = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(patch_mod)
 
 CONFIG = "x = 1\n        ttl = self. __get_and_maybe_adjust_int_value(config, 'ttl', 20)\ny = 2\n"
-HA = "            response = self.patroni.request(member, timeout=2, retries=0)\n"
+SLEEP = "time.sleep(1)  # give replicas some more time to catch up\n"
+HA = (
+    "            response = self.patroni.request(member, timeout=2, retries=0)\n"
+    f"    def demote(self):\n            {SLEEP}    def shutdown(self):\n                    {SLEEP}"
+)
+
+
+POSTGRESQL = "STOP_POLLING_INTERVAL = 1\n"
 
 
 def tree(tmp_path: Path, version: str = "4.1.5", config: str = CONFIG, ha: str = HA) -> Path:
@@ -29,6 +37,8 @@ def tree(tmp_path: Path, version: str = "4.1.5", config: str = CONFIG, ha: str =
     (package / "version.py").write_text(f'"""doc"""\n__version__ = \'{version}\'\n')
     (package / "config.py").write_text(config)
     (package / "ha.py").write_text(ha)
+    (package / "postgresql").mkdir()
+    (package / "postgresql" / "__init__.py").write_text(POSTGRESQL)
     (package / "other.py").write_text("untouched = True\n")
     return package
 
@@ -44,10 +54,15 @@ def test_patches_a_copy_and_leaves_the_install_alone(tmp_path):
     package = tree(tmp_path)
     dest = tmp_path / "dest"
     edited = patch_mod.patch(package, dest, "4.1.5", edits=pinned_to(package))
-    assert edited == ["config.py", "ha.py"]
+    assert edited == ["config.py", "ha.py", "postgresql/__init__.py"]
     config = (dest / "patroni" / "config.py").read_text()
     assert "(config, 'ttl', 7)  # chaosha short-ttl patch" in config and "'ttl', 20)" not in config
-    assert "timeout=1, retries=0)  # chaosha short-ttl patch" in (dest / "patroni" / "ha.py").read_text()
+    ha = (dest / "patroni" / "ha.py").read_text()
+    assert "timeout=1, retries=0)  # chaosha short-ttl patch" in ha  # both edits of ha.py are kept
+    assert ha.count("time.sleep(0.2)  # give replicas some more time to catch up  # chaosha") == 2
+    assert "time.sleep(1)" not in ha
+    polling = (dest / "patroni" / "postgresql" / "__init__.py").read_text()
+    assert polling == "STOP_POLLING_INTERVAL = 0.1  # chaosha short-ttl patch\n"
     assert (dest / "patroni" / "other.py").read_text() == "untouched = True\n"
     assert (package / "config.py").read_text() == CONFIG and (package / "ha.py").read_text() == HA
     # idempotent: a second start redoes the copy from the pristine install
@@ -86,13 +101,34 @@ def test_an_edit_must_match_exactly_once(tmp_path, config):
     assert not (tmp_path / "dest").exists()
 
 
+@pytest.mark.parametrize("ha", [HA.replace(SLEEP, "time.sleep(2)\n", 1), HA + SLEEP])
+def test_the_release_sleep_must_be_in_both_demote_and_shutdown(tmp_path, ha):
+    package = tree(tmp_path, ha=ha)
+    with pytest.raises(
+        patch_mod.Refused, match=r"patroni/ha.py: 'time.sleep\(1\).*' found [13] times, expected 2"
+    ):
+        patch_mod.patch(package, tmp_path / "dest", "4.1.5", edits=pinned_to(package))
+    assert not (tmp_path / "dest").exists()
+
+
+def number_free(line: str) -> str:
+    return re.sub(r"\d+(\.\d+)?", "N", line)
+
+
 def test_the_edits_stay_minimal_and_keep_patronis_own_rule():
-    assert [e.path for e in patch_mod.EDITS] == ["config.py", "ha.py"]
-    for edit in patch_mod.EDITS:  # one line each, nothing but the number changes
+    assert [(e.path, e.times) for e in patch_mod.EDITS] == [
+        ("config.py", 1),
+        ("ha.py", 1),
+        ("ha.py", 2),
+        ("postgresql/__init__.py", 1),
+    ]
+    for edit in patch_mod.EDITS:  # one line each, nothing but a number changes
         assert edit.old.count("\n") == 1 and edit.new.count("\n") == 1
-        assert edit.new.replace(patch_mod.MARK, "").replace("7", "20").replace("=1,", "=2,") == edit.old
+        new = edit.new.replace(patch_mod.MARK, "")
+        assert new != edit.old and number_free(new) == number_free(edit.old)
     # the floor is the arithmetic floor of loop_wait + 2 * retry_timeout <= ttl at Patroni's minima
     assert patch_mod.TTL_FLOOR == 1 + 2 * 3 and patch_mod.RACE_TIMEOUT_S < 2
+    assert 0 < patch_mod.RELEASE_GRACE_S < 1 and 0 < patch_mod.STOP_POLL_S < 1
 
 
 def test_the_script_exits_3_with_the_reason_when_patroni_is_missing(tmp_path):
