@@ -22,13 +22,14 @@ a stack spread over several machines (``chaosha lab``) sets one per node.
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, TypeVar
+from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeVar
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
 __all__ = ["Settings", "PgNode", "ZkNode", "load", "DEFAULTS", "PORT_KEYS", "parse_env_file", "find_env_file"]
 
+ZK_QUORUM_PORTS = (2888, 3888)
 DEFAULTS: Dict[str, str] = {
     "CHAOSHA_PROJECT": "chaosha",
     "CHAOSHA_HOST": "127.0.0.1",
@@ -178,6 +179,20 @@ class Settings:
     def node_host(self, name: str) -> str:
         """Where node ``name`` publishes its ports: ``CHAOSHA_<NAME>_HOST``, else ``CHAOSHA_HOST``."""
         return self.get(f"CHAOSHA_{name.upper()}_HOST") or self.host
+
+    def endpoint(self, service: str) -> Tuple[str, List[int]]:
+        """Where the other services reach ``service`` on a stack spread over
+        machines: its host address and the ports it publishes there (ZooKeeper's
+        quorum ports too: compose/lab/spread.yml publishes them as they are)."""
+        if service == "haproxy":
+            return self.host, [
+                self.integer(k) for k in ("CHAOSHA_RW_PORT", "CHAOSHA_RO_PORT", "CHAOSHA_STATS_PORT")
+            ]
+        if service in _names(self.get("CHAOSHA_ZK_NODES")):
+            member = self.zk_node(service)
+            return member.host, [member.port, *ZK_QUORUM_PORTS]
+        node = self.pg_node(service)
+        return node.host, [node.port, node.api_port]
 
     def pg_node(self, name: str) -> PgNode:
         """The PostgreSQL node ``name``; ActivityFailed naming the known ones."""

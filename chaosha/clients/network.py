@@ -9,7 +9,7 @@ All rules live in one iptables chain, ``CHAOSHA``, and one root qdisc on
 """
 
 import shlex
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 import docker
 import requests
@@ -23,6 +23,7 @@ __all__ = [
     "IFACES",
     "run_in_netns",
     "block_rules",
+    "endpoint_rules",
     "netem_args",
     "CLEAR_SCRIPT",
     "address_of",
@@ -134,6 +135,17 @@ def block_rules(
     ``peers`` addresses (all traffic when ``peers`` is empty), in
     ``direction`` ``both``, ``in`` or ``out``, optionally only ``ports``;
     ``loss_percent`` < 100 drops only that share, at random."""
+    return endpoint_rules(
+        {name: (addr, ports) for name, addr in peers.items()} or {"": ("", ports)}, direction, loss_percent
+    )
+
+
+def endpoint_rules(
+    endpoints: Mapping[str, Tuple[str, Sequence[int]]], direction: str, loss_percent: float = 100.0
+) -> str:
+    """Like :func:`block_rules`, each peer with ports of its own: on a stack
+    spread over machines a peer is its host address and the ports it
+    publishes there (other services may share the address)."""
     if direction not in ("both", "in", "out"):
         raise ActivityFailed(f"direction {direction!r}: use both, in or out")
     if not 0 < loss_percent <= 100:
@@ -146,10 +158,9 @@ def block_rules(
     lines = [f"iptables -N {CHAIN} 2>/dev/null || true"]
     for hook in ("INPUT", "OUTPUT"):
         lines.append(f"iptables -C {hook} -j {CHAIN} 2>/dev/null || iptables -I {hook} 1 -j {CHAIN}")
-    addresses = list(peers.values()) or [""]
-    port_args = [f"-p tcp --dport {p}" for p in ports] or [""]
-    sport_args = [f"-p tcp --sport {p}" for p in ports] or [""]
-    for addr in addresses:
+    for addr, ports in endpoints.values():
+        port_args = [f"-p tcp --dport {p}" for p in ports] or [""]
+        sport_args = [f"-p tcp --sport {p}" for p in ports] or [""]
         if direction in ("both", "in"):
             for port in sport_args:  # packets coming from the peer's port
                 src = f"-s {shlex.quote(addr)}" if addr else "! -i lo"

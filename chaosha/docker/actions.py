@@ -175,6 +175,26 @@ def _peer_addresses(settings: Settings, service: str, peers: str) -> Dict[str, s
     return {p: network.address_of(settings, p) for p in resolved}
 
 
+def _peer_endpoints(
+    settings: Settings, service: str, peers: str, ports: List[int]
+) -> Dict[str, Tuple[str, List[int]]]:
+    """Each peer's host address and published ports (only ``ports`` of them when given)."""
+    resolved = resolve_all(settings, [p.strip() for p in peers.split(",") if p.strip()])
+    if service in resolved:
+        raise ActivityFailed(f"{service} cannot be partitioned from itself: remove it from peers")
+    endpoints: Dict[str, Tuple[str, List[int]]] = {}
+    for peer in resolved:
+        address, published = settings.endpoint(peer)
+        kept = [n for n in published if not ports or n in ports]
+        if not kept:  # never a rule without a port: other services may share the address
+            raise ActivityFailed(
+                f"{peer} publishes none of the ports {ports} on {address} (it has {published}): "
+                "give ports it publishes, or leave ports empty"
+            )
+        endpoints[peer] = (address, kept)
+    return endpoints
+
+
 def _apply_in_netns(
     settings: Settings, kind: str, service: str, found: Container, script: str, **details: Any
 ) -> None:
@@ -211,21 +231,20 @@ def partition_container(
     drops that share of packets at random instead (needs no netem).
     Undo: heal_partition."""
     settings = load(configuration, secrets)
-    if peers.strip() and len(set(engine_urls(settings).values())) > 1:
-        # services on several engines talk through host addresses and published ports, which
-        # a peer's address on its own engine's network does not match: the rules would drop nothing
-        raise ActivityFailed(
-            f"cannot partition {target} from {peers}: the stack runs on several Docker engines "
-            "(CHAOSHA_DOCKER_HOSTS) and the peers' addresses on the Compose network do not carry "
-            "their traffic; partition without peers (all of its traffic), or fault whole hosts (chaosha.host)"
-        )
     service, found = _aim(settings, target, force)
-    addresses = _peer_addresses(settings, service, peers)
     try:
         port_list = [int(p) for p in ports.split(",") if p.strip()]
     except ValueError:
         raise ActivityFailed(f"ports {ports!r}: give comma-separated port numbers") from None
-    script = network.block_rules(addresses, direction, port_list, float(loss_percent))
+    if peers.strip() and len(set(engine_urls(settings).values())) > 1:
+        # spread over machines, services talk by host address and published port: a
+        # peer's address on its own engine's network carries none of that traffic
+        endpoints = _peer_endpoints(settings, service, peers, port_list)
+        addresses = {p: f"{addr}:{','.join(map(str, p_ports))}" for p, (addr, p_ports) in endpoints.items()}
+        script = network.endpoint_rules(endpoints, direction, float(loss_percent))
+    else:
+        addresses = _peer_addresses(settings, service, peers)
+        script = network.block_rules(addresses, direction, port_list, float(loss_percent))
     if dry_run:
         return _plan(service, script, peers=addresses)
     started = time.time()

@@ -111,7 +111,9 @@ def test_every_service_runs_on_its_host_and_reaches_the_others_by_host_address(l
         assert sorted(names) == sorted(f"{lab.stack_project}-{s}-1" for s in services), (host, names)
 
 
-@pytest.mark.parametrize("name", ["master-kill", "host-crash", "host-isolation", "host-split"])
+@pytest.mark.parametrize(
+    "name", ["master-kill", "leader-dcs-partition", "host-crash", "host-isolation", "host-split"]
+)
 def test_a_leader_fault_runs_unchanged_on_the_lab(lab, name):
     before = primary(lab)
     proc = chaos_run(str(lab.env_file), name, JOURNALS)
@@ -121,6 +123,13 @@ def test_a_leader_fault_runs_unchanged_on_the_lab(lab, name):
     run = {r["activity"]["name"]: r.get("output") for r in journal["run"]}
     if name == "master-kill":
         assert run["kill-the-leader"]["service"] == before
+    elif name == "leader-dcs-partition":  # cut by host address and published port, pg1's own host's zk1 too
+        cut = run["cut-the-leader-from-zookeeper"]
+        assert cut["service"] == before and set(cut["peers"]) == {"zk1", "zk2", "zk3"}, cut
+        v = values(lab)
+        assert all(
+            cut["peers"][zk].startswith(v[f"CHAOSHA_{zk.upper()}_HOST"] + ":2281") for zk in cut["peers"]
+        ), cut
     else:  # the fault hit the leader's host
         fault = next(out for activity, out in run.items() if activity.endswith("-the-leaders-host"))
         assert fault["host"] == next(h for h, services in HOSTS.items() if before in services), fault

@@ -8,8 +8,9 @@ import pytest
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha.clients import hosts
+from chaosha.clients.network import endpoint_rules
 from chaosha.config import load
-from chaosha.docker.actions import partition_container
+from chaosha.docker.actions import _peer_endpoints
 from chaosha.lab import HOSTS, Lab
 from chaosha.stack import Stack, StackError
 
@@ -58,10 +59,27 @@ def test_host_rules_drop_only_the_lab_interface_or_the_peers():
     assert all(f"-I {hook} 1 -j CHAOSHA-HOST" in cut for hook in ("INPUT", "OUTPUT", "FORWARD"))
 
 
-def test_a_partition_by_peer_is_refused_across_engines(lab_env):
-    # the peers' addresses on their own engines' networks carry none of their traffic
-    with pytest.raises(ActivityFailed, match="several Docker engines"):
-        partition_container("pg1", peers="zk2", force=True, configuration={"CHAOSHA_ENV_FILE": str(lab_env)})
+def test_a_partition_by_peer_across_engines_cuts_the_peers_host_addresses_and_published_ports(lab_env):
+    # the peers' addresses on their own engines' networks carry none of their traffic: on a spread
+    # stack a peer is its host's address and the ports it publishes there, which others share
+    s = load({"CHAOSHA_ENV_FILE": str(lab_env)})
+    zk = _peer_endpoints(s, "pg1", "zk1,zk2,zk3", [])
+    assert zk == {f"zk{n}": (s.node_host(f"zk{n}"), [2281, 2888, 3888]) for n in (1, 2, 3)}
+    assert zk["zk1"][0] == s.node_host("pg1")  # zk1 shares pg1's host: only its ports are cut
+    assert _peer_endpoints(s, "pg1", "zk2,haproxy", [2281, 5433]) == {
+        "zk2": (s.node_host("zk2"), [2281]),
+        "haproxy": (s.host, [5433]),
+    }
+    with pytest.raises(ActivityFailed, match="pg2 publishes none of the ports \\[9999\\]"):
+        _peer_endpoints(s, "pg1", "pg2", [9999])  # never a rule for the whole shared address
+    with pytest.raises(ActivityFailed, match="from itself"):
+        _peer_endpoints(s, "pg1", "pg1,zk1", [])
+    rules = endpoint_rules(zk, "both").split(" && ")
+    drops = [r for r in rules if r.endswith("-j DROP")]
+    assert len(drops) == 3 * 3 * 2 and all("-p tcp --" in r for r in drops)
+    address = s.node_host("zk1")
+    assert f"iptables -A CHAOSHA -d {address} -p tcp --dport 2281 -j DROP" in rules
+    assert f"iptables -A CHAOSHA -s {address} -p tcp --sport 2281 -j DROP" in rules
 
 
 def test_stack_commands_refuse_a_labs_env_file(lab_env):
