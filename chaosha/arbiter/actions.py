@@ -1,7 +1,10 @@
 """Actions: start and stop the opt-in arbiter (background processes, one
-per instance, recorded like the workload's so ``heal`` ends orphans)."""
+per instance, recorded like the workload's so ``heal`` ends orphans); cut
+this host (the arbiter's) off from one node, and undo it."""
 
 import json
+import os
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -10,15 +13,19 @@ from typing import Any, Dict, List
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
+from chaosha import state as registry
 from chaosha.arbiter.loop import MODULE, ArbiterOptions
 from chaosha.arbiter.probes import instances
+from chaosha.clients import host_firewall, network
+from chaosha.clients.docker import engine_urls
 from chaosha.config import load
 from chaosha.integrity.ledger import new_run_id, read_records
 from chaosha.integrity.runner import process_alive, start_process, stop_process
 from chaosha.state import arbiter_dir
+from chaosha.targets import resolve
 from chaosha.timing import Deadline, parse_duration
 
-__all__ = ["start_arbiter", "stop_arbiter"]
+__all__ = ["start_arbiter", "stop_arbiter", "kill_arbiter_holder", "cut_host_from", "heal_host_cut"]
 
 
 def start_arbiter(
@@ -102,3 +109,66 @@ def stop_arbiter(
             stop_process(settings, state["run_id"], timeout, arbiter_dir(settings))
             stopped.append(state["run_id"])
     return {"stopped": stopped}
+
+
+def cut_host_from(
+    target: str, dry_run: bool = False, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
+    """Drop what *this* host (where chaosha and the arbiter run) sends to
+    the target's container address, and nothing else: the arbiter loses
+    sight of the target while ZooKeeper, HAProxy and the other nodes still
+    reach it (the arbiter cut off from a healthy leader).  iptables on the
+    host, so root and a local engine.  Undo: heal_host_cut (or heal)."""
+    settings = load(configuration, secrets)
+    service = resolve(settings, target)
+    if service in engine_urls(settings):
+        raise ActivityFailed(f"cut_host_from: {service} runs on another Docker engine: its address is not ours")
+    address = network.address_of(settings, service)
+    if dry_run:
+        return {"dry_run": True, "service": service, "would": f"iptables -I OUTPUT -d {address}/32 -j DROP"}
+    started = time.time()
+    registry.remember_target(settings, service)
+    registry.record(settings, host_firewall.FAULT, service, address=address)
+    try:
+        host_firewall.block(settings, address)
+    except ActivityFailed:
+        registry.forget(settings, host_firewall.FAULT, service)
+        raise
+    return {"service": service, "action": "cut-host-from", "address": address, "at": started,
+            "took_s": round(time.time() - started, 3)}  # fmt: skip
+
+
+def heal_host_cut(
+    target: str = "@faulted", configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
+    """Remove every rule ``cut_host_from`` left for the project (all of them: they are few)."""
+    settings = load(configuration, secrets)
+    started = time.time()
+    removed = host_firewall.clear(settings)
+    for fault in registry.pending(settings):
+        if fault["kind"] == host_firewall.FAULT:
+            registry.forget(settings, host_firewall.FAULT, fault["service"])
+    return {"service": target, "action": "heal-host-cut", "removed": removed, "at": started,
+            "took_s": round(time.time() - started, 3)}  # fmt: skip
+
+
+def kill_arbiter_holder(
+    timeout_s: float = 20, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
+    """SIGKILL the instance holding the lock as soon as it logs a ``hold``
+    (fenced, not yet released: start the arbiter with ``hold_s``), within
+    ``timeout_s``; the other instance must take over and complete the release.
+    ``{killed: run_id, pid, held_after_s}``."""
+    settings = load(configuration, secrets)
+    deadline = Deadline(parse_duration(timeout_s, "timeout_s"))
+    started = time.time()
+    while not deadline.expired():
+        for state in instances(settings):
+            if state["alive"] and any(s.get("event") == "hold" for s in state["steps"]):
+                os.kill(int(state["pid"]), signal.SIGKILL)
+                return {"killed": state["run_id"], "pid": state["pid"], "took_s": round(time.time() - started, 3)}
+        time.sleep(0.05)
+    raise ActivityFailed(
+        f"no arbiter instance held a fence within {timeout_s}s: was the leader faulted, and the arbiter "
+        "started with hold_s?"
+    )

@@ -52,7 +52,7 @@ class ArbiterOptions:
     interval_s: float = 0.2
     session_s: float = 3.0
     cut_after_s: float = 1.0  # silence that starts counting as a cut
-    recent_s: float = 2.5  # a ZooKeeper last response younger than this = the session talks
+    recent_s: float = 2.0  # no new ZooKeeper response for this long on any member = the session is silent
     answer_timeout_s: float = 0.5
     docker_timeout_s: float = 2.0
     confirm_s: float = 5.0
@@ -85,6 +85,7 @@ class Arbiter:
         self.watch = observe.ContainerWatch(settings, options.docker_timeout_s)
         self.tls = zk_tls.client_context(settings)
         self.silent_since: Dict[int, float] = {}  # leader session -> when it stopped answering
+        self.talking = observe.Talking(options.recent_s)
         self.streamed: Dict[str, float] = {}  # member -> last time seen streaming
         self.last_reason = ""
         self.next_standby_look = 0.0
@@ -161,13 +162,15 @@ class Arbiter:
             node = self.settings.pg_node(leader.member)
             if observe.answers(node, self.options.answer_timeout_s):
                 self.silent_since.pop(leader.session, None)
+                self.talking.forget(leader.session)
             else:
                 silent = time.monotonic() - self.silent_since.setdefault(leader.session, time.monotonic())
         talking: Optional[bool] = None
-        if silent >= self.options.cut_after_s:
-            talking = observe.zk_talking(
-                self.settings, leader.session, self.options.recent_s, self.tls, self.options.answer_timeout_s * 2
+        if leader.session in self.silent_since:  # sampled from the first silence on: lresp changes count
+            sample = observe.last_responses(
+                self.settings, leader.session, self.tls, self.options.answer_timeout_s * 2
             )
+            talking = self.talking.update(leader.session, sample)
         urgent = container != "running" or silent >= self.options.cut_after_s
         cached = self.standby_cache
         if urgent or time.monotonic() >= self.next_standby_look or cached.leader != leader:
@@ -199,8 +202,8 @@ class Arbiter:
         self.event("fenced", member=again.member, **done)
         self._release(again)
 
-    def _release(self, fenced: Leader) -> None:
-        if self.options.hold_s > 0:
+    def _release(self, fenced: Leader, hold: bool = True) -> None:
+        if hold and self.options.hold_s > 0:
             self.event("hold", member=fenced.member, hold_s=self.options.hold_s)
             self.stop.wait(self.options.hold_s)
         if not self._still_holder():
@@ -225,7 +228,7 @@ class Arbiter:
             state = self.watch.state(fenced.member)
             self.event("pending-fence", member=fenced.member, session=f"{fenced.session:#x}", container=state)
             if state in ("exited", "dead"):
-                self._release(fenced)
+                self._release(fenced, hold=False)  # the hold is the fencing holder's, not ours
 
     # -- the loop --------------------------------------------------------
     def run(self) -> str:

@@ -9,7 +9,7 @@ import re
 import socket
 import ssl
 import time
-from typing import Dict, List, Optional
+from typing import Dict, Optional, Tuple
 
 import docker
 import requests
@@ -28,7 +28,8 @@ __all__ = [
     "ContainerWatch",
     "answers",
     "replica_status",
-    "zk_talking",
+    "last_responses",
+    "Talking",
     "parse_cons",
 ]
 
@@ -133,21 +134,53 @@ def parse_cons(text: str) -> Dict[int, int]:
     return {int(sid, 16): int(lresp) for sid, lresp in _CONS.findall(text)}
 
 
-def zk_talking(
-    settings: Settings, session: int, recent_s: float, tls: ssl.SSLContext, timeout: float
-) -> Optional[bool]:
-    """True when a ZooKeeper member lists ``session`` with a response in
-    the last ``recent_s`` seconds; False when every member answered and
-    none does; None when a member could not be asked."""
-    now_ms = time.time() * 1000
-    unanswered: List[str] = []
+def last_responses(
+    settings: Settings, session: int, tls: ssl.SSLContext, timeout: float
+) -> Optional[Dict[str, int]]:
+    """ZooKeeper member -> its ``lresp`` for ``session`` (members that do
+    not list the session are left out); None when a member could not be
+    asked.  ``lresp`` is the server's *monotonic* clock (Java's nanoTime in
+    ms), not the epoch: only its changes mean something (:class:`Talking`)."""
+    found: Dict[str, int] = {}
     for node in settings.zk_nodes:
         try:
             sessions = parse_cons(zookeeper.four_letter_word(node, "cons", timeout, tls))
         except ActivityFailed:
-            unanswered.append(node.name)
-            continue
-        lresp = sessions.get(session)
-        if lresp is not None and now_ms - lresp < recent_s * 1000:
-            return True
-    return None if unanswered else False
+            return None
+        if session in sessions:
+            found[node.name] = sessions[session]
+    return found
+
+
+class Talking:
+    """Whether a session talks to ZooKeeper, from successive ``cons``
+    samples and our own clock only: it talks while some member's ``lresp``
+    for it changed less than ``recent_s`` ago (a first sample counts as a
+    change).  A healthy Patroni gets a response at least every ~1 s (its
+    loop, kazoo's pings), so ``recent_s`` 2 s of no change on every member
+    means its session is silent."""
+
+    def __init__(self, recent_s: float) -> None:
+        self.recent_s = recent_s
+        self.seen: Dict[Tuple[int, str], Tuple[int, float]] = {}  # (session, member) -> (lresp, first seen)
+
+    def update(
+        self, session: int, sample: Optional[Dict[str, int]], now: Optional[float] = None
+    ) -> Optional[bool]:
+        """Take a sample (:func:`last_responses`); True/False/None as
+        :attr:`chaosha.arbiter.decide.Observation.zk_talking`."""
+        now = time.monotonic() if now is None else now
+        if sample is None:
+            return None
+        talking = False
+        for member, lresp in sample.items():
+            value, since = self.seen.get((session, member), (None, now))
+            if value != lresp:
+                since = now
+            self.seen[(session, member)] = (lresp, since)
+            talking = talking or now - since < self.recent_s
+        return talking
+
+    def forget(self, session: int) -> None:
+        for key in [k for k in self.seen if k[0] == session]:
+            del self.seen[key]

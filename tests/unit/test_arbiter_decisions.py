@@ -13,7 +13,7 @@ from kazoo.exceptions import NoNodeError
 from chaosha import state
 from chaosha.arbiter import fence as fencing
 from chaosha.arbiter.decide import Leader, Observation, decide, may_release
-from chaosha.arbiter.observe import parse_cons, sync_standby
+from chaosha.arbiter.observe import Talking, parse_cons, sync_standby
 from chaosha.config import Settings
 
 LEADER = Leader("pg1", 0x30002C3FEE60000, 11)
@@ -223,3 +223,19 @@ def test_no_container_no_fence_and_nothing_recorded(tmp_path: Path) -> None:
     with pytest.raises(ActivityFailed, match="nothing to fence"):
         fencing.fence(settings, SimpleNamespace(container=lambda m: None), LEADER, "down", 1.0)  # type: ignore[arg-type]
     assert state.pending(settings) == []
+
+
+def test_a_session_talks_while_its_last_response_changes() -> None:
+    """``lresp`` is ZooKeeper's monotonic clock: only its changes, timed by
+    our own clock, say whether the session talks."""
+    talking = Talking(recent_s=2.0)
+    s = LEADER.session
+    assert talking.update(s, {"zk1": 100}, now=0.0) is True  # a first sample: not yet known silent
+    assert talking.update(s, {"zk1": 900}, now=1.0) is True  # it got a response since
+    assert talking.update(s, {"zk1": 900}, now=2.5) is True  # unchanged for 1.5 s only
+    assert talking.update(s, {"zk1": 900}, now=3.1) is False  # unchanged for 2.1 s on every member
+    assert talking.update(s, {"zk1": 900, "zk2": 5}, now=3.2) is True  # it reconnected elsewhere
+    assert talking.update(s, {}, now=9.0) is False  # no member lists it
+    assert talking.update(s, None, now=9.1) is None  # a member did not answer: no corroboration
+    talking.forget(s)
+    assert talking.update(s, {"zk1": 900}, now=10.0) is True
