@@ -103,11 +103,14 @@ def _owners(zk: KazooClient, settings: Settings, member: str, timeout: float) ->
     )
 
 
-def release(zk: KazooClient, settings: Settings, fenced: Leader, timeout: float) -> Dict[str, Any]:
+def release(
+    zk: KazooClient, settings: Settings, fenced: Leader, timeout: float, holder_path: str = ""
+) -> Dict[str, Any]:
     """Delete the fenced leader's leader and member keys if they are still
     its session's: ``{released: bool, why}``.  The transaction checks the
     member key's version (see :func:`~chaosha.arbiter.decide.may_release`)
-    and the leader key's (0), so a key re-taken in between is never touched."""
+    and the leader key's (0), so a key re-taken in between is never touched,
+    and ``holder_path`` (our lock node) when given: a deposed holder deletes nothing."""
     data, leader_owner, member_owner, member_version = _owners(zk, settings, fenced.member, timeout)
     ok, why = may_release(fenced, data, leader_owner, member_owner, member_version)
     if not ok:
@@ -118,6 +121,8 @@ def release(zk: KazooClient, settings: Settings, fenced: Leader, timeout: float)
     if leader_version is None or leader_version[1].ephemeralOwner != fenced.session:
         return {"released": False, "why": "the leader key changed while it was checked"}
     tx = zk.transaction()
+    if holder_path:
+        tx.check(holder_path, 0)
     tx.check(member_path, member_version)
     tx.check(leader_path, leader_version[1].version)
     tx.delete(leader_path, leader_version[1].version)

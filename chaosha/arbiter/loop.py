@@ -212,7 +212,9 @@ class Arbiter:
         # the member key's version after the fence (a dead Patroni no longer rewrites it)
         now = observe.read_leader(self.zk, self.settings, self.settings.timeout)
         target = Leader(fenced.member, fenced.session, now.member_version if now else -1)
-        outcome = release(self.zk, self.settings, target, self.settings.timeout)
+        node = getattr(self.lock, "node", None)
+        holder_path = f"{LOCK_PATH}/{node}" if node else ""
+        outcome = release(self.zk, self.settings, target, self.settings.timeout, holder_path)
         registry.record(
             self.settings, FENCE, fenced.member, session=fenced.session, member_version=target.member_version,
             released=outcome["released"], why=outcome["why"],

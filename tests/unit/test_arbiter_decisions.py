@@ -239,3 +239,12 @@ def test_a_session_talks_while_its_last_response_changes() -> None:
     assert talking.update(s, None, now=9.1) is None  # a member did not answer: no corroboration
     talking.forget(s)
     assert talking.update(s, {"zk1": 900}, now=10.0) is True
+
+
+def test_a_deposed_holder_releases_nothing() -> None:
+    nodes = {LEADER_PATH: (b"pg1", LEADER.session, 0), MEMBER_PATH: (b"{}", LEADER.session, 11)}
+    zk = FakeZk(dict(nodes))  # our lock node is gone: our session expired, another instance holds the lock
+    outcome = fencing.release(zk, SETTINGS, LEADER, 1.0, "/chaosha-arbiter/lock/x-lock-0001")  # type: ignore[arg-type]
+    assert not outcome["released"] and zk.nodes == nodes
+    zk.nodes["/chaosha-arbiter/lock/x-lock-0001"] = (b"me", 0x5, 0)
+    assert fencing.release(zk, SETTINGS, LEADER, 1.0, "/chaosha-arbiter/lock/x-lock-0001")["released"]  # type: ignore[arg-type]
