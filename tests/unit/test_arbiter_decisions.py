@@ -248,3 +248,27 @@ def test_a_deposed_holder_releases_nothing() -> None:
     assert not outcome["released"] and zk.nodes == nodes
     zk.nodes["/chaosha-arbiter/lock/x-lock-0001"] = (b"me", 0x5, 0)
     assert fencing.release(zk, SETTINGS, LEADER, 1.0, "/chaosha-arbiter/lock/x-lock-0001")["released"]  # type: ignore[arg-type]
+
+
+def test_the_host_cut_removes_its_own_rules_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaosha.clients import host_firewall
+
+    calls: List[Tuple[str, ...]] = []
+    listing = (
+        "-P OUTPUT ACCEPT\n"
+        "-A OUTPUT -d 172.18.0.5/32 -m comment --comment chaosha:p -j DROP\n"
+        "-A OUTPUT -d 172.18.0.9/32 -m comment --comment chaosha:p-other -j DROP\n"
+        "-A OUTPUT -d 10.0.0.1/32 -j DROP\n"
+    )
+
+    def iptables(*args: str) -> str:
+        calls.append(args)
+        return listing if args[0] == "-S" else ""
+
+    monkeypatch.setattr(host_firewall, "_iptables", iptables)
+    settings = Settings({"CHAOSHA_PROJECT": "p"})
+    host_firewall.block(settings, "172.18.0.5")
+    assert calls[-1] == ("-I", "OUTPUT", "-d", "172.18.0.5/32", "-m", "comment", "--comment", "chaosha:p", "-j",
+                         "DROP")  # fmt: skip
+    assert host_firewall.clear(settings) == 1
+    assert calls[-1][:4] == ("-D", "OUTPUT", "-d", "172.18.0.5/32")
