@@ -109,6 +109,8 @@ class Arbiter:
             self.holder.clear()
         if state == KazooState.LOST:
             self.lost.set()
+        elif state == KazooState.CONNECTED and self.lock.is_acquired and not self.lost.is_set():
+            self.holder.set()  # reconnected on the same session: the lock node is still ours
 
     # -- the lock --------------------------------------------------------
     def _acquire(self) -> None:
@@ -259,7 +261,9 @@ class Arbiter:
                     try:
                         self.act(self.observe())
                     except (ActivityFailed, KazooException) as exc:
-                        self.event("error", error=str(exc)[:300])
+                        if str(exc)[:300] != self.last_reason:  # once per distinct error, not every look
+                            self.last_reason = str(exc)[:300]
+                            self.event("error", error=self.last_reason)
                 self.stop.wait(self.options.interval_s)
             return "signal"
         finally:
