@@ -21,6 +21,7 @@ import signal
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Dict, Optional, Sequence
 
@@ -86,6 +87,7 @@ class Arbiter:
         self.tls = zk_tls.client_context(settings)
         self.silent_since: Dict[int, float] = {}  # leader session -> when it stopped answering
         self.talking = observe.Talking(options.recent_s)
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="answers")
         self.streamed: Dict[str, float] = {}  # member -> last time seen streaming
         self.last_reason = ""
         self.next_standby_look = 0.0
@@ -162,11 +164,12 @@ class Arbiter:
         silent = 0.0
         if container == "running" and leader.member in {n.name for n in self.settings.pg_nodes}:
             node = self.settings.pg_node(leader.member)
-            if observe.answers(node, self.options.answer_timeout_s):
+            asked = time.monotonic()  # silent since this look when it gets no answer
+            if observe.answers(node, self.options.answer_timeout_s, self.pool):
                 self.silent_since.pop(leader.session, None)
                 self.talking.forget(leader.session)
             else:
-                silent = time.monotonic() - self.silent_since.setdefault(leader.session, time.monotonic())
+                silent = time.monotonic() - self.silent_since.setdefault(leader.session, asked)
         talking: Optional[bool] = None
         if leader.session in self.silent_since:  # sampled from the first silence on: lresp changes count
             sample = observe.last_responses(
@@ -273,6 +276,7 @@ class Arbiter:
                 pass
             self.zk.stop()
             self.zk.close()
+            self.pool.shutdown(wait=False)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -9,6 +9,8 @@ import re
 import socket
 import ssl
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import TimeoutError as FuturesTimeout
 from typing import Dict, Optional, Tuple
 
 import docker
@@ -124,13 +126,23 @@ def replica_status(node: PgNode, timeout: float) -> Dict[str, object]:
     return dict(body) if isinstance(body, dict) else {}
 
 
-def answers(node: PgNode, timeout: float) -> bool:
-    """True when the node's REST API or its PostgreSQL answers within ``timeout``."""
-    return bool(replica_status(node, timeout)) or _postgres_answers(node, timeout)
+def answers(node: PgNode, timeout: float, pool: Optional[ThreadPoolExecutor] = None) -> bool:
+    """True when the node's REST API or its PostgreSQL answers within
+    ``timeout``; both asked at once when given a ``pool`` (2 workers)."""
+    if pool is None:
+        return bool(replica_status(node, timeout)) or _postgres_answers(node, timeout)
+    asked = [
+        pool.submit(lambda: bool(replica_status(node, timeout))),
+        pool.submit(_postgres_answers, node, timeout),
+    ]
+    try:
+        return any(done.result() for done in as_completed(asked, timeout=timeout * 2 + 1))
+    except FuturesTimeout:  # each call has its own deadline: not expected
+        return False
 
 
 def parse_cons(text: str) -> Dict[int, int]:
-    """Session id -> last response (epoch ms) from a ``cons`` answer."""
+    """Session id -> last response (ZooKeeper's monotonic ms) from a ``cons`` answer."""
     return {int(sid, 16): int(lresp) for sid, lresp in _CONS.findall(text)}
 
 

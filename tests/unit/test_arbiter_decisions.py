@@ -272,3 +272,18 @@ def test_the_host_cut_removes_its_own_rules_only(monkeypatch: pytest.MonkeyPatch
                          "DROP")  # fmt: skip
     assert host_firewall.clear(settings) == 1
     assert calls[-1][:4] == ("-D", "OUTPUT", "-d", "172.18.0.5/32")
+
+
+def test_a_node_answers_when_either_its_rest_api_or_postgres_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chaosha.arbiter import observe
+    from chaosha.config import PgNode
+
+    node = PgNode("pg1", "127.0.0.1", 1, 2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for rest, postgres, expected in ((True, False, True), (False, True, True), (False, False, False)):
+            monkeypatch.setattr(observe, "replica_status", lambda n, t, rest=rest: {"role": "x"} if rest else {})
+            monkeypatch.setattr(observe, "_postgres_answers", lambda n, t, pg=postgres: pg)
+            assert observe.answers(node, 0.1, pool) is expected
+            assert observe.answers(node, 0.1) is expected
