@@ -216,7 +216,8 @@ class Arbiter:
             return
         # the member key's version after the fence (a dead Patroni no longer rewrites it)
         now = observe.read_leader(self.zk, self.settings, self.settings.timeout)
-        target = Leader(fenced.member, fenced.session, now.member_version if now else -1)
+        same = now is not None and (now.member, now.session) == (fenced.member, fenced.session)
+        target = Leader(fenced.member, fenced.session, now.member_version if now and same else -1)
         node = getattr(self.lock, "node", None)
         holder_path = f"{LOCK_PATH}/{node}" if node else ""
         outcome = release(self.zk, self.settings, target, self.settings.timeout, holder_path)
