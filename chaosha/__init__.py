@@ -21,7 +21,18 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 # One subpackage per part of the stack, each with probes.py and/or actions.py.
-SUBSYSTEMS = ("docker", "patroni", "haproxy", "zookeeper", "postgres", "alfresco", "integrity", "nemesis", "host")
+SUBSYSTEMS = (
+    "docker",
+    "patroni",
+    "haproxy",
+    "zookeeper",
+    "postgres",
+    "alfresco",
+    "integrity",
+    "nemesis",
+    "host",
+    "arbiter",
+)
 # Chaos Toolkit controls (hooks around the run), registered with kind "control".
 CONTROLS = ("chaosha.controls.safeguard",)
 

@@ -6,6 +6,7 @@
   it was killed outright;
 - ``last-target``: the service the latest destructive action aimed at;
 - ``workloads/``: the integrity workload runs (state, ledger, log);
+- ``arbiter/``: the opt-in arbiter's instances (state, JSON-lines log);
 - ``*.lock``: locks held while an experiment (``experiment.lock``, taken by
   the safeguard control) or a suite (``suite.lock``) runs against the project.
 
@@ -28,6 +29,7 @@ from chaosha.config import Settings
 __all__ = [
     "project_dir",
     "workload_dir",
+    "arbiter_dir",
     "pending",
     "record",
     "forget",
@@ -64,6 +66,13 @@ def project_dir(settings: Settings) -> Path:
 def workload_dir(settings: Settings) -> Path:
     """Where the project's workload runs keep their state, ledger and log."""
     path = project_dir(settings) / "workloads"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def arbiter_dir(settings: Settings) -> Path:
+    """Where the project's arbiter instances keep their state and log."""
+    path = project_dir(settings) / "arbiter"
     path.mkdir(exist_ok=True)
     return path
 

@@ -107,6 +107,7 @@ def experiment(
     stop: Dict[str, Any] = STOP,
     after: List[Dict[str, Any]] = (),
     settings: Dict[str, Any] = {},  # noqa: B006 - read only
+    cleanup: List[Dict[str, Any]] = (),
 ) -> Dict[str, Any]:  # type: ignore
     return {
         "version": "1.0.0",
@@ -124,7 +125,7 @@ def experiment(
         ],
         "steady-state-hypothesis": hypothesis(extra_hypothesis, tolerate),
         "method": [start] + method + [verdict(tolerate)] + list(after),
-        "rollbacks": [HEAL, stop],
+        "rollbacks": list(cleanup) + [HEAL, stop],
         "runtime": {"rollbacks": {"strategy": "always"}},
     }
 
@@ -506,6 +507,75 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         stop=STOP_JVM,
     ),
 }
+
+
+# The opt-in arbiter (chaosha.arbiter): two instances, started after the
+# workload, given 3 s to see the synchronous standby stream; what they did
+# is kept in the journal (the arbiter-status probe); stopped before the
+# heal, and again in the rollbacks (an interrupted run's are orphans heal stops).
+ARBITER_STOP = action("stop-the-arbiter", "arbiter", "stop_arbiter")
+ARBITER_STATUS = probe("what-the-arbiter-did", "arbiter", "arbiter_status")
+KILL_LEADER = action("kill-the-leader", "docker", "kill_container", target="@leader", signal="SIGKILL")
+
+
+def with_arbiter(*steps: Dict[str, Any], hold_s: float = 0) -> List[Dict[str, Any]]:
+    start = action("start-the-arbiter", "arbiter", "start_arbiter", instances_count=2, hold_s=hold_s)
+    return [paused(start, after=3), *steps, ARBITER_STATUS, ARBITER_STOP]
+
+
+CATALOGUE.update(
+    {
+        "master-kill-with-arbiter": experiment(
+            "master-kill-with-arbiter",
+            "SIGKILL of the leader with the arbiter running: failover in seconds, no acknowledged write lost",
+            "Opt-in arbiter (chaosha.arbiter, two instances). Kills the leader's container: Docker says it "
+            "is not running, the synchronous standby is healthy, so the arbiter confirms the fence and "
+            "deletes the leader key (and the leader's member key) while they are still the dead session's; "
+            "the standby takes over without waiting for the session to expire. No acknowledged write may be "
+            "lost, no two primaries; after heal the old leader rejoins as a replica.",
+            ["kill", "failover", "arbiter"],
+            with_arbiter(KILL_LEADER, WAIT_NEW_LEADER) + [HEAL, WAIT_HEALTHY],
+            10,
+            cleanup=[ARBITER_STOP],
+        ),
+        "arbiter-cut-off-from-leader": experiment(
+            "arbiter-cut-off-from-leader",
+            "The arbiter cut off from a healthy leader fences nothing",
+            "Opt-in arbiter. This host (where the arbiter runs) drops what it sends to the leader's address "
+            "for 10 s (iptables OUTPUT, that address only): the leader answers the arbiter no more, but "
+            "ZooKeeper still sees its session talking, so the arbiter must not fence it (what-the-arbiter-did: "
+            "no fence). Writes go on through HAProxy; no acknowledged write may be lost.",
+            ["arbiter", "partition"],
+            with_arbiter(
+                paused(
+                    action("cut-this-host-from-the-leader", "arbiter", "cut_host_from", target="@leader"), after=10
+                ),
+                action("heal-the-host-cut", "arbiter", "heal_host_cut", target="@faulted"),
+            )
+            + [HEAL, WAIT_HEALTHY],
+            10,
+            cleanup=[ARBITER_STOP],
+        ),
+        "arbiter-killed-mid-fence": experiment(
+            "arbiter-killed-mid-fence",
+            "The arbiter killed between fence and release: the other instance completes, no write lost",
+            "Opt-in arbiter, two instances, each fence held 30 s before its release. Kills the leader; once the "
+            "lock holder has fenced it (and holds), the holder is SIGKILLed. The other instance takes the lock "
+            "when the holder's 3 s session expires, finds the fence in the registry and releases the dead "
+            "leader's key. No acknowledged write may be lost, no two primaries.",
+            ["kill", "failover", "arbiter"],
+            with_arbiter(
+                KILL_LEADER,
+                action("kill-the-arbiter-mid-fence", "arbiter", "kill_arbiter_holder", timeout_s=20),
+                WAIT_NEW_LEADER,
+                hold_s=30,
+            )
+            + [HEAL, WAIT_HEALTHY],
+            15,
+            cleanup=[ARBITER_STOP],
+        ),
+    }
+)
 
 
 CATALOGUE["nemesis"] = experiment(

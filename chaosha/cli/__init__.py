@@ -17,6 +17,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha import state
 from chaosha.cli.alfresco import alfresco_client
+from chaosha.cli.arbiter import arbiter
 from chaosha.cli.common import CONTEXT, Failed, which_stack
 from chaosha.cli.lab import lab
 from chaosha.cli.nemesis import nemesis
@@ -27,7 +28,7 @@ from chaosha.stack import StackError
 
 __all__ = ["cli", "ha", "main"]
 
-COMMANDS = (stack, lab, heal, workload, verdict, alfresco_client, report, suite, trend, nemesis)
+COMMANDS = (stack, lab, heal, workload, verdict, alfresco_client, report, suite, trend, nemesis, arbiter)
 
 
 @click.group(context_settings=CONTEXT, help=__doc__)

@@ -4,11 +4,13 @@ openssl command line (every call under a deadline).
 
 Identities (x509 subject = ZooKeeper ACL id): ``CN=zookeeper`` (the
 servers), ``CN=patroni`` (ALL on Patroni's znodes), ``CN=chaosha`` (READ
-only).  The folder (mode 0700, beside the env file: ``compose/.env.tls``)
-holds every file; the ones bind-mounted into the containers are mode 0644
-(the containers run as other users; the folder keeps other host users
-out), the CA's key and chaosha's key 0600.  It is made whole in a
-temporary folder and renamed into place: never half-written.
+only), ``CN=chaosha-arbiter`` (READ and DELETE: the opt-in arbiter,
+:mod:`chaosha.arbiter`, deletes a fenced leader's keys).  The folder
+(mode 0700, beside the env file: ``compose/.env.tls``) holds every file;
+the ones bind-mounted into the containers are mode 0644 (the containers
+run as other users; the folder keeps other host users out), the CA's key,
+chaosha's and the arbiter's keys 0600.  It is made whole in a temporary
+folder and renamed into place: never half-written.
 """
 
 import ipaddress
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 TLS_DIR_KEY = "CHAOSHA_ZK_TLS_DIR"
-IDENTITIES = {"server": "zookeeper", "patroni": "patroni", "chaosha": "chaosha"}
+IDENTITIES = {"server": "zookeeper", "patroni": "patroni", "chaosha": "chaosha", "arbiter": "chaosha-arbiter"}
 # file -> mode: what the folder holds when whole
 FILES: Dict[str, int] = {
     "ca.pem": 0o644,  # the CA's certificate: every container trusts it
@@ -48,6 +50,8 @@ FILES: Dict[str, int] = {
     "patroni.pem": 0o644,
     "chaosha.key": 0o600,
     "chaosha.pem": 0o644,
+    "arbiter.key": 0o600,
+    "arbiter.pem": 0o644,
 }
 DAYS = 3650
 OPENSSL_TIMEOUT = 30.0  # s per openssl call (an RSA key takes well under 1 s)
@@ -132,8 +136,9 @@ def generate(folder: Path, server_names: Sequence[str]) -> None:
         _leaf(work, "server", "server")
         _leaf(work, "patroni", "client")
         _leaf(work, "chaosha", "client")
+        _leaf(work, "arbiter", "client")
         (work / "server.pem").write_text((work / "server.key").read_text() + (work / "server.pem").read_text())
-        for leftover in ("openssl.cnf", "server.key", "server.csr", "patroni.csr", "chaosha.csr"):
+        for leftover in ("openssl.cnf", "server.key", "server.csr", "patroni.csr", "chaosha.csr", "arbiter.csr"):
             (work / leftover).unlink()
         for name, mode in FILES.items():
             os.chmod(work / name, mode)
@@ -156,9 +161,10 @@ def ensure(folder: Path, server_names: Sequence[str]) -> bool:
     return True
 
 
-def client_files(settings: Settings) -> Tuple[str, str, str]:
-    """chaosha's ``(CA certificate, certificate, key)`` files; ActivityFailed
-    saying what to do when they are missing."""
+def client_files(settings: Settings, identity: str = "chaosha") -> Tuple[str, str, str]:
+    """``(CA certificate, certificate, key)`` files of ``identity``
+    (``chaosha``, or ``arbiter``); ActivityFailed saying what to do when
+    they are missing."""
     raw = settings.get(TLS_DIR_KEY)
     if not raw:
         raise ActivityFailed(
@@ -166,7 +172,7 @@ def client_files(settings: Settings) -> Tuple[str, str, str]:
             f"(env file: {settings.env_file or 'none'}); {HINT}"
         )
     folder = Path(raw).expanduser()
-    files = (folder / "ca.pem", folder / "chaosha.pem", folder / "chaosha.key")
+    files = (folder / "ca.pem", folder / f"{identity}.pem", folder / f"{identity}.key")
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise ActivityFailed(f"ZooKeeper client credentials missing: {', '.join(missing)}; {HINT}")

@@ -44,17 +44,27 @@ def hosts(settings: Settings) -> str:
     return ",".join(f"{n.host}:{n.port}" for n in settings.zk_nodes)
 
 
-def kazoo_client(settings: Settings, client_id: Optional[Tuple[int, bytes]] = None) -> KazooClient:
+def kazoo_client(
+    settings: Settings,
+    client_id: Optional[Tuple[int, bytes]] = None,
+    identity: str = "chaosha",
+    session_s: float = 0,
+    default_acl: Optional[List[Any]] = None,
+) -> KazooClient:
     """A kazoo client to the ensemble, not started (see :func:`start`).
 
     ``client_id`` = ``(session id, password)`` reattaches to an existing
-    session.  Session timeout and command retries are bounded by
-    ``settings.timeout``.  ActivityFailed when the TLS credentials are missing.
+    session.  Session timeout (``session_s``, default) and command retries
+    are bounded by ``settings.timeout``; ``identity`` names the client
+    certificate (:func:`chaosha.clients.zk_tls.client_files`),
+    ``default_acl`` the ACL of the znodes it creates.  ActivityFailed when
+    the TLS credentials are missing.
     """
-    ca, cert, key = zk_tls.client_files(settings)
+    ca, cert, key = zk_tls.client_files(settings, identity)
     return KazooClient(
         hosts=hosts(settings),
-        timeout=settings.timeout,
+        timeout=session_s or settings.timeout,
+        default_acl=default_acl,
         client_id=client_id,
         use_ssl=True,
         ca=ca,

@@ -21,7 +21,7 @@ from chaoslib.types import Configuration, Secrets
 from docker.models.containers import Container
 
 from chaosha import state as registry
-from chaosha.clients import bulk, lifecycle, network
+from chaosha.clients import bulk, host_firewall, lifecycle, network
 from chaosha.clients import hosts as lab_hosts
 from chaosha.clients.docker import SERVICE_LABEL, container, containers, engine_urls
 from chaosha.clients.patroni import PAUSE_FAULT, SLOT_TTL_FAULT, restore_slot_retention, set_failover_pause
@@ -373,7 +373,8 @@ def heal(
     containers, SIGCONT SIGSTOPped ones, reconnect disconnected ones, remove
     recorded iptables/netem faults (with ``deep``: from every running
     container, and SIGCONT to all), start stopped containers, end a
-    recorded bulk load (cut its sessions, drop its table), resume Patroni
+    recorded bulk load (cut its sessions, drop its table), remove this
+    host's iptables rules ``cut_host_from`` left, resume Patroni
     failover that chaosha paused (and the member_slots_ttl a removal
     suspended), stop orphaned workload processes (whose
     run died).  Safe to run any time; refuses, unless ``force``, while an
@@ -401,6 +402,11 @@ def heal(
             continue
         if steps:
             done[service] = steps
+    if any(f["kind"] == host_firewall.FAULT for f in faults):  # this host cut off from a node
+        try:
+            done["host"] = [f"removed-output-rules:{host_firewall.clear(settings)}"]
+        except ActivityFailed as exc:
+            errors.append(f"{next(f['service'] for f in faults if f['kind'] == host_firewall.FAULT)}: {exc}")
     loads = [f for f in faults if f["kind"] == bulk.FAULT]
     if loads:
         try:

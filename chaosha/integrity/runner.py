@@ -2,7 +2,8 @@
 another process: its pid, ledger and log are kept in a state file in the
 project's workload folder (:func:`chaosha.state.workload_dir`).
 :func:`stop_all` stops the orphans: workloads whose starting process died
-(a ``chaos run`` killed with SIGKILL)."""
+(a ``chaos run`` killed with SIGKILL), and the arbiter's (same records,
+in :func:`chaosha.state.arbiter_dir`)."""
 
 import json
 import os
@@ -17,7 +18,7 @@ from chaoslib.exceptions import ActivityFailed
 
 from chaosha.config import Settings
 from chaosha.integrity.ledger import OK, new_run_id, read_records
-from chaosha.state import workload_dir
+from chaosha.state import arbiter_dir, workload_dir
 from chaosha.timing import Deadline, wait_until
 
 __all__ = ["start_process", "stop_process", "stop_all", "load_state", "state_dir", "process_alive"]
@@ -32,9 +33,10 @@ def state_dir(settings: Settings) -> Path:
     return workload_dir(settings)
 
 
-def load_state(settings: Settings, run_id: str = "") -> Dict[str, Any]:
-    """The state of ``run_id`` (default: the latest started run)."""
-    folder = state_dir(settings)
+def load_state(settings: Settings, run_id: str = "", folder: Optional[Path] = None) -> Dict[str, Any]:
+    """The state of ``run_id`` (default: the latest started run) in
+    ``folder`` (default: the workload folder)."""
+    folder = folder or state_dir(settings)
     if not run_id:
         current = folder / "current"
         if not current.is_file():
@@ -86,14 +88,15 @@ def stop_all(settings: Settings, timeout: float = 5.0) -> List[str]:
     folder, its pid's command line naming the module and the run id, its
     starter gone).  Returns the run ids stopped."""
     stopped: List[str] = []
-    for path in sorted(state_dir(settings).glob("*.json")):
-        try:
-            state = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(state, dict) and state.get("run_id") == path.stem and _orphaned(state):
-            stop_process(settings, path.stem, timeout)
-            stopped.append(path.stem)
+    for folder in (state_dir(settings), arbiter_dir(settings)):
+        for path in sorted(folder.glob("*.json")):
+            try:
+                state = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(state, dict) and state.get("run_id") == path.stem and _orphaned(state):
+                stop_process(settings, path.stem, timeout, folder)
+                stopped.append(path.stem)
     return stopped
 
 
@@ -117,16 +120,18 @@ def start_process(
     marker: str = MODULE,
     run_id: str = "",
     duration_s: float = 0.0,
+    folder: Optional[Path] = None,
 ) -> Dict[str, Any]:
     """Start ``program`` (default ``python -m chaosha.integrity.workload``)
     with ``--run-id``, ``--ledger`` and ``args`` and wait until it has
     acknowledged its first write (or started, without writes).  ``marker``
     is the word of the command line that names the program (checked with
     the run id before signalling a pid); ``duration_s`` is how long it runs
-    (kept in the state).  Returns the state: run_id, pid, ledger, log,
-    started, duration_s."""
+    (kept in the state); ``folder`` where the state, ledger and log go
+    (default: the workload folder).  Returns the state: run_id, pid,
+    ledger, log, started, duration_s."""
     run_id = run_id or new_run_id()
-    folder = state_dir(settings)
+    folder = folder or state_dir(settings)
     ledger, log = folder / f"{run_id}.jsonl", folder / f"{run_id}.log"
     head = program or [sys.executable, "-m", MODULE]
     cmd = [*head, "--run-id", run_id, "--ledger", str(ledger), *args]
@@ -164,7 +169,7 @@ def start_process(
         if progress or child.poll() is not None or deadline.expired():
             break
         time.sleep(0.2)
-    stop_process(settings, run_id, 5.0)
+    stop_process(settings, run_id, 5.0, folder)
     tail = log.read_text(errors="replace")[-600:] if log.is_file() else ""
     raise ActivityFailed(
         f"workload {run_id} did not start writing through {settings.host} within "
@@ -173,11 +178,13 @@ def start_process(
     )
 
 
-def stop_process(settings: Settings, run_id: str = "", timeout: float = 15.0) -> Dict[str, Any]:
+def stop_process(
+    settings: Settings, run_id: str = "", timeout: float = 15.0, folder: Optional[Path] = None
+) -> Dict[str, Any]:
     """SIGTERM the workload, wait up to ``timeout`` seconds for it to write
     its end record, then SIGKILL.  Returns the state plus ``stopped``:
     ``already-exited``, ``terminated`` or ``killed``."""
-    state = load_state(settings, run_id)
+    state = load_state(settings, run_id, folder)
     pid, run = int(state["pid"]), str(state["run_id"])
     outcome = "already-exited"
     if process_alive(pid, run):

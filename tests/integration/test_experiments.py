@@ -77,6 +77,39 @@ def test_experiment_completes_without_deviation_or_loss(stack, name):
         assert_bulk_load_gone(stack)
 
 
+# The opt-in arbiter's experiments (CHAOSHA_TEST_ARBITER=1, like tests/integration/test_arbiter.py).
+ARBITER = {
+    # experiment: (fences, releases) the arbiter-status probe must report
+    "master-kill-with-arbiter": (1, 1),
+    "arbiter-cut-off-from-leader": (0, 0),
+    "arbiter-killed-mid-fence": (1, 1),
+}
+
+
+@pytest.mark.skipif(os.environ.get("CHAOSHA_TEST_ARBITER") != "1", reason="set CHAOSHA_TEST_ARBITER=1")
+@pytest.mark.parametrize("name", sorted(ARBITER))
+def test_arbiter_experiment_completes_without_deviation_or_loss(stack, name):
+    wait_for_healthy(180, configuration=stack.configuration)
+    proc = chaos_run(stack, name)
+    output, _ = proc.communicate(timeout=600)
+    journal = json.loads((JOURNALS / f"{name}.json").read_text())
+    assert journal["status"] == "completed" and journal["deviated"] is False, output[-3000:]
+    outputs = {r["activity"]["name"]: r.get("output") for r in journal["run"]}
+    verdict = outputs["integrity-verdict"]
+    assert verdict["lost"] == 0 and verdict["unexpected"] == 0, verdict
+    assert verdict["two_primaries"] is False and verdict["nodes_consistent"] is True, verdict
+    did = outputs["what-the-arbiter-did"]
+    assert (did["fences"], did["releases"]) == ARBITER[name], did
+    if name == "arbiter-killed-mid-fence":
+        killed = outputs["kill-the-arbiter-mid-fence"]["killed"]
+        released_by = [i["run_id"] for i in did["instances"] if any(s["event"] == "released" for s in i["steps"])]
+        assert released_by and killed not in released_by, did  # the other instance released
+    if name == "arbiter-cut-off-from-leader":
+        assert outputs["cut-this-host-from-the-leader"]["address"], outputs
+    assert proc.returncode == 0
+    assert_healed(stack)
+
+
 def assert_bulk_load_gone(stack) -> None:
     from chaosha.clients import bulk
     from chaosha.clients.postgres import query

@@ -26,7 +26,11 @@ from chaosha.zookeeper import probes
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_ACL = {("x509", "CN=patroni", "ALL"), ("x509", "CN=chaosha", "READ")}
+EXPECTED_ACL = {
+    ("x509", "CN=patroni", "ALL"),
+    ("x509", "CN=chaosha", "READ"),
+    ("x509", "CN=chaosha-arbiter", "READ,DELETE"),
+}
 
 
 File = Optional[str]
@@ -241,3 +245,28 @@ def test_the_attack_of_the_issue_changes_nothing(
     with client.connected(settings) as zk:
         for path in (client.patroni_path(settings, n) for n in ("config", "status", "failover")):
             assert zk.get(path)[0] == before[path], path
+
+
+def test_the_arbiter_identity_can_neither_write_nor_create(stack: Any, znodes: List[str]) -> None:
+    """The opt-in arbiter's identity (READ, DELETE) changes no znode's data
+    and creates none under Patroni's tree (deleting is its one right)."""
+    settings = stack.settings
+    ca, cert, key = zk_tls.client_files(settings, "arbiter")
+    arbiter = _kazoo(settings, ca, cert, key)
+    arbiter.start(timeout=10)
+    through = []
+    try:
+        for node in znodes:
+            for what, attempt in (
+                (f"set {node}", lambda node=node: arbiter.set(node, b"owned")),
+                (f"create {node}/x", lambda node=node: arbiter.create(f"{node}/x", b"owned")),
+            ):
+                try:
+                    attempt()
+                    through.append(what)
+                except NoAuthError:
+                    pass
+    finally:
+        arbiter.stop()
+        arbiter.close()
+    assert through == []

@@ -188,6 +188,22 @@ def test_stop_all_stops_orphans_only(world: Dict[str, Any]) -> None:
             proc.wait()
 
 
+def test_stop_all_stops_orphaned_arbiter_instances_too(world: Dict[str, Any]) -> None:
+    """An arbiter started by `chaosha arbiter start` (whose starter exited)
+    is an orphan: heal's stop_all ends it, from the arbiter's own folder."""
+    from chaosha.state import arbiter_dir
+
+    folder = arbiter_dir(world["settings"])
+    orphan = _fake_workload(folder, "arbiter-x-1", owner=1)
+    try:
+        time.sleep(0.3)
+        assert runner.stop_all(world["settings"], timeout=2) == ["arbiter-x-1"]
+        assert orphan.wait(5) is not None
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
 @pytest.mark.parametrize(
     "error,kept",
     [

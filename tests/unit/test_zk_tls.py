@@ -27,6 +27,7 @@ def test_generated_files_modes_and_identities(zk_credentials: Path) -> None:
     for name, mode in zk_tls.FILES.items():
         assert (zk_credentials / name).stat().st_mode & 0o777 == mode, name
     assert zk_tls.FILES["ca.key"] == 0o600 and zk_tls.FILES["chaosha.key"] == 0o600
+    assert zk_tls.FILES["arbiter.key"] == 0o600
     ca = str(zk_credentials / "ca.pem")
     for name, cn, usage in (
         ("server", "zookeeper", "TLS Web Server Authentication"),
