@@ -19,15 +19,26 @@ Each node is reached on ``CHAOSHA_<NODE>_HOST`` (e.g. ``CHAOSHA_PG1_HOST``,
 a stack spread over several machines (``chaosha lab``) sets one per node.
 """
 
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, TypeVar
 
 from chaoslib.exceptions import ActivityFailed
 from chaoslib.types import Configuration, Secrets
 
-__all__ = ["Settings", "PgNode", "ZkNode", "load", "DEFAULTS", "PORT_KEYS", "parse_env_file", "find_env_file"]
+__all__ = [
+    "Settings",
+    "PgNode",
+    "ZkNode",
+    "load",
+    "DEFAULTS",
+    "PORT_KEYS",
+    "parse_env_file",
+    "find_env_file",
+    "options_from_json",
+]
 
 ZK_QUORUM_PORTS = (2888, 3888)
 DEFAULTS: Dict[str, str] = {
@@ -344,3 +355,16 @@ def _apply_port_base(values: Dict[str, str], sources: List[Optional[Mapping[str,
     for offset, key in enumerate(PORT_KEYS):
         if not any(_lookup(source, key) is not None for source in sources):
             values[key] = str(int(base) + offset)
+
+
+Options = TypeVar("Options")
+
+
+def options_from_json(cls: Type[Options], text: str, what: str) -> Options:
+    """The options dataclass ``cls`` from the JSON a background process got
+    on its command line; ValueError naming any option ``cls`` does not have."""
+    data = json.loads(text)
+    unknown = sorted(set(data) - {f.name for f in fields(cls)})  # type: ignore[arg-type]
+    if unknown:
+        raise ValueError(f"unknown {what} options {unknown}")
+    return cls(**data)

@@ -15,14 +15,13 @@ run's log (the ``--ledger`` path).
 """
 
 import argparse
-import json
 import os
 import signal
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
@@ -35,7 +34,7 @@ from chaosha.arbiter import observe
 from chaosha.arbiter.decide import Leader, Observation, decide
 from chaosha.arbiter.fence import FENCE, fence, fenced_leader, release
 from chaosha.clients import zk_tls, zookeeper
-from chaosha.config import Settings, load
+from chaosha.config import Settings, load, options_from_json
 from chaosha.integrity.ledger import Ledger
 
 __all__ = ["ArbiterOptions", "Arbiter", "LOCK_PATH", "main"]
@@ -62,11 +61,7 @@ class ArbiterOptions:
 
     @classmethod
     def from_json(cls, text: str) -> "ArbiterOptions":
-        data = json.loads(text)
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown arbiter options {unknown}")
-        return cls(**data)
+        return options_from_json(cls, text, "arbiter")
 
 
 class Arbiter:

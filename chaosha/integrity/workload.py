@@ -10,14 +10,14 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha.clients.postgres import endpoint
-from chaosha.config import Settings, load
+from chaosha.config import Settings, load, options_from_json
 from chaosha.integrity.ledger import Ledger, new_run_id
 from chaosha.integrity.sampler import Sampler
 from chaosha.integrity.session import Watchdog, error_text
@@ -60,11 +60,7 @@ class WorkloadOptions:
     @classmethod
     def from_json(cls, text: str) -> "WorkloadOptions":
         """Options from :meth:`as_args`'s JSON; unknown names are refused."""
-        data = json.loads(text)
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown workload options {unknown}")
-        return cls(**data)
+        return options_from_json(cls, text, "workload")
 
 
 def _describe(settings: Settings, target: str) -> str:
