@@ -2,6 +2,8 @@
 and a healthy synchronous standby, never on the arbiter's own isolation, and
 releases only keys that are still the fenced session's."""
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Dict, List, Optional, Tuple
@@ -13,6 +15,7 @@ from kazoo.exceptions import NoNodeError
 from chaosha import state
 from chaosha.arbiter import fence as fencing
 from chaosha.arbiter.decide import Leader, Observation, decide, may_release
+from chaosha.arbiter.loop import ArbiterOptions, main
 from chaosha.arbiter.observe import Talking, parse_cons, sync_standby
 from chaosha.config import Settings
 
@@ -287,3 +290,11 @@ def test_a_node_answers_when_either_its_rest_api_or_postgres_does(monkeypatch: p
             monkeypatch.setattr(observe, "_postgres_answers", lambda n, t, pg=postgres: pg)
             assert observe.answers(node, 0.1, pool) is expected
             assert observe.answers(node, 0.1) is expected
+
+
+def test_the_options_a_started_instance_gets_come_back_whole_and_unknown_ones_are_refused(capsys):
+    sent = ArbiterOptions(instance="a1", hold_s=2.5, session_s=4.0)
+    assert ArbiterOptions.from_json(json.dumps(asdict(sent))) == sent
+    # a misspelt option stops the instance before it looks at anything (exit 2, saying which)
+    assert main(["--run-id", "r1", "--ledger", "/nonexistent/r1.jsonl", "--options", '{"hold": 2}']) == 2
+    assert "unknown arbiter options ['hold']" in capsys.readouterr().err
