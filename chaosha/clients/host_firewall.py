@@ -6,11 +6,9 @@ healthy leader" experiment).  Every rule carries the comment
 Needs root on the host and the ``iptables`` command; every call has a deadline.
 """
 
-import subprocess
 from typing import List
 
-from chaoslib.exceptions import ActivityFailed
-
+from chaosha.clients import command
 from chaosha.config import Settings
 
 __all__ = ["FAULT", "block", "clear", "rules"]
@@ -20,15 +18,9 @@ TIMEOUT_S = 30.0
 
 
 def _iptables(*args: str) -> str:
-    try:
-        done = subprocess.run(["iptables", "-w", "5", *args], capture_output=True, text=True, timeout=TIMEOUT_S)
-    except FileNotFoundError:
-        raise ActivityFailed("cutting this host off needs the iptables command (and root)") from None
-    except subprocess.TimeoutExpired:
-        raise ActivityFailed(f"iptables {' '.join(args[:2])} took over {TIMEOUT_S:g}s") from None
-    if done.returncode != 0:
-        raise ActivityFailed(f"iptables {' '.join(args)} failed: {done.stderr.strip()[-300:]} (are you root?)")
-    return done.stdout
+    missing = "cutting this host off needs the iptables command (and root)"
+    argv = ["iptables", "-w", "5", *args]
+    return command.run(argv, TIMEOUT_S, f"iptables {' '.join(args)}", missing, hint=" (are you root?)")
 
 
 def _comment(settings: Settings) -> str:

@@ -18,13 +18,13 @@ import os
 import secrets
 import shutil
 import ssl
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Dict, Sequence, Tuple
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha.clients import command
 from chaosha.config import Settings
 
 __all__ = [
@@ -90,16 +90,8 @@ def complete(folder: Path) -> bool:
 
 
 def _openssl(folder: Path, *args: str) -> None:
-    try:
-        result = subprocess.run(
-            ["openssl", *args], cwd=folder, capture_output=True, text=True, timeout=OPENSSL_TIMEOUT
-        )
-    except FileNotFoundError:
-        raise ActivityFailed("the openssl command is needed to generate ZooKeeper's TLS credentials") from None
-    except subprocess.TimeoutExpired:
-        raise ActivityFailed(f"`openssl {args[0]}` took over {OPENSSL_TIMEOUT:g}s") from None
-    if result.returncode != 0:
-        raise ActivityFailed(f"`openssl {' '.join(args[:2])}` failed: {result.stderr.strip()[-500:]}")
+    missing = "the openssl command is needed to generate ZooKeeper's TLS credentials"
+    command.run(["openssl", *args], OPENSSL_TIMEOUT, f"openssl {' '.join(args[:2])}", missing, cwd=folder)
 
 
 def _alt_names(server_names: Sequence[str]) -> str:
