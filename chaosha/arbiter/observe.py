@@ -21,7 +21,7 @@ from kazoo.client import KazooClient
 
 from chaosha.arbiter.decide import Leader
 from chaosha.clients import docker as docker_client
-from chaosha.clients import zookeeper
+from chaosha.clients import patroni, zookeeper
 from chaosha.config import PgNode, Settings
 
 __all__ = [
@@ -120,10 +120,9 @@ def _postgres_answers(node: PgNode, timeout: float) -> bool:
 def replica_status(node: PgNode, timeout: float) -> Dict[str, object]:
     """``GET /patroni`` of ``node`` ({} when it does not answer with JSON)."""
     try:
-        body = requests.get(f"{node.api_url}/patroni", timeout=(timeout, timeout)).json()
+        return patroni.status(node, timeout)
     except (requests.RequestException, ValueError):
         return {}
-    return dict(body) if isinstance(body, dict) else {}
 
 
 def answers(node: PgNode, timeout: float, pool: Optional[ThreadPoolExecutor] = None) -> bool:
