@@ -21,7 +21,10 @@ bench/results/ and prints a one-line summary; exit code 1 on a false
 failover, a lost write or two primaries.
 
     PYTHONPATH=$PWD .venv/bin/python bench/failover/soak.py [--duration 1800]
-        [--loss 0.10] [--busy-cores 1] [--profile fast] [--rate 50] [--keep]
+        [--loss 0.10] [--busy-cores 1] [--profile fast] [--ttl 7] [--rate 50] [--keep]
+
+``--ttl`` changes Patroni's ttl (and so its ZooKeeper session) after start-up
+with ``PATCH /config``, as run.py's ``fast7`` does.
 """
 
 import argparse
@@ -403,15 +406,20 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--loss", type=float, default=0.10, help="share of packets to/from ZooKeeper dropped")
     parser.add_argument("--busy-cores", type=int, default=1, help="host processes spinning one core each")
     parser.add_argument("--profile", default="fast", help="CHAOSHA_FAILOVER_PROFILE")
+    parser.add_argument("--ttl", type=int, default=0, help="PATCH /config ttl after start-up (0: the profile's)")
     parser.add_argument("--rate", type=float, default=50, help="workload writes/s")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     args = parser.parse_args(argv)
     if not 10 <= args.duration <= 4 * 3600 or not 0 <= args.loss < 1 or not 0 <= args.busy_cores <= 4:
         raise SystemExit("--duration 10..14400 s, --loss 0..<1, --busy-cores 0..4")
+    if args.ttl and not 7 <= args.ttl <= 60:
+        raise SystemExit("--ttl 7..60 (0: the profile's)")
     info = bench_run.benchlib.machine()
-    up = bench_run.bring_up(bench_run.Config(args.profile, PROJECT, PORT_BASE, profile=args.profile))
+    name = f"{args.profile}-ttl{args.ttl}" if args.ttl else args.profile
+    dcs = {"ttl": args.ttl} if args.ttl else None
+    up = bench_run.bring_up(bench_run.Config(name, PROJECT, PORT_BASE, dcs=dcs, profile=args.profile))
     result: Dict[str, Any] = {"started": bench_run.benchlib.now_iso(), "machine": info, "stack": up["info"]}
-    result.update(profile=args.profile, duration_s=args.duration, loss=args.loss, busy_cores=args.busy_cores)
+    result.update(profile=name, duration_s=args.duration, loss=args.loss, busy_cores=args.busy_cores)
     result["rate"] = args.rate
     try:
         result.update(soak(up["conf"], args))
@@ -420,7 +428,7 @@ def main(argv: List[str]) -> int:
             up["stack"].down(volumes=True)
     result["finished"] = bench_run.benchlib.now_iso()
     result["loss_rules_example"] = loss_rules(args.loss) if args.loss > 0 else ""
-    out = bench_run.benchlib.write_results(f"soak-{args.profile}", result)
+    out = bench_run.benchlib.write_results(f"soak-{name}", result)
     print(f"results: {out}", file=sys.stderr)
     print(one_line(result))
     v = result["verdict"]
