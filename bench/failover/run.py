@@ -5,7 +5,9 @@ at once with interleaved rounds (fast, ours, defaults, fast, ...).  Per round: i
 through HAProxy, 3 s baseline, fault on the leader, wait for HAProxy to
 route writes to a (new) leader, heal, wait for a healthy cluster, verdict.
 Prints per fault and configuration the RTO median, p95 (nearest rank) and
-max, the ratios to the defaults (and fast to ours), writes lost,
+max, when the leader key was released and taken again (an independent
+ZooKeeper client's watch: where the seconds go), the ratios to the defaults
+(and fast to ours), writes lost,
 two-primary rounds, seconds two nodes were writable and false failovers
 as Markdown, and writes JSON under bench/results/.
 
@@ -39,12 +41,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from chaoslib.exceptions import ActivityFailed
 
 from chaosha import failover_profile
-from chaosha.clients import patroni
+from chaosha.clients import patroni, zookeeper
 from chaosha.config import load
 from chaosha.docker import actions as docker_actions
 from chaosha.haproxy.probes import wait_for_route
@@ -123,6 +125,45 @@ FAULTS: Dict[str, Callable[[Conf, str], Dict[str, Any]]] = {
     "switchover": _switchover,
 }
 NO_FAILOVER = ("expire",)  # the healthy leader takes its key back
+
+
+# -- the leader key, as an independent client sees it ----------------------
+
+
+class KeyWatch:
+    """Every change of Patroni's leader key with its time: a kazoo
+    ``DataWatch`` on its own session (chaosha's read-only identity)."""
+
+    def __init__(self, conf: Conf) -> None:
+        settings = load(conf)
+        self.events: List[Tuple[float, Optional[str]]] = []
+        self._zk = zookeeper.kazoo_client(settings)
+        zookeeper.start(self._zk, settings)
+        self._zk.DataWatch(zookeeper.patroni_path(settings, "leader"), self._seen)
+
+    def _seen(self, data: Optional[bytes], stat: Any, event: Any = None) -> None:
+        self.events.append((time.time(), None if data is None else data.decode("utf-8", "replace")))
+
+    def close(self) -> None:
+        self._zk.stop()
+        self._zk.close()
+
+
+def key_times(events: List[Tuple[float, Optional[str]]], since: float, old: str) -> Dict[str, Optional[float]]:
+    """Seconds after ``since`` at which the leader key first stopped naming
+    ``old`` (deleted, or seen already naming another member: ZooKeeper's
+    one-shot watch can miss a delete followed at once by a create) and first
+    named another member."""
+    released = taken = None
+    for at, holder in list(events):
+        if at < since:
+            continue
+        if released is None and holder != old:
+            released = round(at - since, 3)
+        if holder is not None and holder != old:
+            taken = round(at - since, 3)
+            break
+    return {"key_released_s": released, "key_taken_s": taken}
 
 
 # -- stacks -----------------------------------------------------------------
@@ -208,7 +249,9 @@ VERDICT_KEYS = (
 )
 
 
-def run_round(config: str, conf: Conf, fault: str, index: int, rate: float, baseline: float) -> Dict[str, Any]:
+def run_round(
+    config: str, conf: Conf, fault: str, index: int, rate: float, baseline: float, key: Optional[KeyWatch] = None
+) -> Dict[str, Any]:
     health = wait_for_healthy(180, configuration=conf)
     leader = health["leader"]
     record: Dict[str, Any] = {"config": config, "fault": fault, "round": index, "leader": leader}
@@ -225,6 +268,8 @@ def run_round(config: str, conf: Conf, fault: str, index: int, rate: float, base
             else:
                 route = wait_for_route(120, new_leader=True, configuration=conf)
             record["route_s"] = round(time.time() - fault_at, 3)
+            if key is not None:
+                record.update(key_times(key.events, fault_at, leader))
             record["new_leader"] = route["leader"]
             # a leader change where the fault calls for none
             record["false_failover"] = fault in NO_FAILOVER and route["leader"] != leader
@@ -280,6 +325,10 @@ def p95(values: List[float]) -> Optional[float]:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
+def _median(values: List[float]) -> Optional[float]:
+    return round(statistics.median(values), 2) if values else None
+
+
 def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
     return round(a / b, 2) if a is not None and b else None
 
@@ -292,10 +341,18 @@ def summarize(records: List[Dict[str, Any]], configs: List[str], faults: List[st
             rows = [r for r in records if r["fault"] == fault and r["config"] == config]
             rtos = [r["rto_s"] for r in rows if r.get("rto_s") is not None]
             routes = [r["route_s"] for r in rows if r.get("route_s") is not None]
+            released = [r["key_released_s"] for r in rows if r.get("key_released_s") is not None]
+            taken = [r["key_taken_s"] for r in rows if r.get("key_taken_s") is not None]
+            after = [
+                r["rto_s"] - r["key_taken_s"] for r in rows if None not in (r.get("rto_s"), r.get("key_taken_s"))
+            ]
             per[config] = {
-                "route_median": round(statistics.median(routes), 2) if routes else None,
+                "key_released_median": _median(released),
+                "key_taken_median": _median(taken),
+                "write_after_key_median": _median(after),
+                "route_median": _median(routes),
                 "rounds": len(rows),
-                "rto_median": round(statistics.median(rtos), 2) if rtos else None,
+                "rto_median": _median(rtos),
                 "rto_p95": p95(rtos),
                 "rto_min": min(rtos, default=None),
                 "rto_max": max(rtos, default=None),
@@ -367,7 +424,13 @@ def _num(value: Any) -> str:
 def markdown(summary: Dict[str, Any], configs: List[str]) -> str:
     """One row per fault and configuration."""
     header = ["fault", "config", "rounds", "RTO s median", "p95", "max", "ratio to defaults"]
-    header += ["fault -> routed s, median", "lost per round", "two-primary rounds", "two writable s, max"]
+    header += [
+        "fault -> routed s, median",
+        "key released / taken / write after key s, median",
+        "lost per round",
+        "two-primary rounds",
+        "two writable s, max",
+    ]
     header += ["false failovers", "errors"]
     rows = []
     for fault, per in summary.items():
@@ -378,7 +441,15 @@ def markdown(summary: Dict[str, Any], configs: List[str]) -> str:
                 ratio = f"{ratio if ratio is not None else 'n/a'} ({per['ratios']['fast/ours']} x ours)"
             row = [fault, config, str(c["rounds"]), _num(c["rto_median"]), _num(c["rto_p95"]), _num(c["rto_max"])]
             row += ["" if config == "defaults" else str(ratio if ratio is not None else "n/a")]
-            row += [_num(c["route_median"]), ",".join(str(x) for x in c["lost"]), str(c["two_primary_rounds"])]
+            keys = " / ".join(
+                _num(c.get(k)) for k in ("key_released_median", "key_taken_median", "write_after_key_median")
+            )
+            row += [
+                _num(c["route_median"]),
+                keys,
+                ",".join(str(x) for x in c["lost"]),
+                str(c["two_primary_rounds"]),
+            ]
             row += [_num(c["two_writable_s_max"]), str(c["false_failovers"]), str(c["errors"])]
             rows.append(row)
     return benchlib.table(header, rows)
@@ -422,14 +493,21 @@ def main(argv: List[str]) -> int:
     try:
         for name in configs:
             stacks[name] = bring_up(CONFIGS[name])
+            stacks[name]["key"] = KeyWatch(stacks[name]["conf"])
         for fault in faults:
             for index in range(args.rounds):
                 for name in configs:
                     if time.monotonic() > deadline:
                         truncated = True
                         break
-                    records.append(run_round(name, stacks[name]["conf"], fault, index, args.rate, args.baseline))
+                    handle = stacks[name]
+                    records.append(
+                        run_round(name, handle["conf"], fault, index, args.rate, args.baseline, handle["key"])
+                    )
     finally:
+        for handle in stacks.values():
+            if "key" in handle:
+                handle["key"].close()
         if not args.keep:
             for name, handle in stacks.items():
                 try:
