@@ -4,7 +4,7 @@ timing of ZooKeeper, Patroni and HAProxy together.
 A profile is ``compose/profiles/<name>.env``: the containers' env_file in
 docker-compose.yml, read here too, so what the stack runs and what chaosha
 checks come from one file.  ``default`` is what the suite has proven;
-``fast`` (ttl 8 s, ZooKeeper tick 1 s, a patched Patroni 4.1.5) fails over a
+``fast`` (ttl 7 s, ZooKeeper tick 1 s, a patched Patroni 4.1.5) fails over a
 crashed leader in under ~10 s (README: "Failover profiles").
 
 Patroni's timing lives in the DCS: a new cluster takes it from

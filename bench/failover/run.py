@@ -16,10 +16,10 @@ as Markdown, and writes JSON under bench/results/.
 
 Configurations (each its own Compose project and port block):
   fast      chaosha-bf, ports 46100+: CHAOSHA_FAILOVER_PROFILE=fast
-            (compose/profiles/fast.env: ZooKeeper tick 1 s, ttl 8, loop_wait 1,
+            (compose/profiles/fast.env: ZooKeeper tick 1 s, ttl 7, loop_wait 1,
             retry_timeout 3, patched Patroni 4.1.5, HAProxy inter 500ms)
-  fast7     chaosha-b7, ports 46200+: fast with PATCH /config ttl 7 (the
-            patch's floor: loop_wait 1 + 2 * retry_timeout 3 = 7, no spare)
+  fast8     chaosha-b8, ports 46200+: fast with PATCH /config ttl 8 (the
+            profile until 2026-12-02: 1 s of spare in Patroni's timing rule)
   ours      chaosha-bt, ports 44000+: the stack as shipped (ttl 20, loop_wait 2,
             retry_timeout 4, synchronous_mode; HAProxy inter 1s fastinter 250ms
             fall 2 rise 1, on-marked-down shutdown-sessions)
@@ -92,7 +92,7 @@ class Config:
 
 CONFIGS = {
     "fast": Config("fast", "chaosha-bf", 46100, profile="fast"),
-    "fast7": Config("fast7", "chaosha-b7", 46200, dcs={"ttl": 7}, profile="fast"),
+    "fast8": Config("fast8", "chaosha-b8", 46200, dcs={"ttl": 8}, profile="fast"),
     "ours": Config("ours", "chaosha-bt", 44000),
     "defaults": Config("defaults", "chaosha-bd", 45000, [HERE / "defaults.override.yml"], PATRONI_DEFAULTS),
     "zkclamp": Config("zkclamp", "chaosha-bc", 46000, [HERE / "zk-clamp.override.yml"]),

@@ -24,7 +24,7 @@ failover, a lost write or two primaries.
         [--loss 0.10] [--busy-cores 1] [--profile fast] [--ttl 7] [--rate 50] [--keep]
 
 ``--ttl`` changes Patroni's ttl (and so its ZooKeeper session) after start-up
-with ``PATCH /config``, as run.py's ``fast7`` does.
+with ``PATCH /config``, as run.py's ``fast8`` does.
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """The failover profile the test stack runs (CHAOSHA_TEST_FAILOVER_PROFILE:
 "default" in `make test`, "fast" in .ci/fast) is what every part really
 runs with, and the fast profile's patched Patroni 4.1.5, in the real image:
-it accepts an 8 s ttl where stock Patroni forces 20, and a container whose
+it accepts the fast profile's 7 s ttl where stock Patroni forces 20, and a container whose
 Patroni is another version refuses to start, saying why."""
 
 import subprocess
@@ -55,7 +55,7 @@ def test_patroni_config_is_the_profiles_and_no_value_was_raised(stack):
     assert failover_profile.differences(wanted, current) == {}, current
     for node in stack.settings.pg_nodes:
         logs = stack.stack.compose("logs", "--no-color", node.name, capture=True).stdout
-        # stock Patroni says "ttl=8 can't be smaller than 20, adjusting..." and runs with 20 (the
+        # stock Patroni says "ttl=7 can't be smaller than 20, adjusting..." and runs with 20 (the
         # previous profile's values may be raised once, in a stack switched before convergence)
         assert f"ttl={wanted['ttl']} can't be smaller than" not in logs, node.name
         assert f"where ttl={wanted['ttl']}" not in logs, node.name  # "Violated the rule ..."
@@ -73,8 +73,9 @@ def run_image(stack, script: str, extra=()) -> subprocess.CompletedProcess:
     )
 
 
+FAST_TTL = failover_profile.dcs("fast")["ttl"]
 VALIDATE = (
-    "from patroni.config import Config; import patroni.ha, inspect; c = {'ttl': 8, 'loop_wait': 1, "
+    f"from patroni.config import Config; import patroni.ha, inspect; c = {{'ttl': {FAST_TTL}, 'loop_wait': 1, "
     "'retry_timeout': 3}; Config._validate_and_adjust_timeouts(object.__new__(Config), c); "
     "race = 'timeout=1, retries=0' in inspect.getsource(patroni.ha.Ha.fetch_node_status); "
     "grace = [inspect.getsource(f).count('time.sleep(0.2)') for f in (patroni.ha.Ha.demote, "
@@ -93,7 +94,7 @@ def test_the_patched_install_accepts_the_fast_ttl_where_stock_forces_20(stack):
     assert result.returncode == 0, result.stderr
     stock, patched = result.stdout.strip().splitlines()
     assert stock == "{'ttl': 20, 'loop_wait': 1, 'retry_timeout': 3} False [0, 0] 1"
-    assert patched == "{'ttl': 8, 'loop_wait': 1, 'retry_timeout': 3} True [1, 1] 0.1"
+    assert patched == f"{{'ttl': {FAST_TTL}, 'loop_wait': 1, 'retry_timeout': 3}} True [1, 1] 0.1"
 
 
 # A Patroni install that says 4.1.4: the real package with its version.py and

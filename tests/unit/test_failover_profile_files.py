@@ -81,7 +81,7 @@ def test_fast_is_a_7_to_8_s_session_on_a_1_s_tick_with_tighter_checks():
 def test_dcs_is_the_patch_config_body_and_differences_only_what_is_off():
     wanted = failover_profile.dcs("fast")
     assert wanted == {
-        "ttl": 8,
+        "ttl": 7,
         "loop_wait": 1,
         "retry_timeout": 3,
         "maximum_lag_on_failover": 1073741824,
@@ -90,7 +90,7 @@ def test_dcs_is_the_patch_config_body_and_differences_only_what_is_off():
     current = dict(failover_profile.dcs("default"), synchronous_mode=True)
     current["postgresql"] = {"parameters": {"wal_sender_timeout": "5s", "max_connections": 400}}
     assert failover_profile.differences(wanted, current) == {
-        "ttl": 8,
+        "ttl": 7,
         "loop_wait": 1,
         "retry_timeout": 3,
         "postgresql": {"parameters": {"wal_sender_timeout": "3s"}},
