@@ -36,11 +36,13 @@ _spec.loader.exec_module(failover)
 MODES = ("without", "arbiter")
 
 
-def arbiter_round(conf: Dict[str, str], mode: str, fault: str, index: int, rate: float) -> Dict[str, Any]:
+def arbiter_round(
+    conf: Dict[str, str], mode: str, fault: str, index: int, rate: float, key: Any = None
+) -> Dict[str, Any]:
     if mode == "arbiter":
         start_arbiter(instances_count=2, configuration=conf)
     try:
-        record: Dict[str, Any] = failover.run_round(mode, conf, fault, index, rate, 3.0)
+        record: Dict[str, Any] = failover.run_round(mode, conf, fault, index, rate, 3.0, key)
         if mode == "arbiter":
             status = arbiter_status(configuration=conf)
             record["arbiter"] = {"fences": status["fences"], "releases": status["releases"]}
@@ -69,10 +71,14 @@ def main(argv: List[str]) -> int:
     wait_for_healthy(180, configuration=conf)
     records: List[Dict[str, Any]] = []
     started = time.time()
-    for index in range(args.rounds):
-        for fault in faults:
-            for mode in MODES:
-                records.append(arbiter_round(conf, mode, fault, index, args.rate))
+    key = failover.KeyWatch(conf)  # when the leader key went and came back, as run.py records it
+    try:
+        for index in range(args.rounds):
+            for fault in faults:
+                for mode in MODES:
+                    records.append(arbiter_round(conf, mode, fault, index, args.rate, key))
+    finally:
+        key.close()
     summary = failover.summarize(records, list(MODES), faults)
     result = {
         "started": started,
