@@ -10,7 +10,13 @@ with PYTHONPATH=DEST.  The changes:
   arithmetic floor of Patroni's own rule loop_wait + 2*retry_timeout <= ttl
   at its minima (1 + 2*3);
 - ``Ha.fetch_node_status`` (the leader race asks every other member's REST
-  API for its WAL position): the hard-coded request timeout 2 s -> 1 s;
+  API, the old leader's too, for its WAL position): the hard-coded request
+  timeout 2 s -> 0.25 s to connect and 1 s to answer (``urllib3.Timeout``,
+  imported by one added line).  A blackholed old leader never answers the
+  connect, a frozen one's kernel still does: they cost the race 0.25 s and 1 s
+  instead of 2 s.  A peer on the same network answers a connect within a
+  millisecond, and a member that does not answer is only left out of the race
+  (with synchronous mode only the synchronous standby may win it);
 - ``Ha.demote`` and ``Ha.shutdown`` (a switchover and a graceful stop): the
   hard-coded 1 s sleep before the leader key is released early -> 0.2 s.
   Only when the standby already reports the shutdown checkpoint is the key
@@ -42,6 +48,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 VERSION = "4.1.5"
 TTL_FLOOR = 7
+RACE_CONNECT_S = 0.25
 RACE_TIMEOUT_S = 1
 RELEASE_GRACE_S = 0.2
 STOP_POLL_S = 0.1
@@ -66,8 +73,15 @@ EDITS = (
     Edit(
         "ha.py",
         "a7e8792ca28b92c538e10a01d15efea183b1116b1784ccac1588e39bc6713ba7",
+        "import uuid\n",
+        f"import uuid\nfrom urllib3 import Timeout{MARK}\n",
+    ),
+    Edit(
+        "ha.py",
+        "a7e8792ca28b92c538e10a01d15efea183b1116b1784ccac1588e39bc6713ba7",
         "response = self.patroni.request(member, timeout=2, retries=0)\n",
-        f"response = self.patroni.request(member, timeout={RACE_TIMEOUT_S}, retries=0){MARK}\n",
+        "response = self.patroni.request(member, "
+        f"timeout=Timeout(connect={RACE_CONNECT_S}, read={RACE_TIMEOUT_S}), retries=0){MARK}\n",
     ),
     Edit(  # Ha.demote and Ha.shutdown: the same line in both
         "ha.py",
@@ -161,7 +175,7 @@ def main(argv: List[str]) -> int:
         return 3
     print(
         f"chaosha: Patroni {VERSION} patched in {argv[0]} ({', '.join(edited)}): ttl floor {TTL_FLOOR} s, "
-        f"leader-race member-status timeout {RACE_TIMEOUT_S} s, early key release after {RELEASE_GRACE_S} s, "
+        f"leader-race member-status timeout {RACE_CONNECT_S} s to connect, {RACE_TIMEOUT_S} s to answer, early key release after {RELEASE_GRACE_S} s, "
         f"stop polled every {STOP_POLL_S} s",
         file=sys.stderr,
     )

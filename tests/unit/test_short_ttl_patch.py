@@ -23,6 +23,7 @@ _spec.loader.exec_module(patch_mod)
 CONFIG = "x = 1\n        ttl = self. __get_and_maybe_adjust_int_value(config, 'ttl', 20)\ny = 2\n"
 SLEEP = "time.sleep(1)  # give replicas some more time to catch up\n"
 HA = (
+    "import json\nimport uuid\n\n"
     "            response = self.patroni.request(member, timeout=2, retries=0)\n"
     f"    def demote(self):\n            {SLEEP}    def shutdown(self):\n                    {SLEEP}"
 )
@@ -58,7 +59,9 @@ def test_patches_a_copy_and_leaves_the_install_alone(tmp_path):
     config = (dest / "patroni" / "config.py").read_text()
     assert "(config, 'ttl', 7)  # chaosha short-ttl patch" in config and "'ttl', 20)" not in config
     ha = (dest / "patroni" / "ha.py").read_text()
-    assert "timeout=1, retries=0)  # chaosha short-ttl patch" in ha  # both edits of ha.py are kept
+    assert ha.startswith("import json\nimport uuid\nfrom urllib3 import Timeout  # chaosha short-ttl patch\n\n")
+    race = "request(member, timeout=Timeout(connect=0.25, read=1), retries=0)  # chaosha short-ttl patch"
+    assert race in ha  # every edit of ha.py is kept
     assert ha.count("time.sleep(0.2)  # give replicas some more time to catch up  # chaosha") == 2
     assert "time.sleep(1)" not in ha
     polling = (dest / "patroni" / "postgresql" / "__init__.py").read_text()
@@ -119,15 +122,24 @@ def test_the_edits_stay_minimal_and_keep_patronis_own_rule():
     assert [(e.path, e.times) for e in patch_mod.EDITS] == [
         ("config.py", 1),
         ("ha.py", 1),
+        ("ha.py", 1),
         ("ha.py", 2),
         ("postgresql/__init__.py", 1),
     ]
-    for edit in patch_mod.EDITS:  # one line each, nothing but a number changes
+    imports, race = patch_mod.EDITS[1:3]
+    # one added line: the import the race's two-part timeout needs, below an existing import
+    assert imports.new == imports.old + f"from urllib3 import Timeout{patch_mod.MARK}\n"
+    # the race: the one number becomes a connect and a read timeout, nothing else on the line
+    assert race.new.replace(patch_mod.MARK, "") == race.old.replace(
+        "timeout=2", f"timeout=Timeout(connect={patch_mod.RACE_CONNECT_S}, read={patch_mod.RACE_TIMEOUT_S})"
+    )
+    for edit in patch_mod.EDITS[:1] + patch_mod.EDITS[3:]:  # one line each, nothing but a number changes
         assert edit.old.count("\n") == 1 and edit.new.count("\n") == 1
         new = edit.new.replace(patch_mod.MARK, "")
         assert new != edit.old and number_free(new) == number_free(edit.old)
     # the floor is the arithmetic floor of loop_wait + 2 * retry_timeout <= ttl at Patroni's minima
-    assert patch_mod.TTL_FLOOR == 1 + 2 * 3 and patch_mod.RACE_TIMEOUT_S < 2
+    assert patch_mod.TTL_FLOOR == 1 + 2 * 3
+    assert 0 < patch_mod.RACE_CONNECT_S < patch_mod.RACE_TIMEOUT_S < 2
     assert 0 < patch_mod.RELEASE_GRACE_S < 1 and 0 < patch_mod.STOP_POLL_S < 1
 
 
