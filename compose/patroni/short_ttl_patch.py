@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Patroni 4.1.5 with ttl < 20 (failover profile "fast", compose/profiles/fast.env).
 
-Copies the installed ``patroni`` package to DEST/patroni and changes five
-lines there, a number in each; the installed package is never touched, so
+Copies the installed ``patroni`` package to DEST/patroni, changes five lines
+there (numbers only, but one timeout becomes a connect and a read timeout)
+and adds one import; the installed package is never touched, so
 the "default" profile runs stock Patroni.  The entrypoint then runs Patroni
 with PYTHONPATH=DEST.  The changes:
 

@@ -77,8 +77,8 @@ FAST_TTL = failover_profile.dcs("fast")["ttl"]
 VALIDATE = (
     f"from patroni.config import Config; import patroni.ha, inspect; c = {{'ttl': {FAST_TTL}, 'loop_wait': 1, "
     "'retry_timeout': 3}; Config._validate_and_adjust_timeouts(object.__new__(Config), c); "
-    "race = 'timeout=Timeout(connect=0.25, read=1), retries=0' in inspect.getsource(patroni.ha.Ha.fetch_node_status) "
-    "and patroni.ha.Timeout is __import__('urllib3').Timeout; "
+    "race = 'timeout=Timeout(connect=0.25, read=1), retries=0' in "
+    "inspect.getsource(patroni.ha.Ha.fetch_node_status) and patroni.ha.Timeout is __import__('urllib3').Timeout; "
     "grace = [inspect.getsource(f).count('time.sleep(0.2)') for f in (patroni.ha.Ha.demote, "
     "patroni.ha.Ha.shutdown)]; import patroni.postgresql as pg; "
     "print(c, race, grace, pg.STOP_POLLING_INTERVAL)"
