@@ -8,6 +8,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAOS = str(Path(sys.executable).with_name("chaos"))
+# The test stack's failover profile (CHAOSHA_TEST_FAILOVER_PROFILE, tests/conftest.py). A stack
+# on another profile (.ci/fast, which CI runs beside `make test`) keeps its journals apart.
+PROFILE = os.environ.get("CHAOSHA_TEST_FAILOVER_PROFILE", "default")
+JOURNALS = ROOT / ".chaosha" / "journals" / ("" if PROFILE == "default" else PROFILE)
 
 
 def chaos_run(env_file: str, name: str, folder: Path) -> "subprocess.Popen[str]":

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from chaos_runs import JOURNALS
 from chaos_runs import chaos_run as run_experiment
 
 from chaosha.docker.probes import pending_faults, project_containers
@@ -15,7 +16,6 @@ from chaosha.patroni.probes import wait_for_healthy
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 # Run in CI: every experiment this machine can run (replication-latency needs
 # a kernel with netem; alfresco-write-during-failover needs Alfresco images).
 CORE = [
@@ -35,9 +35,6 @@ CORE = [
     "replica-partition",
     "master-kill-during-bulk-load",
 ]
-# a stack on another failover profile (.ci/fast) keeps its journals apart
-PROFILE = os.environ.get("CHAOSHA_TEST_FAILOVER_PROFILE", "default")
-JOURNALS = ROOT / ".chaosha" / "journals" / ("" if PROFILE == "default" else PROFILE)
 # interrupted runs keep their own journals: the catalogue's stay for the figures
 INTERRUPTED = JOURNALS / "interrupted"
 

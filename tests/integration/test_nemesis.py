@@ -11,7 +11,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from chaos_runs import chaos_run
+from chaos_runs import JOURNALS, chaos_run
 
 from chaosha.docker.probes import pending_faults, project_containers
 from chaosha.nemesis.actions import topology
@@ -22,7 +22,6 @@ from chaosha.suite.nemesis import schedule_from_journal
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-JOURNALS = ROOT / ".chaosha" / "journals"
 SEED, DURATION = 6, 120  # kill and stop of the leader, failovers, a ZooKeeper member lost, cuts, loss
 
 
