@@ -21,10 +21,14 @@ bench/results/ and prints a one-line summary; exit code 1 on a false
 failover, a lost write or two primaries.
 
     PYTHONPATH=$PWD .venv/bin/python bench/failover/soak.py [--duration 1800]
-        [--loss 0.10] [--busy-cores 1] [--profile fast] [--ttl 7] [--rate 50] [--keep]
+        [--loss 0.10] [--busy-cores 1] [--profile fast] [--ttl 7] [--failsafe] [--rate 50]
+        [--project chaosha-sk --port-base 26000] [--keep]
 
 ``--ttl`` changes Patroni's ttl (and so its ZooKeeper session) after start-up
-with ``PATCH /config``, as run.py's ``fast8`` does.
+with ``PATCH /config``, as run.py's ``fast8`` does; ``--failsafe`` sets
+``failsafe_mode`` the same way (a leader that loses ZooKeeper but reaches
+every member's REST API stays the leader).  Two soaks side by side, one with
+``--failsafe``, need two projects and port blocks.
 """
 
 import argparse
@@ -400,6 +404,18 @@ def _events(per_node: Dict[str, Dict[str, int]]) -> str:
     return ", ".join(f"{n} " + " ".join(f"{k}={v}" for k, v in ev.items() if v) for n, ev in per_node.items())
 
 
+def variant(profile: str, ttl: int, failsafe: bool) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """The run's name (``fast``, ``fast-ttl7``, ``fast-ttl7-failsafe``) and the
+    Patroni settings PATCHed after start-up (None: the profile's own)."""
+    dcs: Dict[str, Any] = {}
+    if ttl:
+        dcs["ttl"] = ttl
+    if failsafe:
+        dcs["failsafe_mode"] = True
+    name = profile + (f"-ttl{ttl}" if ttl else "") + ("-failsafe" if failsafe else "")
+    return name, dcs or None
+
+
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=1800, help="seconds of soak")
@@ -407,17 +423,21 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--busy-cores", type=int, default=1, help="host processes spinning one core each")
     parser.add_argument("--profile", default="fast", help="CHAOSHA_FAILOVER_PROFILE")
     parser.add_argument("--ttl", type=int, default=0, help="PATCH /config ttl after start-up (0: the profile's)")
+    parser.add_argument("--failsafe", action="store_true", help="PATCH /config failsafe_mode true after start-up")
     parser.add_argument("--rate", type=float, default=50, help="workload writes/s")
+    parser.add_argument("--project", default=PROJECT, help="Compose project (never chaosha)")
+    parser.add_argument("--port-base", type=int, default=PORT_BASE, help="first published port")
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     args = parser.parse_args(argv)
     if not 10 <= args.duration <= 4 * 3600 or not 0 <= args.loss < 1 or not 0 <= args.busy_cores <= 4:
         raise SystemExit("--duration 10..14400 s, --loss 0..<1, --busy-cores 0..4")
     if args.ttl and not 7 <= args.ttl <= 60:
         raise SystemExit("--ttl 7..60 (0: the profile's)")
+    if args.project == "chaosha" or not 1024 <= args.port_base <= 65000:
+        raise SystemExit("--project must not be chaosha (a user's stack); --port-base 1024..65000")
     info = bench_run.benchlib.machine()
-    name = f"{args.profile}-ttl{args.ttl}" if args.ttl else args.profile
-    dcs = {"ttl": args.ttl} if args.ttl else None
-    up = bench_run.bring_up(bench_run.Config(name, PROJECT, PORT_BASE, dcs=dcs, profile=args.profile))
+    name, dcs = variant(args.profile, args.ttl, args.failsafe)
+    up = bench_run.bring_up(bench_run.Config(name, args.project, args.port_base, dcs=dcs, profile=args.profile))
     result: Dict[str, Any] = {"started": bench_run.benchlib.now_iso(), "machine": info, "stack": up["info"]}
     result.update(profile=name, duration_s=args.duration, loss=args.loss, busy_cores=args.busy_cores)
     result["rate"] = args.rate

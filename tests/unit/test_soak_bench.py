@@ -134,3 +134,16 @@ def test_log_events_count_zookeeper_trouble_per_node():
 def test_cpu_seconds_of_a_proc_stat_line():
     stat = "4242 (python -c x) R 1 2 3 4 5 6 7 8 9 10 1500 250 0 0 20 0 1 0 100"
     assert soak.cpu_seconds(stat, 100) == 17.5
+
+
+@pytest.mark.parametrize(
+    "ttl,failsafe,name,dcs",
+    [
+        (0, False, "fast", None),
+        (7, False, "fast-ttl7", {"ttl": 7}),
+        (0, True, "fast-failsafe", {"failsafe_mode": True}),
+        (7, True, "fast-ttl7-failsafe", {"ttl": 7, "failsafe_mode": True}),
+    ],
+)
+def test_a_variant_is_named_after_what_it_patches(ttl, failsafe, name, dcs):
+    assert soak.variant("fast", ttl, failsafe) == (name, dcs)
