@@ -13,11 +13,12 @@ with PYTHONPATH=DEST.  The changes:
 - ``Ha.fetch_node_status`` (the leader race asks every other member's REST
   API, the old leader's too, for its WAL position): the hard-coded request
   timeout 2 s -> 0.25 s to connect and 1 s to answer (``urllib3.Timeout``,
-  imported by one added line).  A blackholed old leader never answers the
-  connect, a frozen one's kernel still does: they cost the race 0.25 s and 1 s
-  instead of 2 s.  A peer on the same network answers a connect within a
-  millisecond, and a member that does not answer is only left out of the race
-  (with synchronous mode only the synchronous standby may win it);
+  imported by one added line).  A blackholed old leader never completes the
+  TCP connect, a frozen one never the TLS handshake of the HTTPS API, which
+  urllib3 counts in the connect: each costs the race ~0.3 s instead of 2 s
+  (measured: docs/fast-failover.md).  A peer on the same network connects
+  within milliseconds, and a member that does not is only left out of the
+  race (with synchronous mode only the synchronous standby may win it);
 - ``Ha.demote`` and ``Ha.shutdown`` (a switchover and a graceful stop): the
   hard-coded 1 s sleep before the leader key is released early -> 0.2 s.
   Only when the standby already reports the shutdown checkpoint is the key
@@ -176,8 +177,8 @@ def main(argv: List[str]) -> int:
         return 3
     print(
         f"chaosha: Patroni {VERSION} patched in {argv[0]} ({', '.join(edited)}): ttl floor {TTL_FLOOR} s, "
-        f"leader-race member-status timeout {RACE_CONNECT_S} s to connect, {RACE_TIMEOUT_S} s to answer, early key release after {RELEASE_GRACE_S} s, "
-        f"stop polled every {STOP_POLL_S} s",
+        f"leader-race member-status timeout {RACE_CONNECT_S} s to connect, {RACE_TIMEOUT_S} s to answer, "
+        f"early key release after {RELEASE_GRACE_S} s, stop polled every {STOP_POLL_S} s",
         file=sys.stderr,
     )
     return 0
