@@ -4,7 +4,7 @@ replica is cut off from the leader or the only synchronous standby freezes."""
 
 import time
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import pytest
 
@@ -33,16 +33,17 @@ def counts(verdict: Dict[str, Any]) -> Dict[str, int]:
     return {name: verdict["anomalies"][name]["count"] for name in FAILING}
 
 
+def ro_reads(ledger: str) -> List[Dict[str, Any]]:
+    """The ledger's successful reads on the read-only port."""
+    return [r for r in read_records(ledger) if r.get("k") == "r" and r.get("r") == "ok" and r.get("via") == "ro"]
+
+
 def replica_read_by(ledger: str, within_s: float) -> str:
     """The member that answered the reader's latest successful read on the
     read-only port, polled until a few have arrived."""
     deadline = time.monotonic() + within_s
     while True:
-        members = [
-            r["member"]
-            for r in read_records(ledger)
-            if r.get("k") == "r" and r.get("r") == "ok" and r.get("via") == "ro" and r.get("member")
-        ]
+        members = [r["member"] for r in ro_reads(ledger) if r.get("member")]
         if len(members) >= 5:
             return str(members[-1])
         assert time.monotonic() < deadline, f"no read on the read-only port in {within_s} s"
@@ -107,11 +108,7 @@ def test_a_replica_cut_off_from_the_leader_serves_stale_reads_for_seconds_only(
     # it serving for the whole 12 s cut)
     assert stale["count"] > 10, stale
     bound = cut["at"] + 5 + 3.25 + 2  # wal_receiver_timeout, HAProxy's lag, slack
-    served = [
-        r["t0"]
-        for r in read_records(started["ledger"])
-        if r.get("k") == "r" and r.get("r") == "ok" and r.get("via") == "ro" and r.get("member") == cut["service"]
-    ]
+    served = [r["t0"] for r in ro_reads(started["ledger"]) if r.get("member") == cut["service"]]
     assert [t for t in served if bound < t < healed_at] == [], (cut["at"], healed_at)
     assert {r["node"] for r in stale["records"]} == {cut["service"]} and {r["via"] for r in stale["records"]} == {
         "ro"
