@@ -91,10 +91,11 @@ def test_a_replica_cut_off_from_the_leader_serves_stale_reads_for_seconds_only(
     # WAL stops reaching the replica; its walreceiver waits for wal_receiver_timeout (5 s), so
     # Patroni says "streaming" and HAProxy keeps sending reads to it until then and its check
     # fails (<= 3.25 s more).  The leader drops it as synchronous standby after
-    # wal_sender_timeout (5 s), and commits go on.
+    # wal_sender_timeout (5 s), and commits go on.  A 20 s cut leaves the bound below 7 s before
+    # the heal, where a replica that kept serving is seen.
     cut = partition_container(target=reading, peers=leader, ports="5432", configuration=cfg)
     try:
-        time.sleep(12)
+        time.sleep(20)
     finally:
         healed_at = time.time()
         heal_partition(target=cut["service"], configuration=cfg)
@@ -105,9 +106,10 @@ def test_a_replica_cut_off_from_the_leader_serves_stale_reads_for_seconds_only(
     print(stale["count"], stale["records"][:3], verdict["no_sync_exposure_s"])
     # stale beyond the 1 s budget for a few seconds at 20 reads/s (never beyond 5 s: the
     # catalogue's budget), then no longer served (the default 60 s wal_receiver_timeout kept
-    # it serving for the whole 12 s cut)
+    # it serving for the whole cut)
     assert stale["count"] > 10, stale
-    bound = cut["at"] + 5 + 3.25 + 2  # wal_receiver_timeout, HAProxy's lag, slack
+    # wal_receiver_timeout, HAProxy's lag, slack (CI's busy machine saw the last read 10.7 s after the cut)
+    bound = cut["at"] + 5 + 3.25 + 5
     served = [r["t0"] for r in ro_reads(started["ledger"]) if r.get("member") == cut["service"]]
     assert [t for t in served if bound < t < healed_at] == [], (cut["at"], healed_at)
     assert {r["node"] for r in stale["records"]} == {cut["service"]} and {r["via"] for r in stale["records"]} == {
