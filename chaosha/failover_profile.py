@@ -53,6 +53,7 @@ def dcs(name: str, folder: Path = FOLDER) -> Dict[str, Any]:
         "loop_wait": int(found["DCS_LOOP_WAIT"]),
         "retry_timeout": int(found["DCS_RETRY_TIMEOUT"]),
         "maximum_lag_on_failover": int(found["DCS_MAXIMUM_LAG_ON_FAILOVER"]),
+        "failsafe_mode": found["DCS_FAILSAFE_MODE"] == "true",
         "postgresql": {"parameters": {"wal_sender_timeout": found["PG_WAL_SENDER_TIMEOUT"]}},
     }
 

@@ -88,6 +88,11 @@ WAIT_NEW_LEADER = probe(
     "wait-until-haproxy-routes-to-a-new-leader", "haproxy", "wait_for_route", timeout_s=120, new_leader=True
 )
 WAIT_HEALTHY = probe("wait-until-every-member-streams", "patroni", "wait_for_healthy", timeout_s=180)
+# A leader cut from ZooKeeper only: a new leader without failsafe_mode, the
+# same one still writable past its key's expiry with it (profile "fast").
+WAIT_ZK_CUT_OUTCOME = probe(
+    "wait-for-what-failsafe-mode-says-follows", "haproxy", "wait_for_zookeeper_cut_outcome", timeout_s=120
+)
 
 
 def verdict(tolerate: Optional[Dict[str, int]] = None) -> Dict[str, Any]:
@@ -244,7 +249,8 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
         "Lab only (`chaosha lab`): the leader's host is cut from the replica's host and HAProxy's host, "
         "both ways, while this machine still reaches every host. The majority side (two ZooKeeper "
         "members) elects the replica once the old leader's key expires; the minority leader demotes "
-        "itself (failsafe off); no acknowledged write may be lost, no two primaries; heal rejoins it.",
+        "itself (it reaches no other member, so failsafe_mode would not keep it either); no acknowledged "
+        "write may be lost, no two primaries; heal rejoins it.",
         ["host", "partition", "failover"],
         leader_fault(
             action("split-the-leaders-host", "host", "partition_hosts", target="@leader", peers="@replica,haproxy")
@@ -294,19 +300,27 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
     ),
     "leader-dcs-partition": experiment(
         "leader-dcs-partition",
-        "A leader that cannot reach ZooKeeper steps down",
+        "A leader that cannot reach ZooKeeper steps down, or stays with failsafe_mode",
         "Drops the leader's traffic to the three ZooKeeper nodes only (iptables in its network namespace). "
-        "failsafe_mode is off, so the leader demotes itself after retry_timeout; a replica takes over.",
+        "Without failsafe_mode (profile default) the leader demotes itself after retry_timeout and a "
+        "replica takes over; with it (profile fast) the leader reaches every member's REST API and stays "
+        "primary past its key's expiry, no replica takes the key. No acknowledged write may be lost.",
         ["network", "zookeeper", "partition"],
-        leader_fault(
-            action(
-                "cut-the-leader-from-zookeeper",
-                "docker",
-                "partition_container",
-                target="@leader",
-                peers="zk1,zk2,zk3",
-            )
-        ),
+        [
+            paused(
+                action(
+                    "cut-the-leader-from-zookeeper",
+                    "docker",
+                    "partition_container",
+                    target="@leader",
+                    peers="zk1,zk2,zk3",
+                ),
+                before=3,
+            ),
+            WAIT_ZK_CUT_OUTCOME,
+            HEAL,
+            WAIT_HEALTHY,
+        ],
         45,
     ),
     "zk-session-expiry": experiment(
@@ -333,10 +347,11 @@ CATALOGUE: Dict[str, Dict[str, Any]] = {
     ),
     "zk-quorum-loss": experiment(
         "zk-quorum-loss",
-        "Losing ZooKeeper's quorum stops writes and loses none",
-        "Stops two of three ZooKeeper nodes (forced). failsafe_mode is off: the primary demotes itself "
-        "when it cannot renew the leader key, so nobody accepts writes without coordination. After heal "
-        "a leader is elected again and no acknowledged write is missing.",
+        "Losing ZooKeeper's quorum loses no acknowledged write",
+        "Stops two of three ZooKeeper nodes (forced). Without failsafe_mode (profile default) the primary "
+        "demotes itself when it cannot renew the leader key, so nobody accepts writes without "
+        "coordination; with it (profile fast) the primary goes on while it reaches every member's REST "
+        "API. After heal a leader holds the key again and no acknowledged write is missing.",
         ["zookeeper", "quorum"],
         [
             paused(action("stop-zookeeper-1", "zookeeper", "stop_node", target="zk1"), before=3),

@@ -49,7 +49,7 @@ from chaosha import failover_profile
 from chaosha.clients import patroni, zookeeper
 from chaosha.config import load
 from chaosha.docker import actions as docker_actions
-from chaosha.haproxy.probes import wait_for_route
+from chaosha.haproxy.probes import wait_for_route, wait_for_zookeeper_cut_outcome
 from chaosha.integrity.actions import start_workload, stop_workload
 from chaosha.integrity.probes import workload_verdict
 from chaosha.patroni.actions import switchover
@@ -265,12 +265,14 @@ def run_round(
             if fault in NO_FAILOVER:
                 time.sleep(SESSION_WAIT_S)
                 route = wait_for_route(60, configuration=conf)
+            elif fault == "zkcut":  # a new leader, or with failsafe_mode the same one (it raises otherwise)
+                route = wait_for_zookeeper_cut_outcome(120, configuration=conf)
             else:
                 route = wait_for_route(120, new_leader=True, configuration=conf)
             record["route_s"] = round(time.time() - fault_at, 3)
             if key is not None:
                 record.update(key_times(key.events, fault_at, leader))
-            record["new_leader"] = route["leader"]
+            record["new_leader"] = route["leader"] or route["node"]  # no key in ZooKeeper under failsafe
             # a leader change where the fault calls for none
             record["false_failover"] = fault in NO_FAILOVER and route["leader"] != leader
         except ActivityFailed as exc:

@@ -26,7 +26,8 @@ failover, a lost write or two primaries.
 
 ``--ttl`` changes Patroni's ttl (and so its ZooKeeper session) after start-up
 with ``PATCH /config``, as run.py's ``fast8`` does; ``--failsafe`` sets
-``failsafe_mode`` the same way (a leader that loses ZooKeeper but reaches
+``failsafe_mode`` the same way on a profile without it (fast has it since
+2026-12-02: a leader that loses ZooKeeper but reaches
 every member's REST API stays the leader).  Two soaks side by side, one with
 ``--failsafe``, need two projects and port blocks.
 """
@@ -423,7 +424,7 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--busy-cores", type=int, default=1, help="host processes spinning one core each")
     parser.add_argument("--profile", default="fast", help="CHAOSHA_FAILOVER_PROFILE")
     parser.add_argument("--ttl", type=int, default=0, help="PATCH /config ttl after start-up (0: the profile's)")
-    parser.add_argument("--failsafe", action="store_true", help="PATCH /config failsafe_mode true after start-up")
+    parser.add_argument("--failsafe", action="store_true", help="PATCH /config failsafe_mode true (fast has it)")
     parser.add_argument("--rate", type=float, default=50, help="workload writes/s")
     parser.add_argument("--project", default=PROJECT, help="Compose project (never chaosha)")
     parser.add_argument("--port-base", type=int, default=PORT_BASE, help="first published port")

@@ -1,6 +1,7 @@
 """HAProxy probes: backend states and which node a connection really reaches."""
 
 import functools
+import time
 from typing import Any, Dict
 
 import psycopg
@@ -11,10 +12,16 @@ from chaosha.clients import haproxy as stats
 from chaosha.clients import patroni
 from chaosha.clients.postgres import connect, endpoint, server_identity
 from chaosha.config import Settings, load
-from chaosha.state import last_target
+from chaosha.state import last_target, pending
 from chaosha.timing import first_answer, parse_duration, wait_until
 
-__all__ = ["backend_states", "reached_node", "routes_to_leader", "wait_for_route"]
+__all__ = [
+    "backend_states",
+    "reached_node",
+    "routes_to_leader",
+    "wait_for_route",
+    "wait_for_zookeeper_cut_outcome",
+]
 
 
 def backend_states(
@@ -100,3 +107,40 @@ def wait_for_route(
         routed, parse_duration(timeout_s, "timeout_s"), 0.1, "HAProxy to route writes to a Patroni leader"
     )
     return dict(route, took_s=round(waited, 3))
+
+
+def wait_for_zookeeper_cut_outcome(
+    timeout_s: float = 120, configuration: Configuration = None, secrets: Secrets = None
+) -> Dict[str, Any]:
+    """After a chaosha partition cut the leader from ZooKeeper only, check
+    what the cluster's ``failsafe_mode`` says must follow.  Off: the leader
+    demotes itself, so wait up to ``timeout_s`` seconds until HAProxy routes
+    writes to a new leader (:func:`wait_for_route` with ``new_leader``).
+    On: the leader stays primary while it reaches every member, so once its
+    key has expired (fault + ttl + loop_wait + 1 s) HAProxy's read-write port
+    must still reach it, writable, and no other member may hold the key.
+    Returns ``failsafe_mode``, the route and ``took_s``; raises
+    ActivityFailed otherwise."""
+    settings = load(configuration, secrets)
+    config = patroni.dynamic_config(settings)
+    if not config.get("failsafe_mode"):
+        return dict(wait_for_route(timeout_s, True, configuration, secrets), failsafe_mode=False)
+    target = last_target(settings)
+    cuts = [f["at"] for f in pending(settings) if f["service"] == target and f["kind"] == "partition"]
+    if not cuts:
+        raise ActivityFailed(
+            f"no partition of {target or 'the leader'} is pending: run this probe right after "
+            "chaosha.docker.actions.partition_container cut the leader from zk1,zk2,zk3"
+        )
+    began = time.time()
+    time.sleep(max(0.0, cuts[-1] + int(config["ttl"]) + int(config["loop_wait"]) + 1 - began))
+    route = _route(settings, min(settings.timeout, 5))
+    if not route["reached"] or route["node"] != target or route.get("in_recovery", True):
+        raise ActivityFailed(
+            f"failsafe_mode is on, yet HAProxy's read-write port reaches {route['node'] or 'no node'} "
+            f"(recovery: {route.get('in_recovery')}), not {target} as primary: {route.get('error', '')}; "
+            "check that the leader reaches every member's REST API (POST /failsafe)"
+        )
+    if route["leader"] not in ("", target):
+        raise ActivityFailed(f"failsafe_mode is on, yet {route['leader']} took the leader key from {target}")
+    return dict(route, failsafe_mode=True, took_s=round(time.time() - began, 3))

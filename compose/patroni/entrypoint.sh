@@ -20,10 +20,14 @@ printf 'postgresql:\n  parameters:\n    chaosha.member: "%s"\n' "$name" > "$conf
 # The failover profile (compose/profiles/<profile>.env, the containers'
 # env_file): its bootstrap.dcs values, used when this cluster is initialised
 # (`chaosha stack up` converges a running cluster's /config to them).
-for v in DCS_TTL DCS_LOOP_WAIT DCS_RETRY_TIMEOUT DCS_MAXIMUM_LAG_ON_FAILOVER PG_WAL_SENDER_TIMEOUT; do
+for v in DCS_TTL DCS_LOOP_WAIT DCS_RETRY_TIMEOUT DCS_MAXIMUM_LAG_ON_FAILOVER DCS_FAILSAFE_MODE PG_WAL_SENDER_TIMEOUT; do
   eval "value=\${$v:-}"
   [ -n "$value" ] || { echo "$v is not set: the container needs compose/profiles/<profile>.env (docker-compose.yml env_file)" >&2; exit 2; }
 done
+case "$DCS_FAILSAFE_MODE" in
+  true|false) ;;
+  *) echo "DCS_FAILSAFE_MODE='$DCS_FAILSAFE_MODE': use true or false" >&2; exit 2 ;;
+esac
 cat > "$conf/20-profile.yml" <<EOF
 bootstrap:
   dcs:
@@ -31,6 +35,7 @@ bootstrap:
     loop_wait: $DCS_LOOP_WAIT
     retry_timeout: $DCS_RETRY_TIMEOUT
     maximum_lag_on_failover: $DCS_MAXIMUM_LAG_ON_FAILOVER
+    failsafe_mode: $DCS_FAILSAFE_MODE
     postgresql:
       parameters:
         wal_sender_timeout: $PG_WAL_SENDER_TIMEOUT

@@ -38,6 +38,7 @@ def test_default_is_the_configuration_the_suite_proved():
         "DCS_RETRY_TIMEOUT": "4",
         "DCS_MAXIMUM_LAG_ON_FAILOVER": "1073741824",
         "PG_WAL_SENDER_TIMEOUT": "5s",
+        "DCS_FAILSAFE_MODE": "false",
         "SHORT_TTL_PATCH": "off",
         "HAPROXY_INTER": "1s",
         "HAPROXY_FASTINTER": "250ms",
@@ -85,6 +86,7 @@ def test_dcs_is_the_patch_config_body_and_differences_only_what_is_off():
         "loop_wait": 1,
         "retry_timeout": 3,
         "maximum_lag_on_failover": 1073741824,
+        "failsafe_mode": True,
         "postgresql": {"parameters": {"wal_sender_timeout": "3s"}},
     }
     current = dict(failover_profile.dcs("default"), synchronous_mode=True)
@@ -93,6 +95,7 @@ def test_dcs_is_the_patch_config_body_and_differences_only_what_is_off():
         "ttl": 7,
         "loop_wait": 1,
         "retry_timeout": 3,
+        "failsafe_mode": True,
         "postgresql": {"parameters": {"wal_sender_timeout": "3s"}},
     }
     assert failover_profile.differences(wanted, dict(wanted, synchronous_mode=True)) == {}

@@ -6,6 +6,7 @@ import time
 from typing import Any, Dict, List, Sequence
 
 import pytest
+from chaoslib.exceptions import ActivityFailed
 
 from chaosha.clients import patroni
 from chaosha.haproxy import probes as haproxy
@@ -167,3 +168,55 @@ def test_first_answer_does_not_wait_for_a_silent_peer() -> None:
     value, errors = first_answer([lambda: 1 / 0, lambda: time.sleep(5)], 0.2)
     assert value is None and any("ZeroDivisionError" in e for e in errors)
     assert any("no answer within" in e for e in errors)
+
+
+def fake_zookeeper_cut(monkeypatch, failsafe: bool, route: Dict[str, Any], cut_ago: float = 100) -> None:
+    monkeypatch.setattr(
+        patroni, "dynamic_config", lambda settings: {"failsafe_mode": failsafe, "ttl": 7, "loop_wait": 1}
+    )
+    monkeypatch.setattr(haproxy, "last_target", lambda settings: "pg1")
+    cuts = [{"kind": "partition", "service": "pg1", "at": time.time() - cut_ago}] if cut_ago else []
+    monkeypatch.setattr(haproxy, "pending", lambda settings: cuts)
+    monkeypatch.setattr(haproxy, "_route", lambda settings, timeout: dict(route))
+
+
+WRITABLE_PG1 = {"reached": True, "node": "pg1", "in_recovery": False, "leader": "", "routes_to_leader": False}
+
+
+def test_without_failsafe_a_zookeeper_cut_must_end_in_a_new_leader(monkeypatch) -> None:
+    fake_zookeeper_cut(monkeypatch, False, WRITABLE_PG1)
+    asked: List[Any] = []
+    monkeypatch.setattr(haproxy, "wait_for_route", lambda *a: asked.append(a) or {"leader": "pg2"})
+    found = haproxy.wait_for_zookeeper_cut_outcome(30, configuration=CFG)
+    assert found == {"leader": "pg2", "failsafe_mode": False} and asked[0][:2] == (30, True)
+
+
+def test_with_failsafe_the_cut_leader_must_still_take_writes_past_its_keys_expiry(monkeypatch) -> None:
+    fake_zookeeper_cut(monkeypatch, True, WRITABLE_PG1)
+    assert haproxy.wait_for_zookeeper_cut_outcome(30, configuration=CFG)["failsafe_mode"] is True
+    # the check waits for the key's expiry: fault + ttl 7 + loop_wait 1 + 1 s
+    fake_zookeeper_cut(monkeypatch, True, WRITABLE_PG1, cut_ago=8.7)
+    started = time.monotonic()
+    haproxy.wait_for_zookeeper_cut_outcome(30, configuration=CFG)
+    assert 0.1 < time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    "route,reason",
+    [
+        (dict(WRITABLE_PG1, node="pg2", leader="pg2"), "reaches pg2"),
+        (dict(WRITABLE_PG1, in_recovery=True), "recovery: True"),
+        (dict(WRITABLE_PG1, reached=False, node=""), "reaches no node"),
+        (dict(WRITABLE_PG1, leader="pg2"), "pg2 took the leader key from pg1"),
+    ],
+)
+def test_with_failsafe_a_demoted_or_replaced_leader_fails_the_probe(monkeypatch, route, reason) -> None:
+    fake_zookeeper_cut(monkeypatch, True, route)
+    with pytest.raises(ActivityFailed, match=reason):
+        haproxy.wait_for_zookeeper_cut_outcome(30, configuration=CFG)
+
+
+def test_with_failsafe_the_probe_needs_the_cut_it_follows(monkeypatch) -> None:
+    fake_zookeeper_cut(monkeypatch, True, WRITABLE_PG1, cut_ago=0)
+    with pytest.raises(ActivityFailed, match="no partition of pg1 is pending: run this probe right after"):
+        haproxy.wait_for_zookeeper_cut_outcome(30, configuration=CFG)
