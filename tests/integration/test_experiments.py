@@ -11,6 +11,7 @@ import pytest
 from chaos_runs import JOURNALS
 from chaos_runs import chaos_run as run_experiment
 
+from chaosha import failover_profile
 from chaosha.docker.probes import pending_faults, project_containers
 from chaosha.patroni.probes import wait_for_healthy
 
@@ -68,6 +69,16 @@ def test_experiment_completes_without_deviation_or_loss(stack, name):
     assert verdict["fresh_failed_outside_window"] == 0, verdict["fresh_failed_outside"]
     assert proc.returncode == 0
     assert_healed(stack)
+    if name == "leader-dcs-partition":
+        # the probe took the path the stack's failover profile sets: failsafe_mode on fast only
+        outputs = {r["activity"]["name"]: r.get("output") for r in journal["run"]}
+        cut, outcome = (
+            outputs["cut-the-leader-from-zookeeper"],
+            outputs["wait-for-what-failsafe-mode-says-follows"],
+        )
+        failsafe = failover_profile.dcs(stack.settings.get(failover_profile.PROFILE_KEY))["failsafe_mode"]
+        assert outcome["failsafe_mode"] is failsafe, outcome
+        assert (outcome["node"] == cut["service"]) is failsafe, (cut, outcome)  # stayed, or was replaced
     if name == "master-kill-during-bulk-load":
         load = next(r["output"] for r in journal["run"] if r["activity"]["name"] == "start-a-bulk-load")
         assert load["outcome"] == "running" and load["sent_mb"] > 0, load  # running when the leader died
