@@ -21,15 +21,15 @@ bench/results/ and prints a one-line summary; exit code 1 on a false
 failover, a lost write or two primaries.
 
     PYTHONPATH=$PWD .venv/bin/python bench/failover/soak.py [--duration 1800]
-        [--loss 0.10] [--busy-cores 1] [--profile fast] [--ttl 7] [--failsafe] [--rate 50]
+        [--loss 0.10] [--busy-cores 1] [--profile fast] [--ttl 7] [--failsafe on|off] [--rate 50]
         [--project chaosha-sk --port-base 26000] [--keep]
 
 ``--ttl`` changes Patroni's ttl (and so its ZooKeeper session) after start-up
-with ``PATCH /config``, as run.py's ``fast8`` does; ``--failsafe`` sets
-``failsafe_mode`` the same way on a profile without it (fast has it since
-2026-12-02: a leader that loses ZooKeeper but reaches
-every member's REST API stays the leader).  Two soaks side by side, one with
-``--failsafe``, need two projects and port blocks.
+with ``PATCH /config``, as run.py's ``fast8`` does; ``--failsafe on|off`` sets
+``failsafe_mode`` the same way (default: the profile's, on in fast since
+2026-12-02: a leader that loses ZooKeeper but reaches every member's REST API
+stays the leader).  Two soaks side by side, one with ``--failsafe off``, need
+two projects and port blocks.
 """
 
 import argparse
@@ -405,15 +405,16 @@ def _events(per_node: Dict[str, Dict[str, int]]) -> str:
     return ", ".join(f"{n} " + " ".join(f"{k}={v}" for k, v in ev.items() if v) for n, ev in per_node.items())
 
 
-def variant(profile: str, ttl: int, failsafe: bool) -> Tuple[str, Optional[Dict[str, Any]]]:
-    """The run's name (``fast``, ``fast-ttl7``, ``fast-ttl7-failsafe``) and the
+def variant(profile: str, ttl: int, failsafe: str) -> Tuple[str, Optional[Dict[str, Any]]]:
+    """The run's name (``fast``, ``fast-ttl7``, ``fast-ttl7-failsafe``,
+    ``fast-nofailsafe``; ``failsafe`` is on, off or "" for the profile's) and the
     Patroni settings PATCHed after start-up (None: the profile's own)."""
     dcs: Dict[str, Any] = {}
     if ttl:
         dcs["ttl"] = ttl
     if failsafe:
-        dcs["failsafe_mode"] = True
-    name = profile + (f"-ttl{ttl}" if ttl else "") + ("-failsafe" if failsafe else "")
+        dcs["failsafe_mode"] = failsafe == "on"
+    name = profile + (f"-ttl{ttl}" if ttl else "") + {"on": "-failsafe", "off": "-nofailsafe"}.get(failsafe, "")
     return name, dcs or None
 
 
@@ -424,7 +425,12 @@ def main(argv: List[str]) -> int:
     parser.add_argument("--busy-cores", type=int, default=1, help="host processes spinning one core each")
     parser.add_argument("--profile", default="fast", help="CHAOSHA_FAILOVER_PROFILE")
     parser.add_argument("--ttl", type=int, default=0, help="PATCH /config ttl after start-up (0: the profile's)")
-    parser.add_argument("--failsafe", action="store_true", help="PATCH /config failsafe_mode true (fast has it)")
+    parser.add_argument(
+        "--failsafe",
+        choices=("on", "off"),
+        default="",
+        help="PATCH /config failsafe_mode (default: the profile's)",
+    )
     parser.add_argument("--rate", type=float, default=50, help="workload writes/s")
     parser.add_argument("--project", default=PROJECT, help="Compose project (never chaosha)")
     parser.add_argument("--port-base", type=int, default=PORT_BASE, help="first published port")

@@ -139,10 +139,11 @@ def test_cpu_seconds_of_a_proc_stat_line():
 @pytest.mark.parametrize(
     "ttl,failsafe,name,dcs",
     [
-        (0, False, "fast", None),
-        (7, False, "fast-ttl7", {"ttl": 7}),
-        (0, True, "fast-failsafe", {"failsafe_mode": True}),
-        (7, True, "fast-ttl7-failsafe", {"ttl": 7, "failsafe_mode": True}),
+        (0, "", "fast", None),
+        (7, "", "fast-ttl7", {"ttl": 7}),
+        (0, "on", "fast-failsafe", {"failsafe_mode": True}),
+        (7, "on", "fast-ttl7-failsafe", {"ttl": 7, "failsafe_mode": True}),
+        (0, "off", "fast-nofailsafe", {"failsafe_mode": False}),
     ],
 )
 def test_a_variant_is_named_after_what_it_patches(ttl, failsafe, name, dcs):
