@@ -117,8 +117,10 @@ def wait_for_zookeeper_cut_outcome(
     demotes itself, so wait up to ``timeout_s`` seconds until HAProxy routes
     writes to a new leader (:func:`wait_for_route` with ``new_leader``).
     On: the leader stays primary while it reaches every member, so once its
-    key has expired (fault + ttl + loop_wait + 1 s) HAProxy's read-write port
-    must still reach it, writable, and no other member may hold the key.
+    key has expired (ttl + loop_wait + 1 s after this probe starts: the cut
+    is in place by then, while the fault's record predates its rules by as
+    long as the Docker call took) HAProxy's read-write port must still reach
+    it, writable, and no other member may hold the key.
     Returns ``failsafe_mode``, the route and ``took_s``; raises
     ActivityFailed otherwise."""
     settings = load(configuration, secrets)
@@ -126,14 +128,13 @@ def wait_for_zookeeper_cut_outcome(
     if not config.get("failsafe_mode"):
         return dict(wait_for_route(timeout_s, True, configuration, secrets), failsafe_mode=False)
     target = last_target(settings)
-    cuts = [f["at"] for f in pending(settings) if f["service"] == target and f["kind"] == "partition"]
-    if not cuts:
+    if not any(f["service"] == target and f["kind"] == "partition" for f in pending(settings)):
         raise ActivityFailed(
             f"no partition of {target or 'the leader'} is pending: run this probe right after "
             "chaosha.docker.actions.partition_container cut the leader from zk1,zk2,zk3"
         )
     began = time.time()
-    time.sleep(max(0.0, cuts[-1] + int(config["ttl"]) + int(config["loop_wait"]) + 1 - began))
+    time.sleep(int(config["ttl"]) + int(config["loop_wait"]) + 1)
     route = _route(settings, min(settings.timeout, 5))
     if not route["reached"] or route["node"] != target or route.get("in_recovery", True):
         raise ActivityFailed(
