@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Patroni 4.1.5 with ttl < 20 (failover profile "fast", compose/profiles/fast.env).
 
-Copies the installed ``patroni`` package to DEST/patroni, changes five lines
-there (numbers only, but one timeout becomes a connect and a read timeout)
-and adds one import; the installed package is never touched, so
-the "default" profile runs stock Patroni.  The entrypoint then runs Patroni
+Copies the installed ``patroni`` package to DEST/patroni, changes six lines
+there (numbers only, but one timeout becomes a connect and a read timeout and
+one condition of the failsafe answer widens) and adds one import; the
+installed package is never touched, so the "default" profile runs stock
+Patroni.  The entrypoint then runs Patroni
 with PYTHONPATH=DEST.  The changes:
 
 - ``Config._validate_and_adjust_timeouts``: the ttl floor 20 -> 7, the
@@ -19,6 +20,15 @@ with PYTHONPATH=DEST.  The changes:
   (measured: docs/fast-failover.md).  A peer on the same network connects
   within milliseconds, and a member that does not is only left out of the
   race (with synchronous mode only the synchronous standby may win it);
+- ``Ha.update_failsafe`` (a member's answer to ``POST /failsafe``, failsafe
+  mode): stock 4.1.5 refuses an old leader only when this member runs as
+  ``primary``, so a replica that has just taken the leader key, or is
+  promoting (role ``promoted`` for up to 1 s, until Patroni's next look at
+  pg_controldata), accepts it, and the cut-off old leader, reconnected,
+  goes on as primary beside the new one (seen in ``master-partition``:
+  2.2 s, both passing HAProxy's check; its commits hung on the synchronous
+  standby it had lost, so none was acknowledged).  It now refuses also while
+  it holds the key (``is_leader()``) or is promoting;
 - ``Ha.demote`` and ``Ha.shutdown`` (a switchover and a graceful stop): the
   hard-coded 1 s sleep before the leader key is released early -> 0.2 s.
   Only when the standby already reports the shutdown checkpoint is the key
@@ -84,6 +94,13 @@ EDITS = (
         "response = self.patroni.request(member, timeout=2, retries=0)\n",
         "response = self.patroni.request(member, "
         f"timeout=Timeout(connect={RACE_CONNECT_S}, read={RACE_TIMEOUT_S}), retries=0){MARK}\n",
+    ),
+    Edit(  # Ha.update_failsafe (POST /failsafe): refuse while holding the key or promoting
+        "ha.py",
+        "a7e8792ca28b92c538e10a01d15efea183b1116b1784ccac1588e39bc6713ba7",
+        "if self.state_handler.state == PostgresqlState.RUNNING and self.state_handler.role == PostgresqlRole.PRIMARY:\n",
+        "if self.is_leader() or (self.state_handler.state == PostgresqlState.RUNNING and "
+        f"self.state_handler.role in (PostgresqlRole.PRIMARY, PostgresqlRole.PROMOTED)):{MARK}\n",
     ),
     Edit(  # Ha.demote and Ha.shutdown: the same line in both
         "ha.py",
@@ -178,7 +195,8 @@ def main(argv: List[str]) -> int:
     print(
         f"chaosha: Patroni {VERSION} patched in {argv[0]} ({', '.join(edited)}): ttl floor {TTL_FLOOR} s, "
         f"leader-race member-status timeout {RACE_CONNECT_S} s to connect, {RACE_TIMEOUT_S} s to answer, "
-        f"early key release after {RELEASE_GRACE_S} s, stop polled every {STOP_POLL_S} s",
+        f"early key release after {RELEASE_GRACE_S} s, stop polled every {STOP_POLL_S} s, "
+        "POST /failsafe refused while holding the key or promoting",
         file=sys.stderr,
     )
     return 0

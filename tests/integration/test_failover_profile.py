@@ -98,6 +98,31 @@ def test_the_patched_install_accepts_the_fast_ttl_where_stock_forces_20(stack):
     assert patched == f"{{'ttl': {FAST_TTL}, 'loop_wait': 1, 'retry_timeout': 3}} True [1, 1] 0.1"
 
 
+# Patroni's own Ha.update_failsafe (the answer to an old leader's POST
+# /failsafe) asked by stand-ins for a member: holding the key as a replica,
+# promoting, a plain replica, a running primary.  A str is a refusal.
+FAILSAFE_ASK = (
+    "import types; from patroni.postgresql.misc import PostgresqlRole as R, PostgresqlState as S; "
+    "import patroni.ha as h; ask = lambda leader, role: h.Ha.update_failsafe(types.SimpleNamespace("
+    "is_leader=lambda: leader, state_handler=types.SimpleNamespace(state=S.RUNNING, role=role), "
+    "_failsafe=types.SimpleNamespace(update=lambda d: None), _last_wal_lsn=5), {'name': 'old'}); "
+    "print([ask(True, R.REPLICA), ask(False, R.PROMOTED), ask(False, R.REPLICA), ask(False, R.PRIMARY)])"
+)
+
+
+def test_the_patched_install_refuses_an_old_leaders_failsafe_call_while_holding_the_key_or_promoting(stack):
+    script = (
+        f'/opt/patroni/bin/python3 -c "{FAILSAFE_ASK}" && '
+        "/opt/patroni/bin/python3 /usr/local/lib/chaosha/short_ttl_patch.py /tmp/p && "
+        f'PYTHONPATH=/tmp/p /opt/patroni/bin/python3 -c "{FAILSAFE_ASK}"'
+    )
+    result = run_image(stack, script)
+    assert result.returncode == 0, result.stderr
+    stock, patched = result.stdout.strip().splitlines()
+    assert stock == "[5, 5, 5, 'Running as a leader']"  # the race master-partition hit on fast
+    assert patched == "['Running as a leader', 'Running as a leader', 5, 'Running as a leader']"
+
+
 # A Patroni install that says 4.1.4: the real package with its version.py and
 # distribution metadata changed, first on the image's path (PYTHONPATH).
 FAKE_414 = (

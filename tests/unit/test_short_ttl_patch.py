@@ -22,9 +22,14 @@ _spec.loader.exec_module(patch_mod)
 
 CONFIG = "x = 1\n        ttl = self. __get_and_maybe_adjust_int_value(config, 'ttl', 20)\ny = 2\n"
 SLEEP = "time.sleep(1)  # give replicas some more time to catch up\n"
+FAILSAFE = (
+    "        if self.state_handler.state == PostgresqlState.RUNNING"
+    " and self.state_handler.role == PostgresqlRole.PRIMARY:\n"
+)
 HA = (
     "import json\nimport uuid\n\n"
     "            response = self.patroni.request(member, timeout=2, retries=0)\n"
+    f"    def update_failsafe(self, data):\n{FAILSAFE}"
     f"    def demote(self):\n            {SLEEP}    def shutdown(self):\n                    {SLEEP}"
 )
 
@@ -123,17 +128,24 @@ def test_the_edits_stay_minimal_and_keep_patronis_own_rule():
         ("config.py", 1),
         ("ha.py", 1),
         ("ha.py", 1),
+        ("ha.py", 1),
         ("ha.py", 2),
         ("postgresql/__init__.py", 1),
     ]
-    imports, race = patch_mod.EDITS[1:3]
+    imports, race, failsafe = patch_mod.EDITS[1:4]
     # one added line: the import the race's two-part timeout needs, below an existing import
     assert imports.new == imports.old + f"from urllib3 import Timeout{patch_mod.MARK}\n"
     # the race: the one number becomes a connect and a read timeout, nothing else on the line
     assert race.new.replace(patch_mod.MARK, "") == race.old.replace(
         "timeout=2", f"timeout=Timeout(connect={patch_mod.RACE_CONNECT_S}, read={patch_mod.RACE_TIMEOUT_S})"
     )
-    for edit in patch_mod.EDITS[:1] + patch_mod.EDITS[3:]:  # one line each, nothing but a number changes
+    # the failsafe answer: the stock refusal stays, widened by "holds the key" and "is promoting"
+    stock = failsafe.old[len("if ") : -len(":\n")]
+    widened = stock.replace(
+        "role == PostgresqlRole.PRIMARY", "role in (PostgresqlRole.PRIMARY, PostgresqlRole.PROMOTED)"
+    )
+    assert failsafe.new.replace(patch_mod.MARK, "") == f"if self.is_leader() or ({widened}):\n"
+    for edit in patch_mod.EDITS[:1] + patch_mod.EDITS[4:]:  # one line each, nothing but a number changes
         assert edit.old.count("\n") == 1 and edit.new.count("\n") == 1
         new = edit.new.replace(patch_mod.MARK, "")
         assert new != edit.old and number_free(new) == number_free(edit.old)
