@@ -5,6 +5,7 @@ it accepts the fast profile's 7 s ttl where stock Patroni forces 20, and a conta
 Patroni is another version refuses to start, saying why."""
 
 import subprocess
+from typing import List
 
 import pytest
 
@@ -85,15 +86,21 @@ VALIDATE = (
 )
 
 
-def test_the_patched_install_accepts_the_fast_ttl_where_stock_forces_20(stack):
+def stock_and_patched(stack, python: str) -> List[str]:
+    """What ``python`` prints under the image's stock Patroni, then under
+    the copy the short-ttl patch makes (one line each)."""
     script = (
-        f'/opt/patroni/bin/python3 -c "{VALIDATE}" && '
+        f'/opt/patroni/bin/python3 -c "{python}" && '
         "/opt/patroni/bin/python3 /usr/local/lib/chaosha/short_ttl_patch.py /tmp/p && "
-        f'PYTHONPATH=/tmp/p /opt/patroni/bin/python3 -c "{VALIDATE}"'
+        f'PYTHONPATH=/tmp/p /opt/patroni/bin/python3 -c "{python}"'
     )
     result = run_image(stack, script)
     assert result.returncode == 0, result.stderr
-    stock, patched = result.stdout.strip().splitlines()
+    return result.stdout.strip().splitlines()
+
+
+def test_the_patched_install_accepts_the_fast_ttl_where_stock_forces_20(stack):
+    stock, patched = stock_and_patched(stack, VALIDATE)
     assert stock == "{'ttl': 20, 'loop_wait': 1, 'retry_timeout': 3} False [0, 0] 1"
     assert patched == f"{{'ttl': {FAST_TTL}, 'loop_wait': 1, 'retry_timeout': 3}} True [1, 1] 0.1"
 
@@ -111,14 +118,7 @@ FAILSAFE_ASK = (
 
 
 def test_the_patched_install_refuses_an_old_leaders_failsafe_call_while_holding_the_key_or_promoting(stack):
-    script = (
-        f'/opt/patroni/bin/python3 -c "{FAILSAFE_ASK}" && '
-        "/opt/patroni/bin/python3 /usr/local/lib/chaosha/short_ttl_patch.py /tmp/p && "
-        f'PYTHONPATH=/tmp/p /opt/patroni/bin/python3 -c "{FAILSAFE_ASK}"'
-    )
-    result = run_image(stack, script)
-    assert result.returncode == 0, result.stderr
-    stock, patched = result.stdout.strip().splitlines()
+    stock, patched = stock_and_patched(stack, FAILSAFE_ASK)
     assert stock == "[5, 5, 5, 'Running as a leader']"  # the race master-partition hit on fast
     assert patched == "['Running as a leader', 'Running as a leader', 5, 'Running as a leader']"
 
