@@ -5,8 +5,8 @@ Copies the installed ``patroni`` package to DEST/patroni, changes six lines
 there (numbers only, but one timeout becomes a connect and a read timeout and
 one condition of the failsafe answer widens) and adds one import; the
 installed package is never touched, so the "default" profile runs stock
-Patroni.  The entrypoint then runs Patroni
-with PYTHONPATH=DEST.  The changes:
+Patroni.  The entrypoint then runs Patroni with PYTHONPATH=DEST.  The
+changes:
 
 - ``Config._validate_and_adjust_timeouts``: the ttl floor 20 -> 7, the
   arithmetic floor of Patroni's own rule loop_wait + 2*retry_timeout <= ttl
