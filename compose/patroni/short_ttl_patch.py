@@ -61,7 +61,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 VERSION = "4.1.5"
 TTL_FLOOR = 7
 RACE_CONNECT_S = 0.25
-RACE_TIMEOUT_S = 1
+RACE_READ_S = 1
 RELEASE_GRACE_S = 0.2
 STOP_POLL_S = 0.1
 MARK = "  # chaosha short-ttl patch"
@@ -93,7 +93,7 @@ EDITS = (
         "a7e8792ca28b92c538e10a01d15efea183b1116b1784ccac1588e39bc6713ba7",
         "response = self.patroni.request(member, timeout=2, retries=0)\n",
         "response = self.patroni.request(member, "
-        f"timeout=Timeout(connect={RACE_CONNECT_S}, read={RACE_TIMEOUT_S}), retries=0){MARK}\n",
+        f"timeout=Timeout(connect={RACE_CONNECT_S}, read={RACE_READ_S}), retries=0){MARK}\n",
     ),
     Edit(  # Ha.update_failsafe (POST /failsafe): refuse while holding the key or promoting
         "ha.py",
@@ -194,7 +194,7 @@ def main(argv: List[str]) -> int:
         return 3
     print(
         f"chaosha: Patroni {VERSION} patched in {argv[0]} ({', '.join(edited)}): ttl floor {TTL_FLOOR} s, "
-        f"leader-race member-status timeout {RACE_CONNECT_S} s to connect, {RACE_TIMEOUT_S} s to answer, "
+        f"leader-race member-status timeout {RACE_CONNECT_S} s to connect, {RACE_READ_S} s to answer, "
         f"early key release after {RELEASE_GRACE_S} s, stop polled every {STOP_POLL_S} s, "
         "POST /failsafe refused while holding the key or promoting",
         file=sys.stderr,

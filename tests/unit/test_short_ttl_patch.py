@@ -137,7 +137,7 @@ def test_the_edits_stay_minimal_and_keep_patronis_own_rule():
     assert imports.new == imports.old + f"from urllib3 import Timeout{patch_mod.MARK}\n"
     # the race: the one number becomes a connect and a read timeout, nothing else on the line
     assert race.new.replace(patch_mod.MARK, "") == race.old.replace(
-        "timeout=2", f"timeout=Timeout(connect={patch_mod.RACE_CONNECT_S}, read={patch_mod.RACE_TIMEOUT_S})"
+        "timeout=2", f"timeout=Timeout(connect={patch_mod.RACE_CONNECT_S}, read={patch_mod.RACE_READ_S})"
     )
     # the failsafe answer: the stock refusal stays, widened by "holds the key" and "is promoting"
     stock = failsafe.old[len("if ") : -len(":\n")]
@@ -151,7 +151,7 @@ def test_the_edits_stay_minimal_and_keep_patronis_own_rule():
         assert new != edit.old and number_free(new) == number_free(edit.old)
     # the floor is the arithmetic floor of loop_wait + 2 * retry_timeout <= ttl at Patroni's minima
     assert patch_mod.TTL_FLOOR == 1 + 2 * 3
-    assert 0 < patch_mod.RACE_CONNECT_S < patch_mod.RACE_TIMEOUT_S < 2
+    assert 0 < patch_mod.RACE_CONNECT_S < patch_mod.RACE_READ_S < 2
     assert 0 < patch_mod.RELEASE_GRACE_S < 1 and 0 < patch_mod.STOP_POLL_S < 1
 
 
