@@ -47,6 +47,13 @@ case "${SHORT_TTL_PATCH:-off}" in
     export PYTHONPATH=/tmp/patroni-short-ttl ;;
   *) echo "SHORT_TTL_PATCH='$SHORT_TTL_PATCH': use on or off" >&2; exit 2 ;;
 esac
+# Stock 4.1.5's failsafe lets a member that holds the key or is promoting
+# accept an old leader's POST /failsafe: two running primaries for seconds
+# (docs/fast-failover.md: the patch's update_failsafe edit fixes it).
+if [ "$DCS_FAILSAFE_MODE" = true ] && [ "${SHORT_TTL_PATCH:-off}" != on ]; then
+  echo "DCS_FAILSAFE_MODE=true needs SHORT_TTL_PATCH=on: stock Patroni 4.1.5 accepts an old leader's POST /failsafe on a member that holds the leader key or is promoting, and that old leader then runs as primary beside the new one; set SHORT_TTL_PATCH=on (which fixes it) or DCS_FAILSAFE_MODE=false" >&2
+  exit 2
+fi
 # Wait (at most ZK_WAIT_S, default 120 s) for ZooKeeper to serve: Patroni
 # exits when it cannot connect within 15 s.  In the background, so a stop
 # signal ends the wait at once.

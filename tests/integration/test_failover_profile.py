@@ -154,3 +154,12 @@ def test_the_default_profile_runs_that_same_install_unpatched(stack):
     assert "rc=124" in result.stdout, (result.stdout, result.stderr)
     assert "refusing to start Patroni" not in result.stderr and "Connecting to" not in result.stderr
     assert "Cannot resolve zk1" in result.stderr  # Patroni ran and looked for its DCS
+
+
+def test_failsafe_without_the_patch_is_refused_before_patroni_runs(stack):
+    default = {**failover_profile.values("default"), "DCS_FAILSAFE_MODE": "true"}
+    env = [*ROOT_ENV, *(a for k, v in default.items() for a in ("-e", f"{k}={v}")), "-e", "PATRONI_NAME=pgx"]
+    result = run_image(stack, "exec /usr/local/bin/patroni-entrypoint", env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "DCS_FAILSAFE_MODE=true needs SHORT_TTL_PATCH=on" in result.stderr
+    assert "Connecting to" not in result.stderr + result.stdout and "Cannot resolve" not in result.stderr

@@ -63,6 +63,8 @@ def test_every_profile_keeps_the_timing_rules(name):
     # ttl < 20 only with the patched Patroni (stock 4.1.5 raises it to 20)
     assert v["DCS_TTL"] >= 20 or raw["SHORT_TTL_PATCH"] == "on"
     assert raw["SHORT_TTL_PATCH"] in ("on", "off")
+    # failsafe only with the patch's fix (the entrypoint refuses stock 4.1.5's race)
+    assert raw["DCS_FAILSAFE_MODE"] == "false" or raw["SHORT_TTL_PATCH"] == "on"
 
 
 def test_fast_is_a_7_to_8_s_session_on_a_1_s_tick_with_tighter_checks():
