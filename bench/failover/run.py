@@ -20,6 +20,8 @@ Configurations (each its own Compose project and port block):
             retry_timeout 3, patched Patroni 4.1.5, HAProxy inter 500ms)
   fast8     chaosha-b8, ports 46200+: fast with PATCH /config ttl 8 (the
             profile until 2026-12-02: 1 s of spare in Patroni's timing rule)
+  fast05    chaosha-b5, ports 46300+: fast with ZooKeeper's tick 500 ms, its
+            limits in the same ticks (tick05.override.yml): 0.5 s expiry buckets
   ours      chaosha-bt, ports 44000+: the stack as shipped (ttl 20, loop_wait 2,
             retry_timeout 4, synchronous_mode; HAProxy inter 1s fastinter 250ms
             fall 2 rise 1, on-marked-down shutdown-sessions)
@@ -93,6 +95,7 @@ class Config:
 CONFIGS = {
     "fast": Config("fast", "chaosha-bf", 46100, profile="fast"),
     "fast8": Config("fast8", "chaosha-b8", 46200, dcs={"ttl": 8}, profile="fast"),
+    "fast05": Config("fast05", "chaosha-b5", 46300, [HERE / "tick05.override.yml"], profile="fast"),
     "ours": Config("ours", "chaosha-bt", 44000),
     "defaults": Config("defaults", "chaosha-bd", 45000, [HERE / "defaults.override.yml"], PATRONI_DEFAULTS),
     "zkclamp": Config("zkclamp", "chaosha-bc", 46000, [HERE / "zk-clamp.override.yml"]),
