@@ -44,6 +44,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from chaoslib.exceptions import ActivityFailed
 
+from chaosha import failover_profile
 from chaosha.clients import haproxy as stats
 from chaosha.clients import patroni, zk_tls
 from chaosha.clients.docker import container
@@ -408,7 +409,10 @@ def _events(per_node: Dict[str, Dict[str, int]]) -> str:
 def variant(profile: str, ttl: int, failsafe: str) -> Tuple[str, Optional[Dict[str, Any]]]:
     """The run's name (``fast``, ``fast-ttl7``, ``fast-ttl7-failsafe``,
     ``fast-nofailsafe``; ``failsafe`` is on, off or "" for the profile's) and the
-    Patroni settings PATCHed after start-up (None: the profile's own)."""
+    Patroni settings PATCHed after start-up (None: the profile's own).
+    Failsafe on a profile without the patch is refused (stock 4.1.5's race)."""
+    if failsafe == "on" and failover_profile.values(profile)["SHORT_TTL_PATCH"] != "on":
+        raise SystemExit(f"--failsafe on needs a profile with SHORT_TTL_PATCH=on: {profile} runs stock 4.1.5")
     dcs: Dict[str, Any] = {}
     if ttl:
         dcs["ttl"] = ttl

@@ -148,3 +148,9 @@ def test_cpu_seconds_of_a_proc_stat_line():
 )
 def test_a_variant_is_named_after_what_it_patches(ttl, failsafe, name, dcs):
     assert soak.variant("fast", ttl, failsafe) == (name, dcs)
+
+
+def test_failsafe_is_refused_on_a_profile_without_the_patch():
+    with pytest.raises(SystemExit, match="--failsafe on needs a profile with SHORT_TTL_PATCH=on: default"):
+        soak.variant("default", 0, "on")
+    assert soak.variant("default", 0, "off") == ("default-nofailsafe", {"failsafe_mode": False})
